@@ -1,0 +1,110 @@
+# bllm: the only build entry point.  `make help` lists the targets.
+PREFIX  ?= /usr/local
+DESTDIR ?=
+B       ?= build
+CC      ?= cc
+OPT     ?= -O2 -g
+SAN     ?=
+VERSION := 0.1.0
+
+PKGS    := libcurl zlib
+ALL_CFLAGS = -std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Wpedantic -Wshadow \
+	-Wformat=2 -Wno-format-nonliteral $(OPT) $(SAN) -Ilib -DBLLM_VERSION='"$(VERSION)"' \
+	-DBLLM_SHARE_DIR='"$(PREFIX)/share/bllm"' \
+	$(shell pkg-config --cflags $(PKGS) 2>/dev/null) -MMD -MP $(CFLAGS)
+ALL_LDFLAGS = $(SAN) $(LDFLAGS)
+LDLIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -ljq -lpthread -lm
+
+LIB_SRC  := $(wildcard lib/*.c)
+LIB_OBJ  := $(LIB_SRC:lib/%.c=$(B)/obj/lib/%.o)
+BIN_SRC  := $(wildcard bin/*.c)
+PROGS    := $(BIN_SRC:bin/%.c=$(B)/%)
+TOOL_SRC := $(wildcard tools/*.c)
+TOOLS    := $(TOOL_SRC:tools/%.c=$(B)/%)
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+UNITS    := $(UNIT_SRC:tests/unit/%.c=$(B)/unit/%)
+ALIASES  := $(B)/better-llm-cli $(B)/better-llm
+
+.PHONY: all deps check check-asan demo bench install clean help
+all: $(PROGS) $(TOOLS) $(UNITS) $(ALIASES)
+
+deps:
+	@scripts/install.sh
+
+$(B)/libbllm.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(B)/obj/lib/%.o: lib/%.c
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(B)/obj/bin/%.o: bin/%.c
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(B)/obj/tools/%.o: tools/%.c
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(B)/obj/unit/%.o: tests/unit/%.c
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -Itests/unit -c -o $@ $<
+
+$(B)/%: $(B)/obj/bin/%.o $(B)/libbllm.a
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(B)/%: $(B)/obj/tools/%.o $(B)/libbllm.a
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(B)/unit/%: $(B)/obj/unit/%.o $(B)/libbllm.a
+	@mkdir -p $(@D)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(B)/better-llm-cli: | $(B)/bllm-manage
+	ln -sf bllm-manage $@
+$(B)/better-llm: | $(B)/bllm
+	ln -sf bllm $@
+
+# Every test: C unit tests, then the bats suites; ends with "N passed, N failed".
+check: deps
+	@$(MAKE) --no-print-directory all
+	@BLLM_BUILD=$(abspath $(B)) tests/run
+
+check-asan: deps
+	@$(MAKE) --no-print-directory B=build-asan OPT="-O1 -g" \
+		SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" all
+	@BLLM_BUILD=$(abspath build-asan) ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 tests/run
+
+demo: deps
+	@$(MAKE) --no-print-directory all
+	@BLLM_BUILD=$(abspath $(B)) scripts/demo.sh
+
+bench: deps
+	@$(MAKE) --no-print-directory B=build-bench OPT="-O2 -DNDEBUG" all
+	@BLLM_BUILD=$(abspath build-bench) tools/bench.sh
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/bllm/config \
+		$(DESTDIR)$(PREFIX)/share/bllm/prompts $(DESTDIR)$(PREFIX)/share/man/man1
+	install -m 755 $(PROGS) $(DESTDIR)$(PREFIX)/bin/
+	ln -sf bllm-manage $(DESTDIR)$(PREFIX)/bin/better-llm-cli
+	ln -sf bllm $(DESTDIR)$(PREFIX)/bin/better-llm
+	install -m 644 config/*.json $(DESTDIR)$(PREFIX)/share/bllm/config/
+	install -m 644 prompts/*.txt $(DESTDIR)$(PREFIX)/share/bllm/prompts/
+	-install -m 644 docs/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/ 2>/dev/null
+
+clean:
+	rm -rf build build-asan build-bench
+
+help:
+	@echo "make            build programs into $(B)/"
+	@echo "make check      install missing packages, build, run every test"
+	@echo "make check-asan the same under AddressSanitizer and UBSan"
+	@echo "make demo       run a whole task offline against tools/fake-anthropic"
+	@echo "make bench      print the benchmark table"
+	@echo "make install    PREFIX=$(PREFIX) DESTDIR="
+
+.SECONDARY:
+-include $(shell find $(B)/obj -name '*.d' 2>/dev/null)

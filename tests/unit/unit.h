@@ -1,0 +1,45 @@
+#ifndef BLLM_UNIT_H
+#define BLLM_UNIT_H
+/*
+ * A minimal unit-test harness that speaks TAP, so tests/run counts C unit
+ * tests with the bats suites.  Each UNIT_RUN(fn) is one TAP test; CHECK()
+ * records a failure with file:line and carries on within the test.
+ */
+#include <stdio.h>
+#include <string.h>
+
+static int unit_n, unit_failed_total, unit_failed_now;
+
+#define CHECK(cond) do { \
+	if (!(cond)) { \
+		fprintf(stdout, "# %s:%d: CHECK(%s) failed\n", __FILE__, __LINE__, #cond); \
+		unit_failed_now = 1; \
+	} \
+} while (0)
+
+#define CHECK_STR(a, b) do { \
+	const char *unit_a_ = (a), *unit_b_ = (b); \
+	if (!unit_a_ || !unit_b_ || strcmp(unit_a_, unit_b_) != 0) { \
+		fprintf(stdout, "# %s:%d: \"%s\" != \"%s\"\n", __FILE__, __LINE__, \
+			unit_a_ ? unit_a_ : "(null)", unit_b_ ? unit_b_ : "(null)"); \
+		unit_failed_now = 1; \
+	} \
+} while (0)
+
+#define UNIT_RUN(fn) do { \
+	unit_failed_now = 0; \
+	fn(); \
+	unit_n++; \
+	fprintf(stdout, "%sok %d - %s\n", unit_failed_now ? "not " : "", unit_n, #fn); \
+	unit_failed_total += unit_failed_now; \
+	fflush(stdout); \
+} while (0)
+
+/* Prints the TAP plan; returns the exit status for main. */
+static inline int unit_done(void)
+{
+	fprintf(stdout, "1..%d\n", unit_n);
+	return unit_failed_total ? 1 : 0;
+}
+
+#endif
