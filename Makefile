@@ -23,7 +23,7 @@ TOOL_SRC := $(wildcard tools/*.c)
 TOOLS    := $(TOOL_SRC:tools/%.c=$(B)/%)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNITS    := $(UNIT_SRC:tests/unit/%.c=$(B)/unit/%)
-ALIASES  := $(B)/better-llm-cli $(B)/better-llm
+ALIASES  := $(B)/better-llm-cli $(if $(wildcard bin/bllm.c),$(B)/better-llm)
 
 .PHONY: all deps check check-asan demo bench install clean help
 all: $(PROGS) $(TOOLS) $(UNITS) $(ALIASES)
@@ -37,7 +37,13 @@ $(B)/libbllm.a: $(LIB_OBJ)
 
 $(B)/obj/lib/%.o: lib/%.c
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+	$(CC) $(ALL_CFLAGS) -I$(B)/gen -c -o $@ $<
+
+# The shipped system_config.json is also the built-in default: one source of truth.
+$(B)/obj/lib/config.o: $(B)/gen/system_defaults.inc
+$(B)/gen/system_defaults.inc: config/system_config.json
+	@mkdir -p $(@D)
+	sed 's/\\/\\\\/g; s/"/\\"/g; s/^/"/; s/$$/\\n"/' $< > $@
 
 $(B)/obj/bin/%.o: bin/%.c
 	@mkdir -p $(@D)

@@ -31,7 +31,8 @@ typedef void (*anth_text_fn)(const char *text, size_t len, void *user);
  *    "cache_creation_input_tokens","cache_read_input_tokens"}}
  *
  * content holds text blocks {"type":"text","text"} and tool_use blocks
- * {"type":"tool_use","id","name","input"} in index order. Block types the
+ * {"type":"tool_use","id","name","input"} in index order; empty text
+ * blocks are left out (the API rejects them in a request). Block types the
  * assembler does not know (e.g. "fallback", "thinking") are left out, as
  * are unknown event kinds and unknown fields. A tool_use whose
  * input_json_delta pieces do not join into a complete JSON object (the
@@ -45,7 +46,9 @@ struct anth_assembler *anth_assembler_new(anth_text_fn on_text, void *user);
 /*
  * Feeds raw response bytes (any chunking). Returns 0, or -1 when the
  * stream is unusable: an SSE "error" event (its message is kept, see
- * anth_assembler_error) or a data line that is not JSON.
+ * anth_assembler_error), a data line that is not a JSON object, or a
+ * content_block_* event without a usable "index". After -1 the assembler
+ * stays failed: later calls return -1 and change nothing.
  */
 int anth_assembler_feed(struct anth_assembler *a, const char *bytes, size_t n);
 /* End of the byte stream. Returns 0 or -1 as above. */

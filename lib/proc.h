@@ -20,6 +20,8 @@ struct proc_capture {
 	int exit_code;		/* exit status; 128+N when killed by signal N; -1 if none */
 	bool timed_out;
 	double duration_s;
+	size_t total_len;	/* bytes the command produced in all (kept or discarded) */
+	pid_t pgid;		/* the process group it ran in (gone by the time this returns) */
 };
 
 /*
@@ -28,12 +30,25 @@ struct proc_capture {
  * SIGKILL after grace_s. Output beyond cap bytes is read and discarded
  * (so the child never blocks on a full pipe). Returns 0 and fills *out,
  * or -1 with *err (malloc'd) when the child could not be started.
+ *
+ * timeout_s <= 0 means no time limit. Once the shell has exited, group
+ * members still holding the output pipe get one more second, then the
+ * group is killed like on a timeout (not counted as one); so are members
+ * left running in the background: the call never outlives its command.
+ * Members that became the caller's children (a child subreaper, PID 1)
+ * are reaped too. The caller's signal handlers are left alone; if the
+ * caller reaps the shell itself (waitpid(-1) on SIGCHLD), exit_code is -1.
  */
 int proc_run_shell(const char *command, const char *dir, double timeout_s, double grace_s,
 		   size_t cap, struct proc_capture *out, char **err);
 void proc_capture_free(struct proc_capture *c);
 
-/* Sends sig to the process group pgid, then waits grace_s and sends SIGKILL. */
+/*
+ * Sends SIGTERM (and SIGCONT, so stopped members see it) to the process
+ * group pgid, waits up to grace_s for it to be gone, then sends SIGKILL.
+ * Returns early once no live member is left; reaps nothing (zombies
+ * count as gone: their parent owns them).
+ */
 void proc_kill_group(pid_t pgid, double grace_s);
 
 #endif

@@ -24,7 +24,8 @@ struct sse_event {
 
 /*
  * Called once per event; the pointers are valid only during the call.
- * A non-zero return stops the parse and is returned by sse_feed/sse_finish.
+ * A non-zero return stops the parse and is returned by sse_feed/sse_finish
+ * (and by every later call, which then does nothing).
  */
 typedef int (*sse_event_fn)(const struct sse_event *ev, void *user);
 
@@ -37,6 +38,8 @@ int sse_feed(struct sse_parser *p, const char *bytes, size_t n);
 int sse_finish(struct sse_parser *p);
 /* Number of complete events dispatched so far. */
 unsigned long sse_event_count(const struct sse_parser *p);
+/* The last valid "retry" field (reconnection time, ms), or -1 if none. */
+long sse_retry_ms(const struct sse_parser *p);
 void sse_parser_free(struct sse_parser *p);
 
 #endif

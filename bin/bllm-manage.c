@@ -1,0 +1,206 @@
+/* bllm-manage "task": the manager agent drives the workers (see --help). */
+#define _DEFAULT_SOURCE	/* realpath */
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "cli.h"
+#include "config.h"
+#include "io.h"
+#include "manager.h"
+#include "term.h"
+
+static void usage(const char *prog)
+{
+	printf("Usage: %s [OPTION]... TASK...\n", prog);
+	puts("Run a task with the manager agent: it calls the worker agents (planner, coder,\n"
+	     "reviewer, tester, committer, and any custom agent), each a separate process,\n"
+	     "streams their events on stdout (docs/protocol.md) and saves the session.\n"
+	     "\"@coder TASK\" runs one worker directly, without the manager model.\n"
+	     "With stderr a terminal, progress is shown there as it happens.\n\n"
+	     "Options:\n"
+	     "  -C, --workdir DIR      workspace root the workers' tools are confined to\n"
+	     "      --config FILE      agent config (default ./config/agent_config.json)\n"
+	     "      --model MODEL      the manager's model\n"
+	     "      --max-turns N      turns of the whole run (manager and workers)\n"
+	     "      --max-tokens N     tokens of the whole run\n"
+	     "      --max-cost-usd X   US dollars of the whole run\n"
+	     "      --sessions-dir DIR where sessions are saved (default: sessions_dir of\n"
+	     "                         system_config.json, else ./sessions)\n"
+	     "      --resume ID        continue a stopped session; finished workers are not rerun\n"
+	     "  -o, --output FILE      write the event stream to FILE instead of stdout\n"
+	     "      --progress         show the live view even when stderr is not a terminal\n"
+	     "  -q, --quiet            no live view\n"
+	     "  -v, --verbose          more detail in the live view (tasks, usage per call)\n"
+	     "      --no-interactive   never wait for a person between workers\n"
+	     "      --stream-deltas    also write text_delta events\n"
+	     "      --color WHEN       auto (default), always, never\n"
+	     "  -h, --help             show this help and exit\n"
+	     "      --version          show the version and exit\n\n"
+	     "In a terminal, after each worker you have 5 s to press Enter (continue),\n"
+	     "type /pause (add a note for the manager) or /stop (stop and save).\n"
+	     "Ctrl-C stops the workers, saves the session and exits 130; twice: at once.\n\n"
+	     "Exit status: 0 done and verified, 1 failed or unverified, 2 usage error,\n"
+	     "4 API failed, 5 no key or config, 6 limit reached, 124 worker timed out,\n"
+	     "130 interrupted.");
+}
+
+/* Where bllm-agent lives: beside this program. */
+static char *worker_program(void)
+{
+	char self[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+	if (n <= 0)
+		return xstrdup("bllm-agent");
+	self[n] = '\0';
+	char *slash = strrchr(self, '/');
+	*slash = '\0';
+	return xasprintf("%s/bllm-agent", self);
+}
+
+int main(int argc, char **argv)
+{
+	static volatile sig_atomic_t signals;
+	const char *prog = cli_progname(argv[0]);
+	enum { O_CONFIG = 256, O_MODEL, O_TURNS, O_TOKENS, O_COST, O_SESSIONS, O_RESUME, O_PROGRESS,
+	       O_NO_INTERACTIVE, O_DELTAS, O_COLOR, O_VERSION };
+	static const struct option opts[] = {
+		{ "workdir", required_argument, NULL, 'C' }, { "config", required_argument, NULL, O_CONFIG },
+		{ "model", required_argument, NULL, O_MODEL }, { "max-turns", required_argument, NULL, O_TURNS },
+		{ "max-tokens", required_argument, NULL, O_TOKENS },
+		{ "max-cost-usd", required_argument, NULL, O_COST },
+		{ "sessions-dir", required_argument, NULL, O_SESSIONS },
+		{ "resume", required_argument, NULL, O_RESUME }, { "output", required_argument, NULL, 'o' },
+		{ "progress", no_argument, NULL, O_PROGRESS }, { "quiet", no_argument, NULL, 'q' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "no-interactive", no_argument, NULL, O_NO_INTERACTIVE },
+		{ "stream-deltas", no_argument, NULL, O_DELTAS }, { "color", required_argument, NULL, O_COLOR },
+		{ "help", no_argument, NULL, 'h' }, { "version", no_argument, NULL, O_VERSION },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *config_file = NULL, *workdir = ".", *output = NULL, *sessions_dir = NULL;
+	struct manager_opts mo = { .out_fd = 1, .signals = &signals };
+	bool quiet = false, progress = false, no_interactive = false;
+	enum color_mode color = COLOR_AUTO;
+	long l;
+	int c;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+C:o:qvh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'C': workdir = optarg; break;
+		case O_CONFIG: config_file = optarg; break;
+		case O_MODEL: mo.model = optarg; break;
+		case O_TURNS:
+			if (cli_parse_long(optarg, 1, 1000000, &l) < 0)
+				return cli_usage_error(prog, "--max-turns: expected a whole number from 1, got \"%s\"", optarg);
+			mo.budget.max_turns = (int)l;
+			break;
+		case O_TOKENS:
+			if (cli_parse_long(optarg, 1, LONG_MAX, &mo.budget.max_tokens) < 0)
+				return cli_usage_error(prog, "--max-tokens: expected a positive number, got \"%s\"", optarg);
+			break;
+		case O_COST:
+			if (cli_parse_double(optarg, 1e-6, 1e9, &mo.budget.max_cost_usd) < 0)
+				return cli_usage_error(prog, "--max-cost-usd: expected a positive amount, got \"%s\"", optarg);
+			break;
+		case O_SESSIONS: sessions_dir = optarg; break;
+		case O_RESUME: mo.resume_id = optarg; break;
+		case 'o': output = optarg; break;
+		case O_PROGRESS: progress = true; break;
+		case 'q': quiet = true; break;
+		case 'v': mo.verbose = true; break;
+		case O_NO_INTERACTIVE: no_interactive = true; break;
+		case O_DELTAS: mo.stream_deltas = true; break;
+		case O_COLOR:
+			if (term_parse_color_mode(optarg, &color) < 0)
+				return cli_usage_error(prog, "--color: expected auto, always or never");
+			break;
+		case 'h': usage(prog); return 0;
+		case O_VERSION: printf("%s %s\n", prog, BLLM_VERSION); return 0;
+		case ':': return cli_usage_error(prog, "option '%s' needs a value", argv[optind - 1]);
+		default: return cli_usage_error(prog, "unknown option '%s'", argv[optind - 1]);
+		}
+	}
+	struct buf task = BUF_INIT;
+	for (int i = optind; i < argc; i++)
+		buf_printf(&task, "%s%s", task.len ? " " : "", argv[i]);
+	if (!task.len && !mo.resume_id && !isatty(0)) {
+		io_read_all(0, &task);
+		while (task.len && (task.data[task.len - 1] == '\n' || task.data[task.len - 1] == ' '))
+			task.data[--task.len] = '\0';
+	}
+	if (!task.len && !mo.resume_id)
+		return cli_usage_error(prog, "no task: give it as an argument (or --resume ID)");
+	cli_install_signals(&signals);
+
+	char *err = NULL;
+	int code;
+	if (config_load_dotenv(".env", &err) < 0) {
+		cli_error(prog, "%s", err);
+		return 2;
+	}
+	struct config cfg;
+	if (config_load(&cfg, config_file, &err, &code) < 0) {
+		cli_error(prog, "%s", err);
+		free(err);
+		return code;
+	}
+	char *root = realpath(workdir, NULL);
+	char *cfg_path = realpath(cfg.agent_config_path, NULL);
+	char *worker = worker_program();
+	const char *mention_end = task.data ? task.data + strcspn(task.data, " \t\n") : NULL;
+	code = 0;
+	if (!root) {
+		code = cli_usage_error(prog, "--workdir %s: no such directory", workdir);
+	} else if (task.len && task.data[0] == '@') {
+		char *name = xstrndup(task.data + 1, (size_t)(mention_end - task.data - 1));
+		if (!config_agent(&cfg, name) || strcmp(name, "manager") == 0) {
+			char *names = config_agent_names(&cfg);
+			cli_error(prog, "%s: unknown agent \"@%s\" (known: %s)", cfg.agent_config_path,
+				  name, names);
+			free(names);
+			code = 2;
+		}
+		free(name);
+	}
+	if (code == 0 && output) {
+		mo.out_fd = open(output, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		if (mo.out_fd < 0) {
+			cli_error(prog, "--output %s: cannot create the file", output);
+			code = 2;
+		}
+	}
+	if (code == 0) {
+		mo.cfg = &cfg;
+		mo.config_path = cfg_path;
+		mo.root = root;
+		mo.worker_program = worker;
+		mo.max_turns = (int)config_number(&cfg, "workflow_limits.max_turns", 50);
+		mo.interactive = !no_interactive && isatty(0) && isatty(2);
+		mo.intervention_wait_s = config_number(&cfg, "intervention_wait_seconds", 5);
+		mo.live_view = !quiet && (progress || isatty(2));
+		mo.color = term_use_color(2, color);
+		mo.sessions_dir = sessions_dir ? sessions_dir : config_string(&cfg, "sessions_dir", "sessions");
+		mo.compress = config_bool(&cfg, "performance.enable_session_compression", true);
+		struct manager_outcome res;
+		code = manager_run(&mo, task.data ? task.data : "", &res);
+		if (res.error && !mo.live_view)
+			cli_error(prog, "%s", res.error);
+		manager_outcome_free(&res);
+	}
+	if (mo.out_fd > 1)
+		close(mo.out_fd);
+	free(root);
+	free(cfg_path);
+	free(worker);
+	buf_free(&task);
+	config_free(&cfg);
+	if (fclose(stdout) != 0 && code == 0)
+		code = 1;
+	return code;
+}

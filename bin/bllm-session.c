@@ -1,0 +1,195 @@
+/* bllm-session: lists, shows, exports and replays the saved sessions of bllm-manage. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "cli.h"
+#include "io.h"
+#include "session.h"
+#include "term.h"
+
+static void usage(void)
+{
+	puts("Usage: bllm-session [OPTION]... COMMAND [ID]\n"
+	     "List and inspect the sessions bllm-manage saved: each run's journal\n"
+	     "(ID.ndjson, every event) and summary (ID.json.gz, or ID.json).\n\n"
+	     "Commands:\n"
+	     "  list           one line per session, oldest first: ID, CREATED, STATUS,\n"
+	     "                 TURNS, COST, REQUEST; a run that never saved its summary\n"
+	     "                 shows as \"incomplete\"\n"
+	     "  show ID        the session's status, verification, turns, tokens, cost,\n"
+	     "                 per-agent ledger, request and final text\n"
+	     "  export ID      the summary as JSON (decompressed)\n"
+	     "  replay ID      the journal's events, as JSON lines: replay ID | bllm-render\n\n"
+	     "ID may be any unique prefix of a session ID (e.g. 20261125-2030).\n\n"
+	     "Options:\n"
+	     "      --json               list, show: print JSON instead of text (a list\n"
+	     "                           prints an array of summaries)\n"
+	     "      --sessions-dir DIR   where the sessions are (default: $BLLM_SESSIONS_DIR,\n"
+	     "                           else ./sessions)\n"
+	     "      --color[=WHEN]       colour: auto (default), always, never\n"
+	     "  -h, --help               show this help and exit\n"
+	     "      --version            show the version and exit\n\n"
+	     "Exit status: 0 done (also when there are no sessions); 1 a session could not\n"
+	     "be read (damaged file) or output failed; 2 usage error, unknown or\n"
+	     "ambiguous ID.");
+}
+
+/* Prints v (borrowed) as indented JSON on stdout. */
+static void print_json(jv v)
+{
+	jv s = jv_dump_string(jv_copy(v), JV_PRINT_INDENT_FLAGS(2));
+	puts(jv_string_value(s));
+	jv_free(s);
+}
+
+static int cmd_list(const char *prog, const char *dir, bool json, bool color)
+{
+	jv all;
+	char *err = NULL;
+	if (session_list(dir, &all, &err) < 0) {
+		cli_error(prog, "%s", err);
+		free(err);
+		return 1;
+	}
+	int rc = 0, n = jv_array_length(jv_copy(all));
+	if (n == 0)
+		cli_error(prog, "no sessions in %s", dir);
+	if (json) {
+		print_json(all);
+	} else if (n > 0) {
+		struct buf b = BUF_INIT;
+		session_format_list(&b, all, color);
+		fputs(buf_str(&b), stdout);
+		buf_free(&b);
+	}
+	/* Damaged sessions are listed, and reported once the others are out. */
+	fflush(stdout);
+	jv_array_foreach(all, i, s) {
+		jv e = jv_object_get(jv_copy(s), jv_string("error"));
+		if (jv_get_kind(e) == JV_KIND_STRING) {
+			cli_error(prog, "%s", jv_string_value(e));
+			rc = 1;
+		}
+		jv_free(e);
+		jv_free(s);
+	}
+	jv_free(all);
+	return rc;
+}
+
+/* The command on session arg: show, export or replay. */
+static int cmd_session(const char *prog, const char *dir, const char *cmd, const char *arg,
+		       bool json, bool color)
+{
+	char *id = NULL, *err = NULL;
+	int rc = 0;
+	if (session_resolve_id(dir, arg, &id, &err) < 0) {
+		cli_error(prog, "%s", err);
+		free(err);
+		return 2;
+	}
+	jv v;
+	if (strcmp(cmd, "replay") == 0) {
+		if (session_read_journal(dir, id, &v, &err) < 0) {
+			cli_error(prog, "session %s has no readable journal: %s", id, err);
+			rc = 1;
+			goto out;
+		}
+		jv_array_foreach(v, i, ev) {
+			if (rc == 0 && io_write_json_line(1, ev) < 0) {
+				cli_error(prog, "write error: %s", strerror(errno));
+				rc = 1;
+			}
+			jv_free(ev);
+		}
+	} else {
+		if (session_get(dir, id, &v, &err) < 0) {
+			cli_error(prog, "%s", err);
+			rc = 1;
+			goto out;
+		}
+		if (json || strcmp(cmd, "export") == 0) {
+			print_json(v);
+		} else {
+			struct buf b = BUF_INIT;
+			session_format_show(&b, v, color);
+			fputs(buf_str(&b), stdout);
+			buf_free(&b);
+		}
+	}
+	jv_free(v);
+out:
+	free(err);
+	free(id);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	const char *prog = cli_progname(argv[0]);
+	static const struct option opts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "sessions-dir", required_argument, NULL, 'd' },
+		{ "color", optional_argument, NULL, 'c' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *dir = getenv("BLLM_SESSIONS_DIR");
+	enum color_mode mode = COLOR_AUTO;
+	bool json = false;
+	int ch;
+	if (!dir || !*dir)
+		dir = "./sessions";
+	opterr = 0;
+	while ((ch = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'j': json = true; break;
+		case 'd':
+			if (!*optarg)
+				return cli_usage_error(prog, "--sessions-dir: expected a directory");
+			dir = optarg;
+			break;
+		case 'c':
+			if (term_parse_color_mode(optarg ? optarg : "always", &mode) < 0)
+				return cli_usage_error(prog, "--color: expected auto, always or never");
+			break;
+		case 'h': usage(); return 0;
+		case 'V': printf("bllm-session %s\n", BLLM_VERSION); return 0;
+		case ':':
+			return cli_usage_error(prog, "option '%s' needs an argument", argv[optind - 1]);
+		default:
+			if (optopt && strncmp(argv[optind - 1], "--", 2) != 0)
+				return cli_usage_error(prog, "unknown option '-%c'", optopt);
+			return cli_usage_error(prog, "unknown option '%s'", argv[optind - 1]);
+		}
+	}
+	if (optind >= argc)
+		return cli_usage_error(prog, "missing command: list, show, export or replay");
+	const char *cmd = argv[optind++];
+	int nargs = argc - optind, rc;
+	bool color = term_use_color(1, mode);
+	if (strcmp(cmd, "list") == 0) {
+		if (nargs > 0)
+			return cli_usage_error(prog, "list: unexpected argument '%s'", argv[optind]);
+		rc = cmd_list(prog, dir, json, color);
+	} else if (strcmp(cmd, "show") == 0 || strcmp(cmd, "export") == 0 ||
+		   strcmp(cmd, "replay") == 0) {
+		if (nargs != 1)
+			return cli_usage_error(prog, "%s: expected one session ID, got %d", cmd,
+					       nargs);
+		rc = cmd_session(prog, dir, cmd, argv[optind], json, color);
+	} else {
+		return cli_usage_error(prog, "unknown command '%s' (expected list, show, export or "
+				       "replay)", cmd);
+	}
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		cli_error(prog, "write error: %s", strerror(errno));
+		return 1;
+	}
+	return rc;
+}

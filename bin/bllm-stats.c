@@ -1,0 +1,224 @@
+/* bllm-stats: latency, tokens and cost per agent, cache hit rate, and errors, from metrics. */
+#include <getopt.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli.h"
+#include "stats.h"
+#include "term.h"
+
+static void usage(void)
+{
+	puts("Usage: bllm-stats [OPTION]...\n"
+	     "       bllm-stats errors [OPTION]...\n"
+	     "Summarise the metrics every bllm program appends to LOGDIR/metrics.ndjson.\n\n"
+	     "Without a command: one row per agent with its API calls, latency (p50 and p95,\n"
+	     "in ms), input, output and prompt-cache-read tokens, cost in USD and prompt\n"
+	     "cache hit rate (the share of input tokens read from the cache), then a line\n"
+	     "for the response cache (hits, misses, hit rate, entries stored).\n"
+	     "errors: the total, the count per error type, and the 20 most recent errors.\n\n"
+	     "  -j, --json           print JSON instead: {\"agents\": ..., \"cache\": ...}, or\n"
+	     "                       {\"total_errors\", \"error_counts\", \"recent\"} for errors\n"
+	     "  -s, --session ID     only records of that session\n"
+	     "      --since WHEN     only records since WHEN: a duration back from now\n"
+	     "                       (90s, 30m, 2h, 7d) or an RFC 3339 time\n"
+	     "                       (2026-11-25T20:30:00Z, 2026-11-25T20:30:00.123Z)\n"
+	     "  -d, --log-dir DIR    the log directory (default: $LOG_DIR, else logs)\n"
+	     "  -h, --help           show this help and exit\n"
+	     "      --version        show the version and exit\n\n"
+	     "With no metrics yet, says so on stderr (or prints the empty JSON) and exits 0.\n"
+	     "Exit status: 0 on success, 1 when the metrics cannot be read, 2 for usage errors.");
+}
+
+static double num(jv obj, const char *key)
+{
+	jv v = jv_object_get(jv_copy(obj), jv_string(key));
+	double d = jv_get_kind(v) == JV_KIND_NUMBER ? jv_number_value(v) : 0;
+	jv_free(v);
+	return d;
+}
+
+/* A latency cell: "-" when the agent made no timed call. */
+static void print_ms(jv row, const char *key)
+{
+	jv v = jv_object_get(jv_copy(row), jv_string(key));
+	if (jv_get_kind(v) == JV_KIND_NUMBER)
+		printf(" %8.0f", jv_number_value(v));
+	else
+		printf(" %8s", "-");
+	jv_free(v);
+}
+
+static void print_table(jv agents, jv cache, bool color)
+{
+	int w = 5;
+	jv_object_foreach(agents, name, row) {
+		int len = jv_string_length_bytes(jv_copy(name));
+		w = len > w ? len : w;
+		jv_free(name);
+		jv_free(row);
+	}
+	printf("%s%-*s %6s %8s %8s %11s %11s %11s %9s %10s%s\n", color ? "\033[1m" : "", w,
+	       "AGENT", "CALLS", "P50_MS", "P95_MS", "IN_TOKENS", "OUT_TOKENS", "CACHE_READ",
+	       "COST_USD", "CACHE_HIT%", color ? "\033[0m" : "");
+	jv names = jv_keys(jv_copy(agents));
+	jv_array_foreach(names, i, name) {
+		jv row = jv_object_get(jv_copy(agents), jv_copy(name));
+		printf("%-*s %6.0f", w, jv_string_value(name), num(row, "calls"));
+		print_ms(row, "latency_p50_ms");
+		print_ms(row, "latency_p95_ms");
+		printf(" %11.0f %11.0f %11.0f %9.4f %10.1f\n", num(row, "input_tokens"),
+		       num(row, "output_tokens"), num(row, "cache_read_input_tokens"),
+		       num(row, "cost_usd"), 100 * num(row, "cache_hit_rate"));
+		jv_free(row);
+		jv_free(name);
+	}
+	jv_free(names);
+	printf("\nresponse cache: %.0f hits, %.0f misses, hit rate %.1f%%, size %.0f\n",
+	       num(cache, "hits"), num(cache, "misses"), 100 * num(cache, "hit_rate"),
+	       num(cache, "size"));
+}
+
+/* One line, whatever the message holds. */
+static void print_oneline(const char *s)
+{
+	for (; *s; s++)
+		putchar(*s == '\n' || *s == '\r' || *s == '\t' ? ' ' : *s);
+}
+
+static void print_errors(jv summary)
+{
+	printf("total_errors: %.0f\n", num(summary, "total_errors"));
+	jv counts = jv_object_get(jv_copy(summary), jv_string("error_counts"));
+	jv recent = jv_object_get(jv_copy(summary), jv_string("recent"));
+	if (jv_object_length(jv_copy(counts)) > 0) {
+		printf("\nerror_counts:\n");
+		jv types = jv_keys(jv_copy(counts));
+		jv_array_foreach(types, i, type) {
+			printf("  %-10s %6.0f\n", jv_string_value(type), num(counts, jv_string_value(type)));
+			jv_free(type);
+		}
+		jv_free(types);
+	}
+	if (jv_array_length(jv_copy(recent)) > 0)
+		printf("\nrecent errors, newest first:\n");
+	jv_array_foreach(recent, i, rec) {
+		const char *field[] = { "ts", "error_type", "agent", "message" };
+		const char *val[4];
+		jv hold[4];
+		for (int k = 0; k < 4; k++) {
+			hold[k] = jv_object_get(jv_copy(rec), jv_string(field[k]));
+			val[k] = jv_get_kind(hold[k]) == JV_KIND_STRING ? jv_string_value(hold[k]) : "-";
+		}
+		printf("  %-24s %-8s %-10s ", val[0], val[1], val[2]);
+		print_oneline(val[3]);
+		putchar('\n');
+		for (int k = 0; k < 4; k++)
+			jv_free(hold[k]);
+		jv_free(rec);
+	}
+	jv_free(counts);
+	jv_free(recent);
+}
+
+static void print_json(jv v)
+{
+	jv s = jv_dump_string(v, JV_PRINT_PRETTY | JV_PRINT_SPACE1);
+	puts(jv_string_value(s));
+	jv_free(s);
+}
+
+int main(int argc, char **argv)
+{
+	const char *prog = cli_progname(argv[0]);
+	static const struct option opts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "session", required_argument, NULL, 's' },
+		{ "since", required_argument, NULL, 'S' },
+		{ "log-dir", required_argument, NULL, 'd' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	bool json = false;
+	const char *session = NULL, *since = NULL, *dir = NULL;
+	int ch;
+	opterr = 0;
+	while ((ch = getopt_long(argc, argv, ":js:d:h", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'j': json = true; break;
+		case 's': session = optarg; break;
+		case 'S': since = optarg; break;
+		case 'd': dir = optarg; break;
+		case 'h': usage(); return 0;
+		case 'V': printf("bllm-stats %s\n", BLLM_VERSION); return 0;
+		case ':': return cli_usage_error(prog, "option '%s' needs a value", argv[optind - 1]);
+		default: return cli_usage_error(prog, "unknown option '%s'", argv[optind - 1]);
+		}
+	}
+	bool errors = false;
+	if (optind < argc) {
+		if (strcmp(argv[optind], "errors") != 0)
+			return cli_usage_error(prog, "unknown command '%s' (the one command is "
+					       "'errors')", argv[optind]);
+		errors = true;
+		if (++optind < argc)
+			return cli_usage_error(prog, "unexpected argument '%s'", argv[optind]);
+	}
+	long long since_ms = 0;
+	if (since) {
+		struct timespec now;
+		clock_gettime(CLOCK_REALTIME, &now);
+		if (stats_parse_since(since, now.tv_sec * 1000LL + now.tv_nsec / 1000000,
+				      &since_ms) < 0) {
+			cli_error(prog, "--since '%s': expected a duration (90s, 30m, 2h, 7d) or an "
+				  "RFC 3339 time (2026-11-25T20:30:00Z)", since);
+			return 2;
+		}
+	}
+	if (!dir)
+		dir = getenv("LOG_DIR") && *getenv("LOG_DIR") ? getenv("LOG_DIR") : "logs";
+
+	jv all;
+	char *err = NULL;
+	if (stats_load(dir, &all, &err) < 0) {
+		cli_error(prog, "%s", err);
+		free(err);
+		return 1;
+	}
+	bool none = jv_array_length(jv_copy(all)) == 0;
+	jv records = stats_filter(all, session, since_ms);
+	bool matched = jv_array_length(jv_copy(records)) > 0;
+	jv_free(all);
+	if (!json && !matched) {
+		if (none)
+			fprintf(stderr, "%s: no metrics yet in %s/metrics.ndjson (bllm programs "
+				"write them as they run)\n", prog, dir);
+		else
+			fprintf(stderr, "%s: no metrics match the --session/--since given\n", prog);
+	} else if (errors) {
+		jv summary = stats_errors(records);
+		if (json)
+			print_json(summary);
+		else
+			print_errors(summary);
+		jv_free(summary);
+	} else {
+		jv agents = stats_by_agent(records), cache = stats_cache(records);
+		if (json) {
+			jv both = jv_object_set(jv_object(), jv_string("agents"), jv_copy(agents));
+			both = jv_object_set(both, jv_string("cache"), jv_copy(cache));
+			print_json(both);
+			jv_free(both);
+		} else {
+			print_table(agents, cache, term_use_color(1, COLOR_AUTO));
+		}
+		jv_free(agents);
+		jv_free(cache);
+	}
+	jv_free(records);
+	return fclose(stdout) == 0 ? 0 : 1;
+}

@@ -1,0 +1,255 @@
+#include "child.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "io.h"
+
+#define ERR_TAIL_MAX 4096
+
+double child_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int make_pipe(int fds[2])
+{
+	if (pipe(fds) < 0)
+		return -1;
+	fcntl(fds[0], F_SETFD, FD_CLOEXEC);
+	fcntl(fds[1], F_SETFD, FD_CLOEXEC);
+	return 0;
+}
+
+static void close_fd(int *fd)
+{
+	if (*fd >= 0) {
+		close(*fd);
+		*fd = -1;
+	}
+}
+
+int child_spawn(struct child *c, char *const argv[], const char *dir, char **err)
+{
+	memset(c, 0, sizeof *c);
+	c->in_fd = c->out_fd = c->err_fd = -1;
+	int in[2] = { -1, -1 }, out[2] = { -1, -1 }, errp[2] = { -1, -1 }, exec_err[2] = { -1, -1 };
+	if (make_pipe(in) < 0 || make_pipe(out) < 0 || make_pipe(errp) < 0 || make_pipe(exec_err) < 0) {
+		*err = xasprintf("cannot make pipes for %s: %s", argv[0], strerror(errno));
+		goto fail;
+	}
+	pid_t pid = fork();
+	if (pid < 0) {
+		*err = xasprintf("cannot start %s: %s", argv[0], strerror(errno));
+		goto fail;
+	}
+	if (pid == 0) {
+		setpgid(0, 0);
+		struct sigaction sa;
+		memset(&sa, 0, sizeof sa);
+		sa.sa_handler = SIG_DFL;
+		sigaction(SIGINT, &sa, NULL);
+		sigaction(SIGTERM, &sa, NULL);
+		sigaction(SIGPIPE, &sa, NULL);
+		dup2(in[0], 0);
+		dup2(out[1], 1);
+		dup2(errp[1], 2);
+		int e = 0;
+		if (dir && chdir(dir) < 0)
+			e = errno;
+		else {
+			execv(argv[0], argv);
+			e = errno;
+		}
+		ssize_t w = write(exec_err[1], &e, sizeof e);
+		(void)w;
+		_exit(127);
+	}
+	setpgid(pid, pid);	/* both sides, so the group exists before either acts */
+	close(in[0]);
+	close(out[1]);
+	close(errp[1]);
+	close(exec_err[1]);
+	int e = 0;
+	ssize_t n;
+	while ((n = read(exec_err[0], &e, sizeof e)) < 0 && errno == EINTR)
+		;
+	close(exec_err[0]);
+	if (n == (ssize_t)sizeof e) {
+		*err = xasprintf("cannot run %s: %s", argv[0], strerror(e));
+		close(in[1]);
+		close(out[0]);
+		close(errp[0]);
+		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+			;
+		return -1;
+	}
+	c->pid = pid;
+	c->in_fd = in[1];
+	c->out_fd = out[0];
+	c->err_fd = errp[0];
+	return 0;
+fail:
+	for (int i = 0; i < 2; i++) {
+		close_fd(&in[i]);
+		close_fd(&out[i]);
+		close_fd(&errp[i]);
+		close_fd(&exec_err[i]);
+	}
+	return -1;
+}
+
+int child_write(struct child *c, const char *data, size_t len)
+{
+	if (c->in_fd < 0)
+		return -1;
+	return io_write_all(c->in_fd, data, len);
+}
+
+void child_close_stdin(struct child *c)
+{
+	close_fd(&c->in_fd);
+}
+
+static void reap(struct child *c, int options)
+{
+	if (c->reaped || c->pid <= 0)
+		return;
+	int status;
+	pid_t r;
+	while ((r = waitpid(c->pid, &status, options)) < 0 && errno == EINTR)
+		;
+	if (r == c->pid) {
+		c->reaped = true;
+		c->exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+	} else if (r < 0) {
+		c->reaped = true;	/* ECHILD: someone else reaped it */
+		c->exit_code = -1;
+	}
+}
+
+static void deliver_lines(struct child *c, child_line_fn on_line, void *user, bool eof)
+{
+	size_t start = 0;
+	char *nl;
+	while ((nl = memchr(c->out.data + start, '\n', c->out.len - start))) {
+		size_t len = (size_t)(nl - (c->out.data + start));
+		*nl = '\0';
+		on_line(c->out.data + start, len, user);
+		start += len + 1;
+	}
+	if (eof && start < c->out.len) {
+		on_line(c->out.data + start, c->out.len - start, user);
+		start = c->out.len;
+	}
+	buf_consume(&c->out, start);
+}
+
+/* Reads what is there on *fd; at EOF closes it. */
+static void drain(struct child *c, int *fd, bool is_out, child_line_fn on_line, void *user)
+{
+	char chunk[65536];
+	ssize_t n = read(*fd, chunk, sizeof chunk);
+	if (n < 0 && (errno == EINTR || errno == EAGAIN))
+		return;
+	if (n <= 0) {
+		close_fd(fd);
+		if (is_out)
+			deliver_lines(c, on_line, user, true);
+		return;
+	}
+	if (is_out) {
+		buf_append(&c->out, chunk, (size_t)n);
+		deliver_lines(c, on_line, user, false);
+	} else {
+		buf_append(&c->err_tail, chunk, (size_t)n);
+		if (c->err_tail.len > ERR_TAIL_MAX)
+			buf_consume(&c->err_tail, c->err_tail.len - ERR_TAIL_MAX);
+	}
+}
+
+enum child_wait child_stream(struct child *c, double deadline_s, volatile sig_atomic_t *interrupted,
+			     child_line_fn on_line, void *user)
+{
+	while (c->out_fd >= 0 || c->err_fd >= 0) {
+		if (interrupted && *interrupted)
+			return CHILD_INTERRUPTED;
+		int timeout_ms = -1;
+		if (deadline_s > 0) {
+			double left = deadline_s - child_now();
+			if (left <= 0)
+				return CHILD_TIMEOUT;
+			timeout_ms = (int)(left * 1000) + 1;
+		}
+		struct pollfd p[2];
+		int n = 0, out_i = -1, err_i = -1;
+		if (c->out_fd >= 0) {
+			p[n] = (struct pollfd){ .fd = c->out_fd, .events = POLLIN };
+			out_i = n++;
+		}
+		if (c->err_fd >= 0) {
+			p[n] = (struct pollfd){ .fd = c->err_fd, .events = POLLIN };
+			err_i = n++;
+		}
+		int r = poll(p, (nfds_t)n, timeout_ms);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		if (out_i >= 0 && p[out_i].revents)
+			drain(c, &c->out_fd, true, on_line, user);
+		if (err_i >= 0 && p[err_i].revents)
+			drain(c, &c->err_fd, false, on_line, user);
+	}
+	/* Output closed: the child is exiting; wait for it within the deadline. */
+	while (!c->reaped) {
+		reap(c, WNOHANG);
+		if (c->reaped)
+			break;
+		if (interrupted && *interrupted)
+			return CHILD_INTERRUPTED;
+		if (deadline_s > 0 && child_now() >= deadline_s)
+			return CHILD_TIMEOUT;
+		struct timespec ts = { 0, 10 * 1000000 };
+		nanosleep(&ts, NULL);
+	}
+	return CHILD_EXITED;
+}
+
+void child_stop(struct child *c, double grace_s, volatile sig_atomic_t *signals)
+{
+	if (c->pid <= 0)
+		return;
+	if (!c->reaped) {
+		kill(-c->pid, grace_s > 0 ? SIGTERM : SIGKILL);
+		double until = child_now() + grace_s;
+		while (grace_s > 0 && child_now() < until && !(signals && *signals >= 2)) {
+			reap(c, WNOHANG);
+			/* The leader is gone; others of its group may linger. */
+			if (c->reaped && kill(-c->pid, 0) < 0)
+				break;
+			struct timespec ts = { 0, 20 * 1000000 };
+			nanosleep(&ts, NULL);
+		}
+	}
+	kill(-c->pid, SIGKILL);
+	reap(c, 0);
+}
+
+void child_free(struct child *c)
+{
+	close_fd(&c->in_fd);
+	close_fd(&c->out_fd);
+	close_fd(&c->err_fd);
+	buf_free(&c->out);
+	buf_free(&c->err_tail);
+}

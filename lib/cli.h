@@ -1,0 +1,38 @@
+#ifndef BLLM_CLI_H
+#define BLLM_CLI_H
+/*
+ * What every bllm program's main() shares: its name, one-line diagnostics
+ * on stderr, number parsing for flags, signal set-up, and the worker
+ * program body (bllm-plan, bllm-code, ... are one call to worker_main).
+ * This is the one part of lib/ that writes to stderr, on behalf of mains.
+ */
+#include <signal.h>
+#include <stdbool.h>
+
+/* The program's name for messages: the base name of argv[0]. */
+const char *cli_progname(const char *argv0);
+
+/* "prog: message" on stderr. */
+void cli_error(const char *prog, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* "prog: message" and "Try 'prog --help'." on stderr; returns 2 (the usage exit code). */
+int cli_usage_error(const char *prog, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Parses a whole decimal number in [min, max]. Returns 0 or -1. */
+int cli_parse_long(const char *s, long min, long max, long *out);
+int cli_parse_double(const char *s, double min, double max, double *out);
+
+/*
+ * SIGINT and SIGTERM increment *count (so a second signal can be told from
+ * the first); SIGPIPE is ignored so a closed reader shows up as EPIPE.
+ * Handlers are installed without SA_RESTART so blocking calls return EINTR.
+ */
+void cli_install_signals(volatile sig_atomic_t *count);
+
+/*
+ * The whole program of a worker agent. agent is the agent's name, or NULL
+ * for bllm-agent, which takes it from the first operand. Returns the exit
+ * code (DESIGN.md's table).
+ */
+int worker_main(int argc, char **argv, const char *agent);
+
+#endif

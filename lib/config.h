@@ -1,0 +1,85 @@
+#ifndef BLLM_CONFIG_H
+#define BLLM_CONFIG_H
+/*
+ * Configuration: config/agent_config.json (the agents), config/
+ * system_config.json (limits, retries, timeouts, prices, ...), a .env file
+ * and the environment.
+ *
+ * Lookup order for agent_config.json: the --config FILE given, then
+ * ./config/agent_config.json, then BLLM_SHARE_DIR/config/agent_config.json.
+ * system_config.json is looked up beside the agent config that was found
+ * (missing: built-in defaults). Prompt files are found relative to the
+ * config directory's parent (where prompts/ sits beside config/), then to
+ * the config directory, then to the current directory. Every error names
+ * the file, the field and the fix.
+ */
+#include <stdbool.h>
+#include <jv.h>
+
+#include "anthropic.h"
+
+struct agent_def {
+	char *name;			/* "coder" */
+	char *role;			/* one line: what it does */
+	char *system_prompt_file;	/* as written in the config */
+	char *system_prompt;		/* the loaded text (or the built-in fallback) */
+	bool prompt_fallback;		/* the file was missing: built-in prompt used */
+	char *model;			/* or NULL: the default model */
+	unsigned tools;			/* TOOL_BIT()s */
+};
+
+struct config {
+	char *agent_config_path;	/* the file that was loaded */
+	char *system_config_path;	/* or NULL: built-in defaults */
+	struct agent_def *agents;
+	int n_agents;
+	jv system;			/* system_config, merged over the defaults (owned) */
+	char **warnings;		/* NULL-terminated; e.g. missing prompt files */
+	int n_warnings;
+};
+
+/*
+ * Reads KEY=VALUE lines from path into the environment without overriding
+ * variables already set. Blank lines, # comments and an `export ` prefix
+ * are allowed; values may be quoted. A missing file is not an error.
+ * Returns 0, or -1 with *err naming the file and line.
+ */
+int config_load_dotenv(const char *path, char **err);
+
+/*
+ * Loads the configuration. explicit_path is --config's value or NULL.
+ * Returns 0; or -1 with *err and *exit_code set: 5 when no config file can
+ * be found (naming the paths tried), 2 for a malformed file or field.
+ */
+int config_load(struct config *cfg, const char *explicit_path, char **err, int *exit_code);
+void config_free(struct config *cfg);
+
+/* The named agent, or NULL. */
+const struct agent_def *config_agent(const struct config *cfg, const char *name);
+/* "planner, coder, reviewer" (malloc'd): for error messages. */
+char *config_agent_names(const struct config *cfg);
+
+/*
+ * A value of system_config by dotted path ("performance.worker_retry_max_attempts"),
+ * or def when it is missing. Types were checked at load time.
+ */
+double config_number(const struct config *cfg, const char *dotted, double def);
+bool config_bool(const struct config *cfg, const char *dotted, bool def);
+/* Borrowed from cfg->system; def when missing. */
+const char *config_string(const struct config *cfg, const char *dotted, const char *def);
+/* A new reference to the value at dotted (jv_invalid() when missing). */
+jv config_get(const struct config *cfg, const char *dotted);
+
+/* The retry policy from performance.worker_retry_*. */
+struct retry_policy config_retry_policy(const struct config *cfg);
+
+/*
+ * The timeout in seconds for a worker agent: WORKER_TIMEOUT_<NAME> from the
+ * environment (or .env), else system_config timeouts.<name>, else def.
+ */
+double config_worker_timeout(const struct config *cfg, const char *agent, double def);
+
+/* The built-in system prompt used when an agent's prompt file is missing. */
+const char *config_builtin_prompt(const char *agent_name);
+
+#endif

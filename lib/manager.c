@@ -1,0 +1,923 @@
+#define _DEFAULT_SOURCE	/* strcasecmp */
+#include "manager.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "child.h"
+#include "client.h"
+#include "event.h"
+#include "http.h"
+#include "io.h"
+#include "render.h"
+#include "session.h"
+
+struct mgr {
+	const struct manager_opts *o;
+	struct event_ctx ev;
+	struct session session;
+	bool have_session;
+	struct render *view;
+	char *request;
+	char created_at[32];
+	jv results;		/* worker result events, oldest first */
+	jv replay;		/* resume: finished worker results from the journal, in order */
+	jv ledger;		/* {AGENT: {turns, tokens..., cost_usd, calls}} */
+	jv messages;		/* the summary's conversation */
+	jv agents_used;
+	jv verification;	/* the latest tester verification, or null */
+	bool coder_after_test;	/* the code changed after the latest tester run */
+	struct agent_budget budget;
+	int review_cycles, test_cycles, coder_retries;
+	int max_review, max_test, max_coder_retries;
+	char *last_agent;
+	char *last_status;
+	bool last_changes_requested;
+	bool last_was_worker;	/* the last tool call ran (or replayed) a worker */
+	const char *stop_status;	/* a stop decided by a tool call, or NULL */
+	int stop_code;
+	char *stop_reason;
+	jv tool_defs;
+};
+
+static const char *str_of(jv obj, const char *key)
+{
+	jv v = jv_object_get(jv_copy(obj), jv_string(key));
+	const char *s = jv_get_kind(v) == JV_KIND_STRING ? jv_string_value(v) : NULL;
+	jv_free(v);
+	return s;	/* lives on inside obj */
+}
+
+static double num_of(jv obj, const char *key, double def)
+{
+	jv v = jv_object_get(jv_copy(obj), jv_string(key));
+	double d = jv_get_kind(v) == JV_KIND_NUMBER ? jv_number_value(v) : def;
+	jv_free(v);
+	return d;
+}
+
+/* Every event passes here: the journal (synced at results) and the live view. */
+static void tap(void *user, jv ev)
+{
+	struct mgr *m = user;
+	const char *type = event_type(ev);
+	if (m->have_session)
+		session_append(&m->session, ev, type && strcmp(type, "result") == 0);
+	if (m->view)
+		render_event(m->view, ev);
+}
+
+/* A worker's line: forwarded unchanged when it is an event. */
+static void publish_line(struct mgr *m, const char *line, size_t len, jv *result)
+{
+	jv ev = io_looks_like_json(line, len) ? jv_parse_sized(line, (int)len) : jv_invalid();
+	if (!jv_is_valid(ev) || !event_type(ev)) {
+		jv_free(ev);
+		struct buf b = BUF_INIT;
+		buf_printf(&b, "a worker wrote a line that is not an event: %.200s", line);
+		event_log(&m->ev, "warning", b.data);
+		buf_free(&b);
+		return;
+	}
+	if (!m->ev.closed && m->o->out_fd >= 0) {
+		struct buf b = BUF_INIT;
+		buf_append(&b, line, len);
+		buf_appendc(&b, '\n');
+		if (io_write_all(m->o->out_fd, b.data, b.len) < 0)
+			m->ev.closed = true;
+		buf_free(&b);
+	}
+	tap(m, ev);
+	const char *type = event_type(ev);
+	const char *parent = str_of(ev, "parent_id");
+	if (strcmp(type, "result") == 0 && parent && strcmp(parent, m->ev.run_id) == 0) {
+		jv_free(*result);
+		*result = jv_copy(ev);
+	}
+	jv_free(ev);
+}
+
+struct line_ctx {
+	struct mgr *m;
+	jv result;
+};
+
+static void on_worker_line(const char *line, size_t len, void *user)
+{
+	struct line_ctx *lc = user;
+	publish_line(lc->m, line, len, &lc->result);
+}
+
+static void ledger_add(struct mgr *m, const char *agent, jv usage, double cost, int turns)
+{
+	jv entry = jv_object_get(jv_copy(m->ledger), jv_string(agent));
+	if (jv_get_kind(entry) != JV_KIND_OBJECT) {
+		jv_free(entry);
+		entry = jv_object();
+	}
+	static const char *keys[] = { "input_tokens", "output_tokens", "cache_read_input_tokens",
+				      "cache_creation_input_tokens" };
+	for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+		double v = num_of(entry, keys[i], 0) + num_of(usage, keys[i], 0);
+		entry = jv_object_set(entry, jv_string(keys[i]), jv_number(v));
+	}
+	entry = jv_object_set(entry, jv_string("turns"), jv_number(num_of(entry, "turns", 0) + turns));
+	entry = jv_object_set(entry, jv_string("cost_usd"),
+			      jv_number(num_of(entry, "cost_usd", 0) + cost));
+	entry = jv_object_set(entry, jv_string("calls"), jv_number(num_of(entry, "calls", 0) + 1));
+	m->ledger = jv_object_set(m->ledger, jv_string(agent), entry);
+}
+
+static void note_agent_used(struct mgr *m, const char *name)
+{
+	jv n = jv_string(name);
+	bool seen = false;
+	jv_array_foreach(m->agents_used, i, a) {
+		seen = seen || jv_equal(jv_copy(a), jv_copy(n));
+		jv_free(a);
+	}
+	if (!seen)
+		m->agents_used = jv_array_append(m->agents_used, jv_copy(n));
+	jv_free(n);
+}
+
+static void set_stop(struct mgr *m, const char *status, int code, char *reason)
+{
+	if (m->stop_status) {
+		free(reason);
+		return;
+	}
+	m->stop_status = status;
+	m->stop_code = code;
+	m->stop_reason = reason;
+}
+
+/* The task and earlier results, as event lines for a worker's stdin. */
+static char *worker_input(struct mgr *m)
+{
+	struct buf b = BUF_INIT;
+	jv t = event_new(&m->ev, "task");
+	t = jv_object_set(t, jv_string("text"), jv_string(m->request));
+	t = jv_object_set(t, jv_string("from"), jv_string("user"));
+	jv s = jv_dump_string(t, 0);
+	buf_printf(&b, "%s\n", jv_string_value(s));
+	jv_free(s);
+	jv_array_foreach(m->results, i, r) {
+		/* A context event's "agent" is the worker whose result it carries. */
+		jv c = event_new(&m->ev, "context");
+		c = jv_object_set(c, jv_string("agent"), jv_object_get(jv_copy(r), jv_string("agent")));
+		c = jv_object_set(c, jv_string("status"), jv_object_get(jv_copy(r), jv_string("status")));
+		c = jv_object_set(c, jv_string("text"), jv_object_get(jv_copy(r), jv_string("text")));
+		c = jv_object_set(c, jv_string("verification"),
+				  jv_object_get(jv_copy(r), jv_string("verification")));
+		jv cs = jv_dump_string(c, 0);
+		buf_printf(&b, "%s\n", jv_string_value(cs));
+		jv_free(cs);
+		jv_free(r);
+	}
+	return buf_detach(&b);
+}
+
+/* A result event for a worker that ended without writing one. */
+static jv synthetic_result(struct mgr *m, const char *name, const char *status, int code,
+			   const char *error)
+{
+	jv r = event_new(&m->ev, "result");
+	r = jv_object_set(r, jv_string("agent"), jv_string(name));
+	r = jv_object_set(r, jv_string("status"), jv_string(status));
+	r = jv_object_set(r, jv_string("is_error"), jv_true());
+	r = jv_object_set(r, jv_string("exit_code"), jv_number(code));
+	r = jv_object_set(r, jv_string("text"), jv_string(error));
+	r = jv_object_set(r, jv_string("error"), jv_string(error));
+	return r;
+}
+
+static void add_flag(char **argv, int *n, const char *flag, char *value)
+{
+	argv[(*n)++] = xstrdup(flag);
+	argv[(*n)++] = value;
+}
+
+/*
+ * Forks the worker, streams its events through, and returns its result
+ * event (a new reference; made up when the worker died without one).
+ * A timeout or an interrupt also sets the run's stop.
+ */
+static jv spawn_worker(struct mgr *m, const char *name, const char *task)
+{
+	const struct manager_opts *o = m->o;
+	double timeout = config_worker_timeout(o->cfg, name, 600);
+	char *argv[40];
+	int n = 0;
+	argv[n++] = xstrdup(o->worker_program);
+	argv[n++] = xstrdup(name);
+	add_flag(argv, &n, "--config", xstrdup(o->config_path));
+	add_flag(argv, &n, "--workdir", xstrdup(o->root));
+	add_flag(argv, &n, "--parent-id", xstrdup(m->ev.run_id));
+	add_flag(argv, &n, "--session-id", xstrdup(m->ev.session_id));
+	argv[n++] = xstrdup("--no-forward");
+	if (o->stream_deltas)
+		argv[n++] = xstrdup("--stream-deltas");
+	const struct agent_budget *b = &m->budget;
+	if (b->max_turns > 0)
+		add_flag(argv, &n, "--max-turns", xasprintf("%d", b->max_turns - b->turns));
+	if (b->max_tokens > 0)
+		add_flag(argv, &n, "--max-tokens", xasprintf("%ld", b->max_tokens - b->tokens));
+	if (b->max_cost_usd > 0)
+		add_flag(argv, &n, "--max-cost-usd", xasprintf("%.6f", b->max_cost_usd - b->cost_usd));
+	argv[n++] = xstrdup("--");
+	argv[n++] = xstrdup(task);
+	argv[n++] = xstrdup("-");
+	argv[n] = NULL;
+
+	struct child c;
+	char *err = NULL;
+	double t0 = child_now();
+	jv result = jv_null();
+	if (child_spawn(&c, argv, NULL, &err) < 0) {
+		event_log(&m->ev, "error", err);
+		result = synthetic_result(m, name, "error", 2, err);
+		free(err);
+		goto out;
+	}
+	jv start = event_new(&m->ev, "worker_start");
+	start = jv_object_set(start, jv_string("worker"), jv_string(name));
+	start = jv_object_set(start, jv_string("timeout_s"), jv_number(timeout));
+	start = jv_object_set(start, jv_string("pid"), jv_number(c.pid));
+	event_emit(&m->ev, start);
+
+	char *input = worker_input(m);
+	child_write(&c, input, strlen(input));
+	free(input);
+	child_close_stdin(&c);
+
+	struct line_ctx lc = { .m = m, .result = jv_null() };
+	enum child_wait w = child_stream(&c, t0 + timeout, o->signals, on_worker_line, &lc);
+	const char *status;
+	int code;
+	if (w == CHILD_TIMEOUT) {
+		child_stop(&c, 5.0, o->signals);
+		char upper[64];
+		size_t k = 0;
+		for (; name[k] && k < sizeof upper - 1; k++)
+			upper[k] = (char)toupper((unsigned char)name[k]);
+		upper[k] = '\0';
+		char *why = xasprintf("the %s timed out after %.0f s (set WORKER_TIMEOUT_%s to allow more)",
+				      name, timeout, upper);
+		jv_free(lc.result);
+		lc.result = synthetic_result(m, name, "timeout", 124, why);
+		set_stop(m, "timeout", 124, why);
+	} else if (w == CHILD_INTERRUPTED) {
+		child_stop(&c, 5.0, o->signals);
+		/* The worker may have written its interrupted result while stopping. */
+		if (jv_get_kind(lc.result) != JV_KIND_OBJECT)
+			lc.result = synthetic_result(m, name, "interrupted", 130, "interrupted");
+		set_stop(m, "interrupted", 130, xstrdup("interrupted"));
+	} else if (jv_get_kind(lc.result) != JV_KIND_OBJECT) {
+		char *why = xasprintf("the %s exited with code %d without a result%s%.300s", name,
+				      c.exit_code, c.err_tail.len ? ": " : "", buf_str(&c.err_tail));
+		for (char *p = why; *p; p++)
+			if (*p == '\n')
+				*p = ' ';
+		event_log(&m->ev, "error", why);
+		lc.result = synthetic_result(m, name, "error", c.exit_code, why);
+		free(why);
+	}
+	status = str_of(lc.result, "status");
+	code = (int)num_of(lc.result, "exit_code", c.exit_code);
+	jv end = event_new(&m->ev, "worker_end");
+	end = jv_object_set(end, jv_string("worker"), jv_string(name));
+	end = jv_object_set(end, jv_string("worker_run_id"),
+			    jv_object_get(jv_copy(lc.result), jv_string("run_id")));
+	end = jv_object_set(end, jv_string("status"), jv_string(status ? status : "error"));
+	end = jv_object_set(end, jv_string("exit_code"), jv_number(code));
+	end = jv_object_set(end, jv_string("duration_ms"), jv_number((child_now() - t0) * 1000.0));
+	event_emit(&m->ev, end);
+	if (m->have_session)
+		session_append(&m->session, lc.result, true);
+	result = lc.result;
+	child_free(&c);
+out:
+	for (int i = 0; i < n; i++)
+		free(argv[i]);
+	return result;
+}
+
+/* A limit check before calling a worker: returns false (and stops) when refused. */
+static bool ask_more(struct mgr *m, const char *what, int max)
+{
+	if (!m->o->interactive)
+		return false;
+	render_flush(m->view);
+	fprintf(stderr, "\n%s limit reached (%d). Allow one more? [y/N] ", what, max);
+	fflush(stderr);
+	struct pollfd p = { .fd = 0, .events = POLLIN };
+	char line[64] = "";
+	if (poll(&p, 1, 60000) > 0) {
+		ssize_t got = read(0, line, sizeof line - 1);
+		line[got > 0 ? got : 0] = '\0';
+	}
+	return line[0] == 'y' || line[0] == 'Y';
+}
+
+static bool check_cycle(struct mgr *m, const char *name)
+{
+	if (strcmp(name, "coder") != 0 || !m->last_agent)
+		return true;
+	int *count = NULL, *max = NULL;
+	const char *kind = NULL, *label = NULL, *setting = NULL;
+	bool last_failed = m->last_status && strcmp(m->last_status, "completed") != 0;
+	if (strcmp(m->last_agent, "reviewer") == 0 && (m->last_changes_requested || last_failed)) {
+		count = &m->review_cycles, max = &m->max_review;
+		kind = "review", label = "Review", setting = "max_review_iterations";
+	} else if (strcmp(m->last_agent, "tester") == 0 && last_failed) {
+		count = &m->test_cycles, max = &m->max_test;
+		kind = "test", label = "Test", setting = "max_retry_cycles";
+	} else if (strcmp(m->last_agent, "coder") == 0 && last_failed) {
+		count = &m->coder_retries, max = &m->max_coder_retries;
+		kind = "coder_retry", label = "Coder retry", setting = "max_coder_retries";
+	} else {
+		return true;
+	}
+	if (*count >= *max) {
+		char what[64];
+		snprintf(what, sizeof what, "%s cycle", label);
+		if (ask_more(m, what, *max)) {
+			(*max)++;
+		} else {
+			set_stop(m, "limit", 6, xasprintf("%s limit reached: %d of %d cycles "
+							  "(workflow_limits.%s)", what, *count, *max,
+							  setting));
+			return false;
+		}
+	}
+	(*count)++;
+	jv ev = event_new(&m->ev, "cycle");
+	ev = jv_object_set(ev, jv_string("kind"), jv_string(kind));
+	ev = jv_object_set(ev, jv_string("label"), jv_string(label));
+	ev = jv_object_set(ev, jv_string("n"), jv_number(*count));
+	ev = jv_object_set(ev, jv_string("max"), jv_number(*max));
+	event_emit(&m->ev, ev);
+	return true;
+}
+
+/* Takes a finished worker's result (borrowed) into the run's state. */
+static void record_result(struct mgr *m, const char *name, jv result)
+{
+	const char *status = str_of(result, "status");
+	const char *verdict = str_of(result, "verdict");
+	free(m->last_agent);
+	free(m->last_status);
+	m->last_agent = xstrdup(name);
+	m->last_status = xstrdup(status ? status : "error");
+	m->last_changes_requested = verdict && strcmp(verdict, "changes_requested") == 0;
+	m->last_was_worker = true;
+	m->results = jv_array_append(m->results, jv_copy(result));
+	note_agent_used(m, name);
+	if (strcmp(name, "tester") == 0) {
+		jv_free(m->verification);
+		m->verification = jv_object_get(jv_copy(result), jv_string("verification"));
+		m->coder_after_test = false;
+	} else if (strcmp(name, "coder") == 0) {
+		m->coder_after_test = true;
+	}
+	jv usage = jv_object_get(jv_copy(result), jv_string("usage"));
+	double cost = num_of(result, "total_cost_usd", 0);
+	int turns = (int)num_of(result, "num_turns", 0);
+	ledger_add(m, name, usage, cost, turns);
+	m->budget.turns += turns;
+	m->budget.tokens += (long)(num_of(usage, "input_tokens", 0) + num_of(usage, "output_tokens", 0) +
+				   num_of(usage, "cache_read_input_tokens", 0) +
+				   num_of(usage, "cache_creation_input_tokens", 0));
+	m->budget.cost_usd += cost;
+	jv_free(usage);
+	jv msg = jv_object();
+	msg = jv_object_set(msg, jv_string("role"), jv_string("assistant"));
+	msg = jv_object_set(msg, jv_string("agent"), jv_string(name));
+	msg = jv_object_set(msg, jv_string("status"), jv_string(m->last_status));
+	msg = jv_object_set(msg, jv_string("content"), jv_object_get(jv_copy(result), jv_string("text")));
+	m->messages = jv_array_append(m->messages, msg);
+	if (status && strcmp(status, "limit") == 0)
+		set_stop(m, "limit", 6, xasprintf("the %s stopped: %s", name,
+						  str_of(result, "error") ? str_of(result, "error") : "limit reached"));
+}
+
+/* Resume: the next journaled result of this worker, if the replay is still in step. */
+static jv take_replay(struct mgr *m, const char *name)
+{
+	if (jv_array_length(jv_copy(m->replay)) == 0)
+		return jv_invalid();
+	jv head = jv_array_get(jv_copy(m->replay), 0);
+	const char *agent = str_of(head, "agent");
+	if (!agent || strcmp(agent, name) != 0) {
+		/* The manager took another path: run everything from here. */
+		jv_free(head);
+		jv_free(m->replay);
+		m->replay = jv_array();
+		return jv_invalid();
+	}
+	int n = jv_array_length(jv_copy(m->replay));
+	m->replay = jv_array_slice(m->replay, 1, n);
+	return head;
+}
+
+static char *tool_text(const char *name, jv result)
+{
+	struct buf b = BUF_INIT;
+	const char *status = str_of(result, "status");
+	buf_printf(&b, "%s finished: status %s (exit %d)\n", name, status ? status : "error",
+		   (int)num_of(result, "exit_code", 1));
+	jv ver = jv_object_get(jv_copy(result), jv_string("verification"));
+	if (jv_get_kind(ver) == JV_KIND_OBJECT) {
+		jv vs = jv_dump_string(jv_copy(ver), 0);
+		buf_printf(&b, "verification: %s\n", jv_string_value(vs));
+		jv_free(vs);
+	}
+	jv_free(ver);
+	jv files = jv_object_get(jv_copy(result), jv_string("files_changed"));
+	if (jv_get_kind(files) == JV_KIND_ARRAY && jv_array_length(jv_copy(files)) > 0) {
+		jv fs = jv_dump_string(jv_copy(files), 0);
+		buf_printf(&b, "files changed: %s\n", jv_string_value(fs));
+		jv_free(fs);
+	}
+	jv_free(files);
+	const char *text = str_of(result, "text");
+	buf_printf(&b, "\n%s", text ? text : "");
+	return buf_detach(&b);
+}
+
+/* The manager's tool: runs the worker the model named. */
+static void call_worker(void *user, jv block, struct tool_result *tr)
+{
+	struct mgr *m = user;
+	memset(tr, 0, sizeof *tr);
+	tr->exit_code = -1;
+	tr->files_changed = jv_array();
+	m->last_was_worker = false;
+	const char *name = str_of(block, "name");
+	jv input = jv_object_get(jv_copy(block), jv_string("input"));
+	const char *task = jv_get_kind(input) == JV_KIND_OBJECT ? str_of(input, "task") : NULL;
+	if (!name || !config_agent(m->o->cfg, name) || strcmp(name, "manager") == 0) {
+		tr->content = jv_string_fmt("unknown worker \"%s\"", name ? name : "");
+		tr->is_error = true;
+	} else if (!task || !*task) {
+		tr->content = jv_string_fmt("%s: \"task\" must be a non-empty string", name);
+		tr->is_error = true;
+	} else if (m->stop_status) {
+		tr->content = jv_string("not run: the run is stopping");
+		tr->is_error = true;
+	} else if (!check_cycle(m, name)) {
+		tr->content = jv_string_fmt("refused: %s", m->stop_reason);
+		tr->is_error = true;
+	} else {
+		jv result = take_replay(m, name);
+		if (jv_is_valid(result)) {
+			char *msg = xasprintf("resume: the %s had finished; using its saved result", name);
+			event_log(&m->ev, "info", msg);
+			free(msg);
+		} else {
+			char *why = NULL;
+			if (agent_budget_spent(&m->budget, &why)) {
+				set_stop(m, "limit", 6, why);
+				result = synthetic_result(m, name, "limit", 6, m->stop_reason);
+			} else {
+				result = spawn_worker(m, name, task);
+			}
+		}
+		record_result(m, name, result);
+		char *text = tool_text(name, result);
+		tr->content = jv_string(text);
+		free(text);
+		const char *status = str_of(result, "status");
+		tr->is_error = !status || strcmp(status, "completed") != 0;
+		jv_free(result);
+	}
+	jv_free(input);
+}
+
+/* After each worker: the run's stops, then a person's chance to step in. */
+static bool after_tool(void *user, char **note, struct agent_stop *stop)
+{
+	struct mgr *m = user;
+	if (!m->stop_status && m->o->interactive && m->last_was_worker) {
+		render_flush(m->view);
+		fprintf(stderr, "[Enter] continue · /pause add a note · /stop stop  (continuing in %.0fs) ",
+			m->o->intervention_wait_s);
+		fflush(stderr);
+		struct pollfd p = { .fd = 0, .events = POLLIN };
+		char line[4096] = "";
+		const char *action = NULL;
+		if (poll(&p, 1, (int)(m->o->intervention_wait_s * 1000)) > 0) {
+			ssize_t got = read(0, line, sizeof line - 1);
+			line[got > 0 ? got : 0] = '\0';
+			line[strcspn(line, "\r\n")] = '\0';
+			action = "continue";
+			if (strcmp(line, "/stop") == 0) {
+				action = "stop";
+				set_stop(m, "interrupted", 130, xstrdup("stopped by the user"));
+			} else if (strncmp(line, "/pause", 6) == 0) {
+				action = "pause";
+				fprintf(stderr, "note for the manager: ");
+				fflush(stderr);
+				ssize_t n = read(0, line, sizeof line - 1);
+				line[n > 0 ? n : 0] = '\0';
+				line[strcspn(line, "\r\n")] = '\0';
+				if (*line)
+					*note = xasprintf("Note from the user: %s", line);
+			}
+		}
+		fputc('\n', stderr);
+		if (action) {
+			jv ev = event_new(&m->ev, "intervention");
+			ev = jv_object_set(ev, jv_string("action"), jv_string(action));
+			ev = jv_object_set(ev, jv_string("message"),
+					   jv_string(*note ? *note : ""));
+			event_emit(&m->ev, ev);
+		}
+	}
+	m->last_was_worker = false;
+	if (!m->stop_status)
+		return false;
+	stop->status = m->stop_status;
+	stop->exit_code = m->stop_code;
+	stop->reason = xstrdup(m->stop_reason);
+	return true;
+}
+
+static jv worker_tools(const struct config *cfg)
+{
+	jv tools = jv_array();
+	for (int i = 0; i < cfg->n_agents; i++) {
+		const struct agent_def *a = &cfg->agents[i];
+		if (strcmp(a->name, "manager") == 0)
+			continue;
+		jv schema = jv_parse("{\"type\":\"object\",\"properties\":{\"task\":{\"type\":\"string\","
+				     "\"description\":\"What this worker must do, self-contained: the "
+				     "goal, the relevant earlier results, and what done looks like\"}},"
+				     "\"required\":[\"task\"]}");
+		jv t = jv_object();
+		t = jv_object_set(t, jv_string("name"), jv_string(a->name));
+		t = jv_object_set(t, jv_string("description"),
+				  jv_string_fmt("Run the %s worker agent: %s. It returns its status, "
+						"its report and, for the tester, the commands it ran "
+						"with their exit codes.", a->name, a->role));
+		t = jv_object_set(t, jv_string("input_schema"), schema);
+		tools = jv_array_append(tools, t);
+	}
+	return tools;
+}
+
+/* Resume: the request and the finished worker results from the journal. */
+static int load_resume(struct mgr *m, char **err)
+{
+	jv events;
+	if (session_read_journal(m->o->sessions_dir, m->session.id, &events, err) < 0)
+		return -1;
+	jv_array_foreach(events, i, ev) {
+		const char *type = event_type(ev);
+		const char *agent = str_of(ev, "agent");
+		if (type && agent && strcmp(type, "task") == 0 && strcmp(agent, "manager") == 0 &&
+		    !m->request && str_of(ev, "text"))
+			m->request = xstrdup(str_of(ev, "text"));
+		const char *status = str_of(ev, "status");
+		if (type && agent && strcmp(type, "result") == 0 && strcmp(agent, "manager") != 0 &&
+		    str_of(ev, "parent_id") && status &&
+		    (strcmp(status, "completed") == 0 || strcmp(status, "failed") == 0))
+			m->replay = jv_array_append(m->replay, jv_copy(ev));
+		jv_free(ev);
+	}
+	jv_free(events);
+	if (!m->request) {
+		*err = xasprintf("session %s: its journal has no task to resume", m->session.id);
+		return -1;
+	}
+	return 0;
+}
+
+static jv build_summary(struct mgr *m, const struct agent_outcome *out)
+{
+	char done[32];
+	event_timestamp(done);
+	jv s = jv_object();
+	s = jv_object_set(s, jv_string("session_id"), jv_string(m->session.id));
+	s = jv_object_set(s, jv_string("created_at"), jv_string(m->created_at));
+	s = jv_object_set(s, jv_string("completed_at"), jv_string(done));
+	s = jv_object_set(s, jv_string("user_request"), jv_string(m->request ? m->request : ""));
+	s = jv_object_set(s, jv_string("total_turns"), jv_number(m->budget.turns));
+	s = jv_object_set(s, jv_string("agents_used"), jv_copy(m->agents_used));
+	s = jv_object_set(s, jv_string("messages"), jv_copy(m->messages));
+	jv verified = jv_get_kind(m->verification) == JV_KIND_OBJECT
+			      ? jv_object_get(jv_copy(m->verification), jv_string("verified"))
+			      : jv_false();
+	jv r = jv_object();
+	r = jv_object_set(r, jv_string("status"), jv_string(out->status));
+	r = jv_object_set(r, jv_string("tests_passed"),
+			  jv_bool(jv_get_kind(verified) == JV_KIND_TRUE && !m->coder_after_test));
+	r = jv_object_set(r, jv_string("exit_code"), jv_number(out->exit_code));
+	r = jv_object_set(r, jv_string("text"), jv_string(out->text ? out->text : ""));
+	if (out->error)
+		r = jv_object_set(r, jv_string("error"), jv_string(out->error));
+	jv_free(verified);
+	s = jv_object_set(s, jv_string("result"), r);
+	struct anth_usage total = { 0 };
+	jv_object_foreach(m->ledger, k, e) {
+		struct anth_usage u = anth_usage_from_json(e);
+		anth_usage_add(&total, &u);
+		jv_free(k);
+		jv_free(e);
+	}
+	s = jv_object_set(s, jv_string("usage"), anth_usage_to_json(&total));
+	s = jv_object_set(s, jv_string("total_cost_usd"), jv_number(m->budget.cost_usd));
+	s = jv_object_set(s, jv_string("ledger"), jv_copy(m->ledger));
+	s = jv_object_set(s, jv_string("verification"), jv_copy(m->verification));
+	return s;
+}
+
+/* The final word on status: completed only when the work was verified. */
+static void judge_run(struct mgr *m, struct agent_outcome *out)
+{
+	if (m->stop_status && strcmp(out->status, m->stop_status) != 0 &&
+	    strcmp(out->status, "completed") == 0) {
+		out->status = m->stop_status;
+		out->exit_code = m->stop_code;
+		free(out->error);
+		out->error = xstrdup(m->stop_reason);
+	}
+	if (strcmp(out->status, "completed") != 0)
+		return;
+	jv verified = jv_get_kind(m->verification) == JV_KIND_OBJECT
+			      ? jv_object_get(jv_copy(m->verification), jv_string("verified"))
+			      : jv_false();
+	bool ok = jv_get_kind(verified) == JV_KIND_TRUE && !m->coder_after_test;
+	jv_free(verified);
+	if (!ok) {
+		out->status = "failed";
+		out->exit_code = 1;
+		free(out->error);
+		out->error = xstrdup(jv_get_kind(m->verification) != JV_KIND_OBJECT
+					     ? "the work was not verified: the tester never ran"
+				     : m->coder_after_test
+					     ? "the work was not verified: the code changed after the last test run"
+					     : "the work was not verified: the tester's commands failed");
+	}
+}
+
+static void print_summary(struct mgr *m, const struct agent_outcome *out, const char *saved)
+{
+	if (!m->view)
+		return;
+	render_flush(m->view);
+	FILE *f = stderr;
+	fprintf(f, "\n%-10s %6s %10s %10s %10s %10s\n", "agent", "turns", "input", "output",
+		"cache read", "cost");
+	jv_object_foreach(m->ledger, k, e) {
+		fprintf(f, "%-10s %6d %10.0f %10.0f %10.0f %10.4f\n", jv_string_value(k),
+			(int)num_of(e, "turns", 0), num_of(e, "input_tokens", 0),
+			num_of(e, "output_tokens", 0), num_of(e, "cache_read_input_tokens", 0),
+			num_of(e, "cost_usd", 0));
+		jv_free(k);
+		jv_free(e);
+	}
+	jv verified = jv_get_kind(m->verification) == JV_KIND_OBJECT
+			      ? jv_object_get(jv_copy(m->verification), jv_string("verified"))
+			      : jv_false();
+	fprintf(f, "\nstatus: %s (exit %d) · verified: %s · turns: %d · cost: $%.4f\n", out->status,
+		out->exit_code, jv_get_kind(verified) == JV_KIND_TRUE && !m->coder_after_test ? "yes" : "no",
+		m->budget.turns, m->budget.cost_usd);
+	jv_free(verified);
+	if (out->error)
+		fprintf(f, "reason: %s\n", out->error);
+	if (saved)
+		fprintf(f, "session saved: %s\n", saved);
+	fflush(f);
+}
+
+/* "@coder do x": the worker's name (malloc'd) and the task after it. */
+static char *parse_mention(const char *request, const char **task)
+{
+	if (request[0] != '@')
+		return NULL;
+	size_t n = strcspn(request + 1, " \t\n");
+	const char *rest = request + 1 + n;
+	while (*rest == ' ' || *rest == '\t' || *rest == '\n')
+		rest++;
+	*task = rest;
+	return xstrndup(request + 1, n);
+}
+
+static void run_mention(struct mgr *m, const char *name, const char *task, struct agent_outcome *out)
+{
+	agent_outcome_set(out, "error", 4, NULL);
+	jv result = spawn_worker(m, name, *task ? task : m->request);
+	record_result(m, name, result);
+	const char *status = str_of(result, "status");
+	const char *error = str_of(result, "error");
+	static const char *words[] = { "completed", "failed", "error", "skipped", "limit",
+				       "timeout", "interrupted" };
+	out->status = "error";
+	for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
+		if (status && strcmp(status, words[i]) == 0)
+			out->status = words[i];
+	out->exit_code = (int)num_of(result, "exit_code", 1);
+	free(out->text);
+	out->text = xstrdup(str_of(result, "text") ? str_of(result, "text") : "");
+	out->error = error ? xstrdup(error) : NULL;
+	free(m->stop_reason);
+	m->stop_reason = NULL;
+	m->stop_status = NULL;
+	jv_free(result);
+}
+
+int manager_run(const struct manager_opts *o, const char *request, struct manager_outcome *res)
+{
+	memset(res, 0, sizeof *res);
+	struct mgr m = {
+		.o = o,
+		.results = jv_array(), .replay = jv_array(), .ledger = jv_object(),
+		.messages = jv_array(), .agents_used = jv_array(), .verification = jv_null(),
+		.budget = o->budget,
+		.max_review = (int)config_number(o->cfg, "workflow_limits.max_review_iterations", 3),
+		.max_test = (int)config_number(o->cfg, "workflow_limits.max_retry_cycles", 3),
+		.max_coder_retries = (int)config_number(o->cfg, "workflow_limits.max_coder_retries", 2),
+	};
+	event_timestamp(m.created_at);
+	char *err = NULL;
+	struct agent_outcome out;
+	bool outcome_set = false;
+	const char *mention_task = NULL;
+	char *mention = NULL;
+
+	if (session_open(&m.session, o->sessions_dir, o->resume_id, o->compress, &err) < 0) {
+		res->exit_code = o->resume_id ? 2 : 5;
+		res->status = xstrdup("error");
+		res->error = err;
+		goto done;
+	}
+	m.have_session = true;
+	event_ctx_init(&m.ev, "manager", NULL, m.session.id, o->out_fd);
+	m.ev.tap = tap;
+	m.ev.tap_user = &m;
+	if (o->live_view)
+		m.view = render_new(stderr, o->color, o->verbose);
+	if (o->resume_id) {
+		if (load_resume(&m, &err) < 0) {
+			res->exit_code = 2;
+			res->status = xstrdup("error");
+			res->error = err;
+			goto done;
+		}
+	} else {
+		m.request = xstrdup(request);
+	}
+	jv um = jv_object_set(jv_object(), jv_string("role"), jv_string("user"));
+	um = jv_object_set(um, jv_string("content"), jv_string(m.request));
+	m.messages = jv_array_append(m.messages, um);
+
+	const struct agent_def *def = config_agent(o->cfg, "manager");
+	const char *model = o->model ? o->model : def && def->model ? def->model
+					       : config_string(o->cfg, "api.model", "claude-sonnet-4-5");
+	mention = parse_mention(m.request, &mention_task);
+
+	jv init = event_new(&m.ev, "init");
+	init = jv_object_set(init, jv_string("model"), mention ? jv_null() : jv_string(model));
+	init = jv_object_set(init, jv_string("cwd"), jv_string(o->root));
+	m.tool_defs = worker_tools(o->cfg);
+	jv names = jv_array();
+	jv_array_foreach(m.tool_defs, i, t) {
+		names = jv_array_append(names, jv_object_get(t, jv_string("name")));
+	}
+	init = jv_object_set(init, jv_string("tools"), names);
+	init = jv_object_set(init, jv_string("permission_mode"), jv_string("workspace"));
+	jv lim = jv_object();
+	lim = jv_object_set(lim, jv_string("max_turns"), jv_number(o->max_turns));
+	lim = jv_object_set(lim, jv_string("max_review_iterations"), jv_number(m.max_review));
+	lim = jv_object_set(lim, jv_string("max_retry_cycles"), jv_number(m.max_test));
+	lim = jv_object_set(lim, jv_string("max_coder_retries"), jv_number(m.max_coder_retries));
+	lim = jv_object_set(lim, jv_string("max_tokens"),
+			    o->budget.max_tokens ? jv_number((double)o->budget.max_tokens) : jv_null());
+	lim = jv_object_set(lim, jv_string("max_cost_usd"),
+			    o->budget.max_cost_usd > 0 ? jv_number(o->budget.max_cost_usd) : jv_null());
+	init = jv_object_set(init, jv_string("limits"), lim);
+	if (o->resume_id)
+		init = jv_object_set(init, jv_string("resumed"), jv_true());
+	event_emit(&m.ev, init);
+	jv task = event_new(&m.ev, "task");
+	task = jv_object_set(task, jv_string("text"), jv_string(m.request));
+	task = jv_object_set(task, jv_string("from"), jv_string("user"));
+	event_emit(&m.ev, task);
+
+	if (mention) {
+		run_mention(&m, mention, mention_task, &out);
+		outcome_set = true;
+	} else if (!def) {
+		agent_outcome_set(&out, "error", 5, "the config has no \"manager\" agent");
+		outcome_set = true;
+	} else {
+		struct client_opts copts = { .retry = config_retry_policy(o->cfg), .interrupted = o->signals };
+		if (client_opts_from_env(&copts, &err) < 0) {
+			agent_outcome_set(&out, "error", 5, err);
+			outcome_set = true;
+		} else {
+			copts.connect_timeout_s = config_number(o->cfg, "timeouts.api_connect", 30);
+			copts.idle_timeout_s = config_number(o->cfg, "timeouts.api_idle", 300);
+			const char *t = getenv("BLLM_API_TIMEOUT");
+			if (t && atof(t) > 0)
+				copts.idle_timeout_s = atof(t);
+			http_global_init();
+			struct client *client = client_new(&copts);
+			jv prices = config_get(o->cfg, "pricing");
+			struct agent_opts ao = {
+				.def = def,
+				.model = model,
+				.max_output_tokens = (long)config_number(o->cfg, "api.max_tokens", 8192),
+				.limits = { .max_turns = o->max_turns,
+					    .max_context_messages = (int)config_number(
+						    o->cfg, "workflow_limits.max_context_messages", 50) },
+				.stream_deltas = o->stream_deltas,
+				.prompt_cache = config_bool(o->cfg, "performance.enable_prompt_caching", true),
+				.tools = { .root = o->root },
+				.client = client,
+				.ev = &m.ev,
+				.prices = prices,
+				.interrupted = o->signals,
+				.custom_tools = m.tool_defs,
+				.custom_tool = call_worker,
+				.custom_user = &m,
+				.budget = &m.budget,
+				.after_tool = after_tool,
+			};
+			agent_run(&ao, jv_string(m.request), &out);
+			outcome_set = true;
+			ledger_add(&m, "manager", anth_usage_to_json(&out.usage), out.cost_usd, 0);
+			jv me = jv_object_get(jv_copy(m.ledger), jv_string("manager"));
+			me = jv_object_set(me, jv_string("turns"), jv_number(out.turns));
+			m.ledger = jv_object_set(m.ledger, jv_string("manager"), me);
+			jv_free(prices);
+			client_free(client);
+		}
+	}
+	if (!mention)
+		judge_run(&m, &out);
+	jv fm = jv_object_set(jv_object(), jv_string("role"), jv_string("assistant"));
+	fm = jv_object_set(fm, jv_string("agent"), jv_string(mention ? mention : "manager"));
+	fm = jv_object_set(fm, jv_string("content"), jv_string(out.text ? out.text : ""));
+	m.messages = jv_array_append(m.messages, fm);
+
+	char *path = xasprintf("%s/%s.json%s", o->sessions_dir, m.session.id, o->compress ? ".gz" : "");
+	jv summary = build_summary(&m, &out);
+	if (session_write_summary(&m.session, summary, &err) < 0) {
+		event_log(&m.ev, "error", err);
+		free(path);
+		path = NULL;
+	}
+	jv_free(summary);
+	jv r = agent_result_event(&m.ev, &out);
+	r = jv_object_set(r, jv_string("verification"), jv_copy(m.verification));
+	r = jv_object_set(r, jv_string("ledger"), jv_copy(m.ledger));
+	r = jv_object_set(r, jv_string("total_cost_usd"), jv_number(m.budget.cost_usd));
+	r = jv_object_set(r, jv_string("num_turns"), jv_number(m.budget.turns));
+	r = jv_object_set(r, jv_string("summary_path"), path ? jv_string(path) : jv_null());
+	event_emit(&m.ev, r);
+	print_summary(&m, &out, path);
+	res->exit_code = out.exit_code;
+	res->status = xstrdup(out.status);
+	res->error = out.error ? xstrdup(out.error) : NULL;
+	res->session_id = xstrdup(m.session.id);
+	res->summary_path = path;
+done:
+	if (outcome_set)
+		agent_outcome_free(&out);
+	free(mention);
+	if (m.have_session)
+		session_close(&m.session);
+	render_free(m.view);
+	event_ctx_free(&m.ev);
+	free(m.request);
+	free(m.last_agent);
+	free(m.last_status);
+	free(m.stop_reason);
+	jv_free(m.results);
+	jv_free(m.replay);
+	jv_free(m.ledger);
+	jv_free(m.messages);
+	jv_free(m.agents_used);
+	jv_free(m.verification);
+	jv_free(m.tool_defs);
+	return res->exit_code;
+}
+
+void manager_outcome_free(struct manager_outcome *out)
+{
+	free(out->status);
+	free(out->error);
+	free(out->session_id);
+	free(out->summary_path);
+	memset(out, 0, sizeof *out);
+}

@@ -1,0 +1,54 @@
+#ifndef BLLM_MANAGER_H
+#define BLLM_MANAGER_H
+/*
+ * The orchestrated run behind bllm-manage: a manager agent whose tools are
+ * the worker agents, each run as a separate process (bllm-agent NAME) that
+ * the manager forks and pipes events through.
+ *
+ * The program, not the prompt, enforces the limits: review cycles
+ * (reviewer -> coder), test cycles (tester -> coder), coder retries, the
+ * per-worker timeouts, and the tree's budget of turns, tokens and cost.
+ * Every event goes to the output, the session journal and (optionally) a
+ * live view for people; the session summary is saved however the run
+ * ends. The final status is completed only when the work was verified.
+ */
+#include <signal.h>
+#include <stdbool.h>
+
+#include "agent.h"
+#include "config.h"
+
+struct manager_opts {
+	const struct config *cfg;
+	const char *config_path;	/* absolute path of the agent config, for the workers */
+	const char *root;		/* canonical workspace root */
+	const char *worker_program;	/* path of bllm-agent */
+	const char *model;		/* the manager's model, or NULL for its config's */
+	struct agent_budget budget;	/* limits of the whole tree (the counts start at 0) */
+	int max_turns;			/* the manager's own turns (workflow_limits.max_turns) */
+	bool interactive;		/* a person at a terminal may intervene */
+	double intervention_wait_s;
+	bool live_view;			/* readable progress on stderr */
+	bool color;
+	bool verbose;
+	bool stream_deltas;
+	const char *sessions_dir;
+	bool compress;			/* summary as .json.gz */
+	const char *resume_id;		/* continue this session, or NULL */
+	int out_fd;			/* the event stream */
+	volatile sig_atomic_t *signals;	/* SIGINT/SIGTERM count */
+};
+
+struct manager_outcome {
+	int exit_code;
+	char *status;			/* completed, failed, ... */
+	char *error;			/* one line when not completed, or NULL */
+	char *session_id;
+	char *summary_path;		/* where the summary was saved, or NULL */
+};
+
+/* Runs the request (or resumes). Fills *out; returns out->exit_code. */
+int manager_run(const struct manager_opts *o, const char *request, struct manager_outcome *out);
+void manager_outcome_free(struct manager_outcome *out);
+
+#endif

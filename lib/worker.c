@@ -1,0 +1,485 @@
+/*
+ * worker_main: the body of every worker program (bllm-plan, bllm-code,
+ * bllm-review, bllm-test, bllm-commit, bllm-agent NAME).
+ *
+ * Reads the task (arguments, plain text on stdin, or an upstream worker's
+ * event lines, forwarded as they arrive), runs the agent, and writes the
+ * event stream: init first, exactly one result last, whatever happens.
+ */
+#define _DEFAULT_SOURCE	/* realpath */
+#include "cli.h"
+
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "agent.h"
+#include "buf.h"
+#include "client.h"
+#include "config.h"
+#include "event.h"
+#include "http.h"
+#include "io.h"
+#include "tools.h"
+
+struct worker_flags {
+	const char *config;
+	const char *model;
+	const char *workdir;
+	long max_turns;
+	long max_tokens;
+	double max_cost_usd;
+	bool stream_deltas;
+	bool no_forward;
+	const char *parent_id;
+	const char *session_id;
+};
+
+/* What came in on stdin from upstream workers. */
+struct upstream {
+	char *task;		/* the user's original request, or NULL */
+	jv results;		/* every upstream `result` event, oldest first */
+	bool failed;		/* an upstream result is an error, or no result came */
+	char *error;		/* why reading failed (malformed line), or NULL */
+};
+
+static void usage(const char *prog, const char *agent)
+{
+	printf("Usage: %s %s[OPTION]... [TASK...]\n", prog, agent ? "" : "AGENT ");
+	printf("Run the %s agent as a filter: the task comes from TASK, from plain text on\n"
+	       "stdin, or from the event lines of an upstream bllm worker on stdin (which are\n"
+	       "forwarded). Writes JSON-lines events on stdout (docs/protocol.md): init first,\n"
+	       "exactly one result last. Progress for people: pipe into bllm-render.\n\n",
+	       agent ? agent : "AGENT");
+	puts("Options:\n"
+	     "  -C, --workdir DIR      workspace root the tools are confined to (default: .)\n"
+	     "      --config FILE      agent config (default: ./config/agent_config.json,\n"
+	     "                         then the installed share directory)\n"
+	     "      --model MODEL      model to use (default: the agent's, or $BLLM_MODEL)\n"
+	     "      --max-turns N      stop after N model calls (default 50)\n"
+	     "      --max-tokens N     stop when N tokens (input+output) are spent\n"
+	     "      --max-cost-usd X   stop when X US dollars are spent\n"
+	     "      --stream-deltas    also write text_delta events as text streams in\n"
+	     "      --no-forward       do not copy upstream events to stdout\n"
+	     "      --parent-id ID     run id of the run that started this one\n"
+	     "      --session-id ID    session this run belongs to\n"
+	     "  -h, --help             show this help and exit\n"
+	     "      --version          show the version and exit\n\n"
+	     "Environment: ANTHROPIC_API_KEY or CLAUDE_CODE_OAUTH_TOKEN, ANTHROPIC_BASE_URL,\n"
+	     "BLLM_MODEL, BLLM_API_TIMEOUT (seconds without data before a call is retried);\n"
+	     "a .env file in the current directory is read too.\n\n"
+	     "Exit status: 0 done (and verified), 1 task failed, 2 usage error, 3 upstream\n"
+	     "failed, 4 API failed after retries, 5 authentication or config missing,\n"
+	     "6 limit reached, 124 timeout, 130 interrupted.");
+}
+
+/* Builds the first user message: the task, earlier results, this stage's instructions. */
+static char *build_prompt(const struct agent_def *def, const struct upstream *up,
+			  const char *instructions)
+{
+	struct buf b = BUF_INIT;
+	int n = jv_array_length(jv_copy(up->results));
+	bool have_instructions = instructions && *instructions;
+	if (n == 0 && !have_instructions)
+		return xstrdup(up->task ? up->task : "");
+	buf_printf(&b, "The user's request:\n%s\n", up->task ? up->task : "(not given)");
+	if (n > 0)
+		buf_appends(&b, "\nResults from earlier stages, oldest first:\n");
+	jv_array_foreach(up->results, i, r) {
+		jv agent = jv_object_get(jv_copy(r), jv_string("agent"));
+		jv status = jv_object_get(jv_copy(r), jv_string("status"));
+		jv text = jv_object_get(jv_copy(r), jv_string("text"));
+		jv ver = jv_object_get(jv_copy(r), jv_string("verification"));
+		buf_printf(&b, "\n### %s (%s)\n%s\n",
+			   jv_get_kind(agent) == JV_KIND_STRING ? jv_string_value(agent) : "agent",
+			   jv_get_kind(status) == JV_KIND_STRING ? jv_string_value(status) : "unknown",
+			   jv_get_kind(text) == JV_KIND_STRING ? jv_string_value(text) : "");
+		if (jv_get_kind(ver) == JV_KIND_OBJECT) {
+			jv s = jv_dump_string(jv_copy(ver), 0);
+			buf_printf(&b, "Verification: %s\n", jv_string_value(s));
+			jv_free(s);
+		}
+		jv_free(agent);
+		jv_free(status);
+		jv_free(text);
+		jv_free(ver);
+		jv_free(r);
+	}
+	buf_printf(&b, "\nNow do your part as the %s (%s).\n", def->name, def->role);
+	if (have_instructions)
+		buf_printf(&b, "Your task for this stage: %s\n", instructions);
+	return buf_detach(&b);
+}
+
+static void take_event(struct upstream *up, jv ev)
+{
+	const char *type = event_type(ev);
+	if (type && strcmp(type, "task") == 0 && !up->task) {
+		jv text = jv_object_get(jv_copy(ev), jv_string("text"));
+		if (jv_get_kind(text) == JV_KIND_STRING)
+			up->task = xstrdup(jv_string_value(text));
+		jv_free(text);
+	} else if (type && strcmp(type, "context") == 0) {
+		/* Earlier results handed over by the manager: context, not a gate. */
+		up->results = jv_array_append(up->results, jv_copy(ev));
+	} else if (type && strcmp(type, "result") == 0) {
+		jv is_error = jv_object_get(jv_copy(ev), jv_string("is_error"));
+		if (jv_get_kind(is_error) != JV_KIND_FALSE)
+			up->failed = true;
+		jv_free(is_error);
+		up->results = jv_array_append(up->results, jv_copy(ev));
+	}
+	jv_free(ev);
+}
+
+/*
+ * Reads stdin: plain text (the whole of it is the task) or event lines,
+ * each forwarded to stdout as it arrives unless no_forward.
+ * Returns 0, or -1 with up->error set for a malformed line.
+ */
+static int read_stdin(struct upstream *up, bool no_forward, struct event_ctx *ev)
+{
+	struct line_reader r;
+	line_reader_init(&r, 0);
+	char *line;
+	size_t len;
+	int mode = 0;	/* 0 unknown, 1 events, 2 plain text */
+	struct buf text = BUF_INIT;
+	int rc, result = 0;
+	bool any_result = false, any_init = false;
+	while ((rc = line_reader_next(&r, &line, &len)) > 0) {
+		if (mode == 0) {
+			if (len == 0 || strspn(line, " \t") == len)
+				continue;
+			mode = io_looks_like_json(line, len) ? 1 : 2;
+		}
+		if (mode == 2) {
+			buf_append(&text, line, len);
+			buf_appendc(&text, '\n');
+			continue;
+		}
+		if (len == 0 || strspn(line, " \t") == len)
+			continue;
+		jv v = jv_parse_sized(line, (int)len);
+		char *why = NULL;
+		if (!jv_is_valid(v)) {
+			jv msg = jv_invalid_get_msg(v);
+			why = xstrdup(jv_get_kind(msg) == JV_KIND_STRING ? jv_string_value(msg)
+									: "not JSON");
+			jv_free(msg);
+		} else if (!event_is_valid(v, false, &why)) {
+			jv_free(v);
+		}
+		if (why) {
+			up->error = xasprintf("stdin line %lu: invalid event: %s (expected one JSON "
+					      "object per line from a bllm worker, or plain text)",
+					      r.lineno, why);
+			free(why);
+			result = -1;
+			break;
+		}
+		if (!no_forward && !ev->closed) {
+			line[len] = '\n';
+			if (io_write_all(ev->fd, line, len + 1) < 0)
+				ev->closed = true;
+			line[len] = '\0';
+		}
+		const char *type = event_type(v);
+		any_result = any_result || (type && strcmp(type, "result") == 0);
+		any_init = any_init || (type && strcmp(type, "init") == 0);
+		take_event(up, v);
+	}
+	if (rc < 0 && result == 0) {
+		up->error = xstrdup("cannot read stdin");
+		result = -1;
+	}
+	if (mode == 2) {
+		while (text.len && (text.data[text.len - 1] == '\n' || text.data[text.len - 1] == ' '))
+			text.data[--text.len] = '\0';
+		if (text.len)
+			up->task = buf_detach(&text);
+	} else if (mode == 1 && any_init && !any_result && result == 0) {
+		/* An upstream worker started but never finished: it crashed or was killed. */
+		up->failed = true;
+		up->error = xstrdup("the upstream stream ended without a result event");
+	}
+	buf_free(&text);
+	line_reader_free(&r);
+	return result;
+}
+
+static void emit_init(struct event_ctx *ev, const char *model, const char *root, unsigned tools,
+		      const struct agent_limits *lim)
+{
+	jv e = event_new(ev, "init");
+	e = jv_object_set(e, jv_string("model"), model ? jv_string(model) : jv_null());
+	e = jv_object_set(e, jv_string("cwd"), root ? jv_string(root) : jv_null());
+	jv names = jv_array();
+	for (int id = 0; id < TOOL_COUNT; id++)
+		if (tools & TOOL_BIT(id))
+			names = jv_array_append(names, jv_string(tool_name((enum tool_id)id)));
+	e = jv_object_set(e, jv_string("tools"), names);
+	e = jv_object_set(e, jv_string("permission_mode"), jv_string("workspace"));
+	jv l = jv_object();
+	l = jv_object_set(l, jv_string("max_turns"), jv_number(lim->max_turns));
+	l = jv_object_set(l, jv_string("max_tokens"),
+			  lim->max_tokens ? jv_number((double)lim->max_tokens) : jv_null());
+	l = jv_object_set(l, jv_string("max_cost_usd"),
+			  lim->max_cost_usd > 0 ? jv_number(lim->max_cost_usd) : jv_null());
+	e = jv_object_set(e, jv_string("limits"), l);
+	e = jv_object_set(e, jv_string("pid"), jv_number(getpid()));
+	event_emit(ev, e);
+}
+
+/* Ends a run that never reached the model: init (if not yet sent), result. */
+static int finish_early(struct event_ctx *ev, bool *init_sent, const char *prog, const char *status,
+			int code, const char *error)
+{
+	if (error && code != 3)
+		cli_error(prog, "%s", error);
+	if (!*init_sent) {
+		struct agent_limits none = { 0 };
+		emit_init(ev, NULL, NULL, 0, &none);
+		*init_sent = true;
+	}
+	struct agent_outcome out;
+	agent_outcome_set(&out, status, code, error);
+	event_emit(ev, agent_result_event(ev, &out));
+	agent_outcome_free(&out);
+	return code;
+}
+
+static int parse_flags(int argc, char **argv, const char *prog, struct worker_flags *f)
+{
+	enum { O_CONFIG = 256, O_MODEL, O_MAX_TURNS, O_MAX_TOKENS, O_MAX_COST, O_DELTAS,
+	       O_NO_FORWARD, O_PARENT, O_SESSION, O_VERSION };
+	static const struct option opts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, O_VERSION },
+		{ "config", required_argument, NULL, O_CONFIG },
+		{ "model", required_argument, NULL, O_MODEL },
+		{ "workdir", required_argument, NULL, 'C' },
+		{ "max-turns", required_argument, NULL, O_MAX_TURNS },
+		{ "max-tokens", required_argument, NULL, O_MAX_TOKENS },
+		{ "max-cost-usd", required_argument, NULL, O_MAX_COST },
+		{ "stream-deltas", no_argument, NULL, O_DELTAS },
+		{ "no-forward", no_argument, NULL, O_NO_FORWARD },
+		{ "parent-id", required_argument, NULL, O_PARENT },
+		{ "session-id", required_argument, NULL, O_SESSION },
+		{ NULL, 0, NULL, 0 },
+	};
+	opterr = 0;
+	int c;
+	/* "+": stop at the first operand, so a task may contain words like "-v". */
+	while ((c = getopt_long(argc, argv, "+hC:", opts, NULL)) != -1) {
+		switch (c) {
+		case 'h': return 1;
+		case O_VERSION: return 3;
+		case O_CONFIG: f->config = optarg; break;
+		case O_MODEL: f->model = optarg; break;
+		case 'C': f->workdir = optarg; break;
+		case O_MAX_TURNS:
+			if (cli_parse_long(optarg, 1, 100000, &f->max_turns) < 0)
+				return -cli_usage_error(prog, "--max-turns: expected a whole number from 1, got \"%s\"", optarg);
+			break;
+		case O_MAX_TOKENS:
+			if (cli_parse_long(optarg, 1, LONG_MAX, &f->max_tokens) < 0)
+				return -cli_usage_error(prog, "--max-tokens: expected a positive number, got \"%s\"", optarg);
+			break;
+		case O_MAX_COST:
+			if (cli_parse_double(optarg, 0.000001, 1e9, &f->max_cost_usd) < 0)
+				return -cli_usage_error(prog, "--max-cost-usd: expected a positive amount, got \"%s\"", optarg);
+			break;
+		case O_DELTAS: f->stream_deltas = true; break;
+		case O_NO_FORWARD: f->no_forward = true; break;
+		case O_PARENT: f->parent_id = optarg; break;
+		case O_SESSION: f->session_id = optarg; break;
+		case ':':
+			return -cli_usage_error(prog, "option '%s' needs a value", argv[optind - 1]);
+		default:
+			if (optopt)
+				return -cli_usage_error(prog, "unknown option '-%c'", optopt);
+			return -cli_usage_error(prog, "unknown option '%s'", argv[optind - 1]);
+		}
+	}
+	return 0;
+}
+
+int worker_main(int argc, char **argv, const char *agent)
+{
+	static volatile sig_atomic_t signals;
+	const char *prog = cli_progname(argv[0]);
+	struct worker_flags f = { .max_turns = 0 };
+	int pf = parse_flags(argc, argv, prog, &f);
+	if (pf == 1) {
+		usage(prog, agent);
+		return 0;
+	}
+	if (pf == 3) {
+		printf("%s %s\n", prog, BLLM_VERSION);
+		return 0;
+	}
+	if (pf < 0)
+		return -pf;
+	if (!agent) {
+		if (optind >= argc)
+			return cli_usage_error(prog, "missing AGENT: name an agent from the config");
+		agent = argv[optind++];
+	}
+	cli_install_signals(&signals);
+
+	struct event_ctx ev;
+	event_ctx_init(&ev, agent, f.parent_id, f.session_id, 1);
+	bool init_sent = false;
+	int code;
+	char *err = NULL;
+	struct config cfg;
+	struct upstream up = { .results = jv_array() };
+	struct client *client = NULL;
+	char *instructions = NULL, *root = NULL, *prompt = NULL;
+
+	if (config_load_dotenv(".env", &err) < 0) {
+		code = finish_early(&ev, &init_sent, prog, "error", 2, err);
+		goto out_noconfig;
+	}
+	if (config_load(&cfg, f.config, &err, &code) < 0) {
+		code = finish_early(&ev, &init_sent, prog, "error", code, err);
+		goto out;
+	}
+	const struct agent_def *def = config_agent(&cfg, agent);
+	if (!def) {
+		char *names = config_agent_names(&cfg);
+		char *msg = xasprintf("%s: unknown agent \"%s\" (known: %s)", cfg.agent_config_path,
+				      agent, names);
+		code = finish_early(&ev, &init_sent, prog, "error", 2, msg);
+		free(names);
+		free(msg);
+		goto out;
+	}
+	root = realpath(f.workdir ? f.workdir : ".", NULL);
+	if (!root) {
+		char *msg = xasprintf("--workdir %s: no such directory", f.workdir ? f.workdir : ".");
+		code = finish_early(&ev, &init_sent, prog, "error", 2, msg);
+		free(msg);
+		goto out;
+	}
+
+	/* The task: operands, with "-" meaning stdin; stdin alone when there are none. */
+	struct buf words = BUF_INIT;
+	bool want_stdin = optind >= argc;
+	for (int i = optind; i < argc; i++) {
+		if (strcmp(argv[i], "-") == 0) {
+			want_stdin = true;
+			continue;
+		}
+		buf_printf(&words, "%s%s", words.len ? " " : "", argv[i]);
+	}
+	instructions = buf_detach(&words);
+	if (want_stdin && optind >= argc && isatty(0)) {
+		code = finish_early(&ev, &init_sent, prog, "error", 2,
+				    "no task: give it as an argument, or pipe text or a bllm worker's "
+				    "events into stdin");
+		goto out;
+	}
+	if (want_stdin && read_stdin(&up, f.no_forward, &ev) < 0) {
+		code = finish_early(&ev, &init_sent, prog, "error", 2, up.error);
+		goto out;
+	}
+	if (up.failed) {
+		code = finish_early(&ev, &init_sent, prog, "skipped", 3,
+				    up.error ? up.error : "an upstream stage failed; nothing was attempted");
+		goto out;
+	}
+	if (!up.task && !*instructions) {
+		code = finish_early(&ev, &init_sent, prog, "error", 2,
+				    "no task: the input was empty; give a task as an argument or on stdin");
+		goto out;
+	}
+	if (!up.task && jv_array_length(jv_copy(up.results)) == 0) {
+		up.task = instructions;
+		instructions = xstrdup("");
+	}
+
+	struct agent_limits lim = {
+		.max_turns = f.max_turns ? (int)f.max_turns
+					 : (int)config_number(&cfg, "workflow_limits.max_turns", 50),
+		.max_tokens = f.max_tokens,
+		.max_cost_usd = f.max_cost_usd,
+		.max_context_messages = (int)config_number(&cfg, "workflow_limits.max_context_messages", 50),
+	};
+	const char *model = f.model ? f.model : getenv("BLLM_MODEL");
+	if (!model || !*model)
+		model = def->model ? def->model : config_string(&cfg, "api.model", "claude-sonnet-4-5");
+	emit_init(&ev, model, root, def->tools, &lim);
+	init_sent = true;
+	if (up.task && jv_array_length(jv_copy(up.results)) == 0) {
+		jv t = event_new(&ev, "task");
+		t = jv_object_set(t, jv_string("text"), jv_string(up.task));
+		t = jv_object_set(t, jv_string("from"), jv_string("user"));
+		event_emit(&ev, t);
+	}
+	for (int i = 0; i < cfg.n_warnings; i++) {
+		if (!strstr(cfg.warnings[i], def->name))
+			continue;
+		cli_error(prog, "warning: %s", cfg.warnings[i]);
+		event_log(&ev, "warning", cfg.warnings[i]);
+	}
+
+	struct client_opts copts = { .retry = config_retry_policy(&cfg), .interrupted = &signals };
+	if (client_opts_from_env(&copts, &err) < 0) {
+		code = finish_early(&ev, &init_sent, prog, "error", 5, err);
+		goto out;
+	}
+	copts.connect_timeout_s = config_number(&cfg, "timeouts.api_connect", 30);
+	copts.idle_timeout_s = config_number(&cfg, "timeouts.api_idle", 300);
+	const char *t = getenv("BLLM_API_TIMEOUT");
+	double tv;
+	if (t && cli_parse_double(t, 0.1, 86400, &tv) == 0)
+		copts.idle_timeout_s = tv;
+	http_global_init();
+	client = client_new(&copts);
+
+	jv prices = config_get(&cfg, "pricing");
+	struct agent_opts ao = {
+		.def = def,
+		.model = model,
+		.max_output_tokens = (long)config_number(&cfg, "api.max_tokens", 8192),
+		.limits = lim,
+		.stream_deltas = f.stream_deltas,
+		.prompt_cache = config_bool(&cfg, "performance.enable_prompt_caching", true),
+		.tools = { .root = root, .allowed = def->tools,
+			   .bash_timeout_s = config_number(&cfg, "timeouts.bash_default", 120),
+			   .output_cap = 30000 },
+		.client = client,
+		.ev = &ev,
+		.prices = prices,
+		.interrupted = &signals,
+	};
+	prompt = build_prompt(def, &up, instructions);
+	struct agent_outcome outcome;
+	agent_run(&ao, jv_string(prompt), &outcome);
+	jv_free(prices);
+	if (outcome.error && outcome.exit_code != 0 && outcome.exit_code != 1)
+		cli_error(prog, "%s", outcome.error);
+	event_emit(&ev, agent_result_event(&ev, &outcome));
+	code = outcome.exit_code;
+	agent_outcome_free(&outcome);
+out:
+	config_free(&cfg);
+out_noconfig:
+	client_free(client);
+	free(err);
+	free(prompt);
+	free(instructions);
+	free(root);
+	free(up.task);
+	free(up.error);
+	jv_free(up.results);
+	event_ctx_free(&ev);
+	if (fclose(stdout) != 0 && code == 0)
+		code = 1;
+	return code;
+}

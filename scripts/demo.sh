@@ -1,0 +1,36 @@
+#!/bin/sh
+# make demo: runs the worker pipeline on a copy of examples/wordcount (a C
+# program whose -l test fails) against tools/fake-anthropic, offline.
+# The scenario really edits the code and really runs the tests.
+set -eu
+top=$(cd "$(dirname "$0")/.." && pwd)
+B=${BLLM_BUILD:-$top/build}
+PATH="$B:$PATH"
+work=$(mktemp -d "${TMPDIR:-/tmp}/bllm-demo.XXXXXX")
+cp -r "$top/examples/wordcount" "$work/project"
+
+fake-anthropic --scenario "$top/examples/wordcount.scenario.json" \
+	--log "$work/requests.ndjson" --port-file "$work/port" >/dev/null &
+fake=$!
+trap 'kill $fake 2>/dev/null' EXIT INT TERM
+i=0
+while [ ! -s "$work/port" ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
+export ANTHROPIC_BASE_URL="http://127.0.0.1:$(cat "$work/port")"
+export ANTHROPIC_API_KEY="demo-key-for-the-fake-server"
+
+task="add a -l flag to wordcount that prints the number of lines"
+echo "bllm demo: $task"
+echo "  project: $work/project (a copy of examples/wordcount; its -l test fails)"
+echo "  model:   tools/fake-anthropic on $ANTHROPIC_BASE_URL (scripted, offline)"
+echo
+cd "$top"
+set +e
+bllm-plan -C "$work/project" "$task" | bllm-code -C "$work/project" |
+	bllm-review -C "$work/project" | bllm-test -C "$work/project" |
+	tee "$work/events.ndjson" | bllm-render
+status=$?
+set -e
+echo
+echo "The changed project: $work/project  (see: diff -u examples/wordcount/wordcount.c $work/project/wordcount.c)"
+echo "The event stream:    $work/events.ndjson  (replay: bllm-render $work/events.ndjson)"
+exit $status
