@@ -90,7 +90,7 @@ int main(int argc, char **argv)
 	long l;
 	int c;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+C:o:qvh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":C:o:qvh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'C': workdir = optarg; break;
 		case O_CONFIG: config_file = optarg; break;

@@ -26,6 +26,7 @@ static void usage(void)
 	     "      --since WHEN     only records since WHEN: a duration back from now\n"
 	     "                       (90s, 30m, 2h, 7d) or an RFC 3339 time\n"
 	     "                       (2026-11-25T20:30:00Z, 2026-11-25T20:30:00.123Z)\n"
+	     "                       or a date (2026-11-25, midnight UTC)\n"
 	     "  -d, --log-dir DIR    the log directory (default: $LOG_DIR, else logs)\n"
 	     "  -h, --help           show this help and exit\n"
 	     "      --version        show the version and exit\n\n"
@@ -41,36 +42,45 @@ static double num(jv obj, const char *key)
 	return d;
 }
 
+/* A string field, borrowed from obj (alive while obj is), or "-". */
+static const char *str(jv obj, const char *key)
+{
+	jv v = jv_object_get(jv_copy(obj), jv_string(key));
+	const char *s = jv_get_kind(v) == JV_KIND_STRING ? jv_string_value(v) : "-";
+	jv_free(v);
+	return s;
+}
+
 /* A latency cell: "-" when the agent made no timed call. */
-static void print_ms(jv row, const char *key)
+static const char *ms_cell(jv row, const char *key, char out[24])
 {
 	jv v = jv_object_get(jv_copy(row), jv_string(key));
 	if (jv_get_kind(v) == JV_KIND_NUMBER)
-		printf(" %8.0f", jv_number_value(v));
+		snprintf(out, 24, "%.0f", jv_number_value(v));
 	else
-		printf(" %8s", "-");
+		strcpy(out, "-");
 	jv_free(v);
+	return out;
 }
 
 static void print_table(jv agents, jv cache, bool color)
 {
+	jv names = jv_keys(jv_copy(agents));
 	int w = 5;
-	jv_object_foreach(agents, name, row) {
-		int len = jv_string_length_bytes(jv_copy(name));
+	jv_array_foreach(names, i, name) {
+		int len = jv_string_length_bytes(name);
 		w = len > w ? len : w;
-		jv_free(name);
-		jv_free(row);
 	}
 	printf("%s%-*s %6s %8s %8s %11s %11s %11s %9s %10s%s\n", color ? "\033[1m" : "", w,
 	       "AGENT", "CALLS", "P50_MS", "P95_MS", "IN_TOKENS", "OUT_TOKENS", "CACHE_READ",
 	       "COST_USD", "CACHE_HIT%", color ? "\033[0m" : "");
-	jv names = jv_keys(jv_copy(agents));
 	jv_array_foreach(names, i, name) {
 		jv row = jv_object_get(jv_copy(agents), jv_copy(name));
-		printf("%-*s %6.0f", w, jv_string_value(name), num(row, "calls"));
-		print_ms(row, "latency_p50_ms");
-		print_ms(row, "latency_p95_ms");
-		printf(" %11.0f %11.0f %11.0f %9.4f %10.1f\n", num(row, "input_tokens"),
+		char p50[24], p95[24];
+		printf("%-*s %6.0f %8s %8s %11.0f %11.0f %11.0f %9.4f %10.1f\n", w,
+		       jv_string_value(name), num(row, "calls"),
+		       ms_cell(row, "latency_p50_ms", p50), ms_cell(row, "latency_p95_ms", p95),
+		       num(row, "input_tokens"),
 		       num(row, "output_tokens"), num(row, "cache_read_input_tokens"),
 		       num(row, "cost_usd"), 100 * num(row, "cache_hit_rate"));
 		jv_free(row);
@@ -82,44 +92,27 @@ static void print_table(jv agents, jv cache, bool color)
 	       num(cache, "size"));
 }
 
-/* One line, whatever the message holds. */
-static void print_oneline(const char *s)
-{
-	for (; *s; s++)
-		putchar(*s == '\n' || *s == '\r' || *s == '\t' ? ' ' : *s);
-}
-
 static void print_errors(jv summary)
 {
 	printf("total_errors: %.0f\n", num(summary, "total_errors"));
 	jv counts = jv_object_get(jv_copy(summary), jv_string("error_counts"));
 	jv recent = jv_object_get(jv_copy(summary), jv_string("recent"));
-	if (jv_object_length(jv_copy(counts)) > 0) {
-		printf("\nerror_counts:\n");
-		jv types = jv_keys(jv_copy(counts));
-		jv_array_foreach(types, i, type) {
-			printf("  %-10s %6.0f\n", jv_string_value(type), num(counts, jv_string_value(type)));
-			jv_free(type);
-		}
-		jv_free(types);
+	jv types = jv_keys(jv_copy(counts));
+	jv_array_foreach(types, i, type) {
+		printf("%s  %-10s %6.0f\n", i ? "" : "\nerror_counts:\n", jv_string_value(type),
+		       num(counts, jv_string_value(type)));
+		jv_free(type);
 	}
-	if (jv_array_length(jv_copy(recent)) > 0)
-		printf("\nrecent errors, newest first:\n");
 	jv_array_foreach(recent, i, rec) {
-		const char *field[] = { "ts", "error_type", "agent", "message" };
-		const char *val[4];
-		jv hold[4];
-		for (int k = 0; k < 4; k++) {
-			hold[k] = jv_object_get(jv_copy(rec), jv_string(field[k]));
-			val[k] = jv_get_kind(hold[k]) == JV_KIND_STRING ? jv_string_value(hold[k]) : "-";
-		}
-		printf("  %-24s %-8s %-10s ", val[0], val[1], val[2]);
-		print_oneline(val[3]);
+		printf("%s  %-24s %-8s %-10s ", i ? "" : "\nrecent errors, newest first:\n",
+		       str(rec, "ts"), str(rec, "error_type"), str(rec, "agent"));
+		/* One line, whatever the message holds. */
+		for (const char *m = str(rec, "message"); *m; m++)
+			putchar(*m == '\n' || *m == '\r' || *m == '\t' ? ' ' : *m);
 		putchar('\n');
-		for (int k = 0; k < 4; k++)
-			jv_free(hold[k]);
 		jv_free(rec);
 	}
+	jv_free(types);
 	jv_free(counts);
 	jv_free(recent);
 }
@@ -155,8 +148,12 @@ int main(int argc, char **argv)
 		case 'd': dir = optarg; break;
 		case 'h': usage(); return 0;
 		case 'V': printf("bllm-stats %s\n", BLLM_VERSION); return 0;
-		case ':': return cli_usage_error(prog, "option '%s' needs a value", argv[optind - 1]);
-		default: return cli_usage_error(prog, "unknown option '%s'", argv[optind - 1]);
+		case ':':
+			return cli_usage_error(prog, "option '%s' needs a value", argv[optind - 1]);
+		default:
+			if (optopt)
+				return cli_usage_error(prog, "unknown option '-%c'", optopt);
+			return cli_usage_error(prog, "unknown option '%s'", argv[optind - 1]);
 		}
 	}
 	bool errors = false;
@@ -174,8 +171,9 @@ int main(int argc, char **argv)
 		clock_gettime(CLOCK_REALTIME, &now);
 		if (stats_parse_since(since, now.tv_sec * 1000LL + now.tv_nsec / 1000000,
 				      &since_ms) < 0) {
-			cli_error(prog, "--since '%s': expected a duration (90s, 30m, 2h, 7d) or an "
-				  "RFC 3339 time (2026-11-25T20:30:00Z)", since);
+			cli_error(prog, "--since '%s': expected a duration (90s, 30m, 2h, 7d), an "
+				  "RFC 3339 time (2026-11-25T20:30:00Z) or a date (2026-11-25)",
+				  since);
 			return 2;
 		}
 	}

@@ -135,7 +135,8 @@ int log_open(const struct log_config *cfg, char **err)
 	if (make_dirs(dir) < 0) {
 		if (err)
 			*err = xasprintf("log directory %s: cannot create: %s (set LOG_DIR or "
-					 "logging.dir to a writable directory)", dir, strerror(errno));
+					 "logging.dir to a writable directory)",
+					 dir, strerror(errno));
 		return -1;
 	}
 	L.level = cfg->level;
@@ -157,9 +158,9 @@ int log_open(const struct log_config *cfg, char **err)
 		f->fd = f->on ? open_append(f->path) : -1;
 		if (f->on && f->fd < 0) {
 			if (err)
-				*err = xasprintf("log directory %s: cannot open %s: %s (set LOG_DIR "
-						 "or logging.dir to a writable directory)",
-						 dir, names[i], strerror(errno));
+				*err = xasprintf("log directory %s: cannot open %s: %s (set "
+						 "LOG_DIR or logging.dir to a writable "
+						 "directory)", dir, names[i], strerror(errno));
 			close_files();
 			return -1;
 		}

@@ -253,6 +253,14 @@ static void reap(pid_t pgid, pid_t shell, int *shell_done, int *code)
 	}
 }
 
+/* Process-wide: the flag a signal handler sets when this program must stop. */
+static volatile sig_atomic_t *cancel_flag;
+
+void proc_set_cancel_flag(volatile sig_atomic_t *flag)
+{
+	cancel_flag = flag;
+}
+
 int proc_run_shell(const char *command, const char *dir, double timeout_s, double grace_s,
 		   size_t cap, struct proc_capture *out, char **err)
 {
@@ -341,6 +349,13 @@ int proc_run_shell(const char *command, const char *dir, double timeout_s, doubl
 		if (shell_done && !was_done)
 			exit_at = now;
 
+		if (!shell_done && !term_sent && cancel_flag && *cancel_flag) {
+			/* The caller is being stopped: take the command's group down too. */
+			signal_group(pid, SIGTERM);
+			signal_group(pid, SIGCONT);
+			term_sent = 1;
+			kill_at = now + grace_s;
+		}
 		if (!shell_done && !term_sent && timeout_s > 0 && now >= deadline) {
 			out->timed_out = true;
 			signal_group(pid, SIGTERM);

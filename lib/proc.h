@@ -9,6 +9,7 @@
  * child is reaped: nothing is left running, nothing is left a zombie.
  * An exec failure is reported through a CLOEXEC pipe, never silent.
  */
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
@@ -42,6 +43,12 @@ struct proc_capture {
 int proc_run_shell(const char *command, const char *dir, double timeout_s, double grace_s,
 		   size_t cap, struct proc_capture *out, char **err);
 void proc_capture_free(struct proc_capture *c);
+
+/*
+ * Process-wide: when *flag becomes non-zero (a signal handler sets it),
+ * a running proc_run_shell stops its command's group as on a timeout.
+ */
+void proc_set_cancel_flag(volatile sig_atomic_t *flag);
 
 /*
  * Sends SIGTERM (and SIGCONT, so stopped members see it) to the process

@@ -457,6 +457,14 @@ int session_read_journal(const char *dir, const char *id, jv *events, char **err
 	return rc < 0 ? -1 : 0;
 }
 
+/* zlib's message without the "<fd:N>: " that gzdopen streams put first. */
+static const char *gz_message(gzFile gz, int *errnum)
+{
+	const char *msg = gzerror(gz, errnum);
+	const char *sep = strncmp(msg, "<fd:", 4) == 0 ? strstr(msg, ": ") : NULL;
+	return sep ? sep + 2 : msg;
+}
+
 /* Decompresses fd (consumed) into b. -1 with *why. */
 static int read_gz(int fd, struct buf *b, char **why)
 {
@@ -475,7 +483,7 @@ static int read_gz(int fd, struct buf *b, char **why)
 	int n, errnum;
 	while ((n = gzread(gz, chunk, sizeof chunk)) > 0)
 		buf_append(b, chunk, (size_t)n);
-	const char *msg = gzerror(gz, &errnum);
+	const char *msg = gz_message(gz, &errnum);
 	if (n < 0 || errnum != Z_OK) {
 		*why = xasprintf("corrupt gzip data: %s", errnum == Z_ERRNO ? strerror(errno) : msg);
 		gzclose(gz);
@@ -524,11 +532,23 @@ static int load_summary(const char *dir, const char *id, jv *summary, char **err
 		*err = xasprintf("%s: %s", path, why);
 		goto out;
 	}
+	if (b.len == 0) {
+		*err = xasprintf("%s: empty file, not a session summary", path);
+		goto out;
+	}
 	jv v = jv_parse_sized(buf_str(&b), (int)b.len);
 	if (!jv_is_valid(v)) {
 		jv msg = jv_invalid_get_msg(v);
-		*err = xasprintf("%s: invalid JSON: %s", path,
-				 jv_get_kind(msg) == JV_KIND_STRING ? jv_string_value(msg) : "empty");
+		/* jq quotes the whole input after "(while parsing": keep one clean line. */
+		char *m = xstrdup(jv_get_kind(msg) == JV_KIND_STRING ? jv_string_value(msg) : "?");
+		char *quote = strstr(m, " (while parsing");
+		if (quote)
+			*quote = '\0';
+		for (char *p = m; *p; p++)
+			if ((unsigned char)*p < 0x20)
+				*p = ' ';
+		*err = xasprintf("%s: invalid JSON: %s", path, m);
+		free(m);
 		jv_free(msg);
 	} else if (jv_get_kind(v) != JV_KIND_OBJECT) {
 		*err = xasprintf("%s: not a session summary (expected a JSON object)", path);

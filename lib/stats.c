@@ -93,8 +93,9 @@ int stats_open(const struct stats_config *cfg, char **err)
 	const char *dir = cfg->dir && *cfg->dir ? cfg->dir : "logs";
 	if (make_dirs(dir) < 0) {
 		if (err)
-			*err = xasprintf("metrics directory %s: cannot create: %s (set LOG_DIR or "
-					 "logging.dir to a writable directory)", dir, strerror(errno));
+			*err = xasprintf("metrics directory %s: cannot create: %s (set LOG_DIR "
+					 "or logging.dir to a writable directory)",
+					 dir, strerror(errno));
 		return -1;
 	}
 	S.path = xasprintf("%s/%s", dir, METRICS_FILE);
@@ -502,7 +503,8 @@ jv stats_by_agent(jv borrowed)
 	struct agent_acc *acc = NULL;
 	size_t nacc = 0;
 	jv_array_foreach(records, i, rec) {
-		const char *kind = jv_get_kind(rec) == JV_KIND_OBJECT ? str_field(rec, "kind") : NULL;
+		const char *kind = jv_get_kind(rec) == JV_KIND_OBJECT ?
+				   str_field(rec, "kind") : NULL;
 		if (!kind || (strcmp(kind, "api_call") && strcmp(kind, "tool_call") &&
 			      strcmp(kind, "error"))) {
 			jv_free(rec);
@@ -640,7 +642,7 @@ jv stats_cache(jv borrowed)
 			else if (strcmp(ev, "store") == 0)
 				stores++;
 			else if (strcmp(ev, "evict") == 0)
-				evictions += has ? count : 1;	/* one record may stand for several */
+				evictions += has ? count : 1;	/* "count": one for several */
 			/* The size is the one reported last in time. */
 			struct dated at = { LLONG_MIN, i };
 			double sz = num_field(rec, "size", &has);

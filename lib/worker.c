@@ -23,6 +23,7 @@
 #include "event.h"
 #include "http.h"
 #include "io.h"
+#include "proc.h"
 #include "tools.h"
 
 struct worker_flags {
@@ -274,7 +275,7 @@ static int parse_flags(int argc, char **argv, const char *prog, struct worker_fl
 	opterr = 0;
 	int c;
 	/* "+": stop at the first operand, so a task may contain words like "-v". */
-	while ((c = getopt_long(argc, argv, "+hC:", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":hC:", opts, NULL)) != -1) {
 		switch (c) {
 		case 'h': return 1;
 		case O_VERSION: return 3;
@@ -330,6 +331,7 @@ int worker_main(int argc, char **argv, const char *agent)
 		agent = argv[optind++];
 	}
 	cli_install_signals(&signals);
+	proc_set_cancel_flag(&signals);
 
 	struct event_ctx ev;
 	event_ctx_init(&ev, agent, f.parent_id, f.session_id, 1);
