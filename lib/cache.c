@@ -69,8 +69,9 @@ static int mkdirs(const char *dir, char **err)
 		if (slash)
 			*slash = '\0';
 		if (*p && mkdir(p, 0700) < 0 && errno != EEXIST) {
-			*err = xasprintf("cannot create cache directory %s: %s (set BLLM_STATE_DIR "
-					 "to a writable directory)", p, strerror(errno));
+			*err = xasprintf("cannot create cache directory %s: %s (set "
+					 "BLLM_STATE_DIR to a writable directory)",
+					 p, strerror(errno));
 			free(p);
 			return -1;
 		}
@@ -116,6 +117,13 @@ void cache_close(struct cache *c)
 	free(c);
 }
 
+static bool dropped(const char *name, bool top)
+{
+	if (strcmp(name, "cache_control") == 0)
+		return true;
+	return top && (strcmp(name, "stream") == 0 || strcmp(name, "metadata") == 0);
+}
+
 /*
  * Consumes v; returns it without "cache_control" keys at any depth and,
  * at the top level, without "stream" and "metadata".
@@ -126,9 +134,7 @@ static jv strip(jv v, bool top)
 	case JV_KIND_OBJECT: {
 		jv out = jv_object();
 		jv_object_foreach(v, k, x) {
-			const char *name = jv_string_value(k);
-			if (strcmp(name, "cache_control") == 0 ||
-			    (top && (strcmp(name, "stream") == 0 || strcmp(name, "metadata") == 0))) {
+			if (dropped(jv_string_value(k), top)) {
 				jv_free(k);
 				jv_free(x);
 				continue;
@@ -211,7 +217,8 @@ int cache_get(struct cache *c, const char *key, jv *message)
 	int hit = 0;
 	if (io_read_all(fd, &b) < 0)
 		goto out;	/* unreadable now is not proof of corruption */
-	jv entry = b.len > 0 && b.len < INT_MAX ? jv_parse_sized(b.data, (int)b.len) : jv_invalid();
+	jv entry = b.len > 0 && b.len < INT_MAX ? jv_parse_sized(b.data, (int)b.len)
+						: jv_invalid();
 	jv created = jv_get_kind(entry) == JV_KIND_OBJECT ?
 		jv_object_get(jv_copy(entry), jv_string("created")) : jv_invalid();
 	jv msg = jv_get_kind(entry) == JV_KIND_OBJECT ?

@@ -549,7 +549,8 @@ jv stats_by_agent(jv borrowed)
 	jv out = jv_object();
 	for (size_t a = 0; a < nacc; a++) {
 		struct agent_acc *g = &acc[a];
-		qsort(g->lat, g->nlat, sizeof *g->lat, cmp_double);
+		if (g->nlat)
+			qsort(g->lat, g->nlat, sizeof *g->lat, cmp_double);
 		double all_in = g->in + g->cread + g->ccreate;
 		jv o = jv_object();
 		o = jv_object_set(o, jv_string("calls"), jv_number(g->calls));
@@ -610,7 +611,8 @@ jv stats_errors(jv borrowed)
 		}
 		jv_free(rec);
 	}
-	qsort(errs, n, sizeof *errs, newest_first);
+	if (n)
+		qsort(errs, n, sizeof *errs, newest_first);
 	jv recent = jv_array();
 	for (size_t k = 0; k < n && k < RECENT_ERRORS; k++)
 		recent = jv_array_append(recent, jv_array_get(jv_copy(records), errs[k].index));

@@ -183,8 +183,9 @@ static void test_key_stability(void)
 			 "\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"text\","
 			 "\"text\":\"hi\"}]}]}");
 	/* Keys reordered at every depth, no stream/metadata, cache_control moved. */
-	jv r2 = jv_parse("{\"messages\":[{\"content\":[{\"cache_control\":{\"type\":\"ephemeral\"},"
-			 "\"text\":\"hi\",\"type\":\"text\"}],\"role\":\"user\"}],"
+	jv r2 = jv_parse("{\"messages\":[{\"content\":["
+			 "{\"cache_control\":{\"type\":\"ephemeral\"},\"text\":\"hi\","
+			 "\"type\":\"text\"}],\"role\":\"user\"}],"
 			 "\"system\":[{\"text\":\"s\",\"type\":\"text\"}],"
 			 "\"max_tokens\":10,\"model\":\"m\",\"stream\":false}");
 	jv r3 = jv_parse("{\"model\":\"m\",\"max_tokens\":10,"
@@ -250,8 +251,9 @@ static void test_round_trip_and_miss(void)
 	jv req = jv_parse("{\"model\":\"m\",\"messages\":[]}");
 	char *key = cache_key(req);
 	jv_free(req);
-	const char *msg = "{\"id\":\"msg_1\",\"role\":\"assistant\",\"content\":[{\"type\":\"text\","
-			  "\"text\":\"h\\u00e9llo \\\"q\\\"\\n\"}],\"stop_reason\":\"end_turn\","
+	const char *msg = "{\"id\":\"msg_1\",\"role\":\"assistant\","
+			  "\"content\":[{\"type\":\"text\",\"text\":\"h\\u00e9llo \\\"q\\\"\\n\"}],"
+			  "\"stop_reason\":\"end_turn\","
 			  "\"usage\":{\"input_tokens\":3,\"output_tokens\":0.5}}";
 	CHECK(misses(c, key));
 	CHECK(put_json(c, key, msg) == 0);
@@ -323,14 +325,15 @@ static void test_ttl(void)
 	/* An entry whose "created" is old expires, whatever its mtime says. */
 	c = open_cache(dir, 3600, 10);
 	p = entry_path(dir, "old");
-	char *json = xasprintf("{\"created\":%ld,\"message\":{\"x\":1}}\n", (long)time(NULL) - 7200);
+#define AGED "{\"created\":%ld,\"message\":{\"x\":1}}\n"
+	char *json = xasprintf(AGED, (long)time(NULL) - 7200);
 	write_file(p, json);
 	CHECK(cache_size(c) == 1);
 	CHECK(misses(c, "old"));
 	CHECK(!exists(p));
 	CHECK(cache_size(c) == 0);
 	free(json);
-	json = xasprintf("{\"created\":%ld,\"message\":{\"x\":1}}\n", (long)time(NULL) - 60);
+	json = xasprintf(AGED, (long)time(NULL) - 60);
 	write_file(p, json);
 	CHECK(hits_with(c, "old", "{\"x\":1}"));
 	free(json);

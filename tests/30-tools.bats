@@ -1,0 +1,114 @@
+#!/usr/bin/env bats
+# Tools as an agent uses them: confinement to the workspace, tools not
+# given to the agent, Bash timeouts, files_changed.
+bats_require_minimum_version 1.5.0
+load helper
+
+setup() {
+	bllm_setup
+	mkdir outside
+	echo "top secret" >outside/secret.txt
+	ln -s "$BATS_TEST_TMPDIR/outside" ws/link
+}
+teardown() { fake_stop; }
+
+# one_call TOOL INPUT-JSON: a scenario whose agent makes one tool call, then stops.
+one_call() {
+	scenario call <<JSON
+{"rules": [
+ {"match": {"turn": 0}, "reply": {"content": [{"type": "tool_use", "id": "toolu_1", "name": "$1", "input": $2}]}},
+ {"match": {"turn": 1}, "reply": {"content": [{"type": "text", "text": "done"}]}}
+]}
+JSON
+}
+
+tool_result() { events_of tool_result | head -n 1; }
+
+@test "Write outside the workspace with .. is refused and nothing is written" {
+	fake_start "$(one_call Write '{"file_path": "../outside/new.txt", "content": "x"}')"
+	run --separate-stderr bllm-code -C ws "task"
+	assert_success
+	tool_result | jq -e '.is_error and (.content | contains("outside the workspace"))'
+	[ ! -e outside/new.txt ]
+}
+
+@test "an absolute path elsewhere is refused for Read" {
+	fake_start "$(one_call Read "{\"file_path\": \"$BATS_TEST_TMPDIR/outside/secret.txt\"}")"
+	run --separate-stderr bllm-code -C ws "task"
+	tool_result | jq -e '.is_error and (.content | contains("top secret") | not)'
+}
+
+@test "a symlink pointing out of the workspace is refused for Edit; the target is untouched" {
+	fake_start "$(one_call Edit '{"file_path": "link/secret.txt", "old_string": "top", "new_string": "no"}')"
+	run --separate-stderr bllm-code -C ws "task"
+	tool_result | jq -e '.is_error'
+	[ "$(cat outside/secret.txt)" = "top secret" ]
+}
+
+@test "Grep does not follow a symlink out of the workspace" {
+	fake_start "$(one_call Grep '{"pattern": "secret"}')"
+	run --separate-stderr bllm-code -C ws "task"
+	tool_result | jq -e '.content | contains("top secret") | not'
+}
+
+@test "a tool the agent was not given is refused, naming the ones it has" {
+	fake_start "$(one_call Bash '{"command": "touch pwned"}')"
+	run --separate-stderr bllm-plan -C ws "task"
+	assert_success
+	tool_result | jq -e '.is_error and (.content | contains("not available")) and (.content | contains("Read, Glob, Grep"))'
+	[ ! -e ws/pwned ]
+}
+
+@test "tool names match case-insensitively in the config" {
+	agents_set '(.agents[] | select(.name == "planner") | .tools) = ["read", "bash"]'
+	fake_start "$(one_call Bash '{"command": "echo hi"}')"
+	run --separate-stderr bllm-plan -C ws "task"
+	[ "$(request 1 '[.body.tools[].name]')" = '["Read","Bash"]' ]
+	tool_result | jq -e '.is_error == false and .exit_code == 0'
+}
+
+@test "Bash runs in the workspace root and reports its exit code" {
+	fake_start "$(one_call Bash '{"command": "pwd; exit 3"}')"
+	run --separate-stderr bllm-code -C ws "task"
+	tool_result | jq -e --arg ws "$(cd ws && pwd -P)" '.is_error and .exit_code == 3 and (.content | contains($ws))'
+}
+
+@test "Bash times out (input timeout in ms) and its process group is killed" {
+	fake_start "$(one_call Bash '{"command": "sleep 30 & sleep 31; echo never", "timeout": 300}')"
+	SECONDS=0
+	run --separate-stderr bllm-code -C ws "task"
+	[ "$SECONDS" -lt 15 ]
+	tool_result | jq -e '.is_error and (.content | contains("timed out"))'
+	sleep 0.2
+	! pgrep -f "sleep 3[01]" | xargs -r ps -o stat= -p | grep -qv Z
+}
+
+@test "Write and Edit report files_changed in the tool result and the result" {
+	fake_start "$(scenario writes <<'JSON'
+{"rules": [
+ {"match": {"turn": 0}, "reply": {"content": [
+   {"type": "tool_use", "name": "Write", "input": {"file_path": "src/new.c", "content": "int x;\n"}},
+   {"type": "tool_use", "name": "Edit", "input": {"file_path": "src/new.c", "old_string": "int x;", "new_string": "int y;"}}]}},
+ {"match": {"turn": 1}, "reply": {"content": [{"type": "text", "text": "done"}]}}
+]}
+JSON
+)"
+	run --separate-stderr bllm-code -C ws "task"
+	assert_success
+	[ "$(cat ws/src/new.c)" = "int y;" ]
+	[ "$(last_result | jq -c .files_changed)" = '["src/new.c"]' ]
+	[ "$(events_of tool_result | jq -c .files_changed | head -n 1)" = '["src/new.c"]' ]
+}
+
+@test "a mistyped tool argument is an error result, not a crash" {
+	fake_start "$(one_call Edit '{"file_path": 42}')"
+	run --separate-stderr bllm-code -C ws "task"
+	assert_success
+	tool_result | jq -e '.is_error and (.content | contains("file_path"))'
+}
+
+@test "Bash output is capped, and the cut is noted" {
+	fake_start "$(one_call Bash '{"command": "head -c 100000 /dev/zero | tr \"\\\\0\" x"}')"
+	run --separate-stderr bllm-code -C ws "task"
+	tool_result | jq -e '(.content | length) < 31000 and (.content | contains("truncated"))'
+}
