@@ -189,7 +189,7 @@ int main(int argc, char **argv)
 		mo.compress = config_bool(&cfg, "performance.enable_session_compression", true);
 		struct manager_outcome res;
 		code = manager_run(&mo, task.data ? task.data : "", &res);
-		if (res.error && !mo.live_view)
+		if (res.error && !res.shown)
 			cli_error(prog, "%s", res.error);
 		manager_outcome_free(&res);
 	}

@@ -754,7 +754,16 @@ int manager_run(const struct manager_opts *o, const char *request, struct manage
 	const char *mention_task = NULL;
 	char *mention = NULL;
 
-	if (session_open(&m.session, o->sessions_dir, o->resume_id, o->compress, &err) < 0) {
+	char *resume_id = NULL;
+	if (o->resume_id && session_resolve_id(o->sessions_dir, o->resume_id, &resume_id, &err) < 0) {
+		res->exit_code = 2;
+		res->status = xstrdup("error");
+		res->error = err;
+		goto done;
+	}
+	int opened = session_open(&m.session, o->sessions_dir, resume_id, o->compress, &err);
+	free(resume_id);
+	if (opened < 0) {
 		res->exit_code = o->resume_id ? 2 : 5;
 		res->status = xstrdup("error");
 		res->error = err;
@@ -877,15 +886,18 @@ int manager_run(const struct manager_opts *o, const char *request, struct manage
 		free(path);
 		path = NULL;
 	}
-	jv_free(summary);
 	jv r = agent_result_event(&m.ev, &out);
 	r = jv_object_set(r, jv_string("verification"), jv_copy(m.verification));
 	r = jv_object_set(r, jv_string("ledger"), jv_copy(m.ledger));
 	r = jv_object_set(r, jv_string("total_cost_usd"), jv_number(m.budget.cost_usd));
 	r = jv_object_set(r, jv_string("num_turns"), jv_number(m.budget.turns));
+	jv total = jv_object_get(jv_copy(summary), jv_string("usage"));
+	r = jv_object_set(r, jv_string("usage"), total);
 	r = jv_object_set(r, jv_string("summary_path"), path ? jv_string(path) : jv_null());
+	jv_free(summary);
 	event_emit(&m.ev, r);
 	print_summary(&m, &out, path);
+	res->shown = m.view != NULL;
 	res->exit_code = out.exit_code;
 	res->status = xstrdup(out.status);
 	res->error = out.error ? xstrdup(out.error) : NULL;

@@ -45,6 +45,7 @@ struct manager_outcome {
 	char *error;			/* one line when not completed, or NULL */
 	char *session_id;
 	char *summary_path;		/* where the summary was saved, or NULL */
+	bool shown;			/* the live view already told the person */
 };
 
 /* Runs the request (or resumes). Fills *out; returns out->exit_code. */

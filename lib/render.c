@@ -107,7 +107,7 @@ static void one_line(struct buf *b, const char *text, size_t max)
 static void tool_summary(struct buf *b, jv ev)
 {
 	jv input = jv_object_get(jv_copy(ev), jv_string("input"));
-	static const char *keys[] = { "file_path", "pattern", "command", "path" };
+	static const char *keys[] = { "file_path", "pattern", "command", "path", "task" };
 	for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
 		const char *v = jv_get_kind(input) == JV_KIND_OBJECT ? s(input, keys[i]) : "";
 		if (*v) {
@@ -195,8 +195,11 @@ void render_event(struct render *r, jv ev)
 		one_line(&b, s(ev, "text"), 200);
 		fprintf(r->out, "%s%stask:%s %s\n", in, c(r, C_DIM), c(r, C_RESET), buf_str(&b));
 	} else if (strcmp(type, "text") == 0) {
-		const char *text = s(ev, "text");
-		fprintf(r->out, "%s%s%s", in, text, text[0] && text[strlen(text) - 1] == '\n' ? "" : "\n");
+		for (const char *p = s(ev, "text"); *p;) {
+			size_t n = strcspn(p, "\n");
+			fprintf(r->out, "%s%.*s\n", in, (int)n, p);
+			p += n + (p[n] == '\n');
+		}
 	} else if (strcmp(type, "tool_use") == 0) {
 		tool_summary(&b, ev);
 		fprintf(r->out, "%s  %s→ %s%s %s\n", in, c(r, C_CYAN), s(ev, "name"), c(r, C_RESET),
@@ -207,12 +210,19 @@ void render_event(struct render *r, jv ev)
 		jv_free(is_error);
 		double code = num(ev, "exit_code", -1);
 		const char *content = s(ev, "content");
-		if (err)
-			one_line(&b, content, 120);
-		else if (code >= 0)
+		size_t lines = 0;
+		for (const char *p = content; *p; p++)
+			lines += *p == '\n';
+		if (code >= 0 && !err) {
 			buf_printf(&b, "exit %d", (int)code);
-		else
-			buf_printf(&b, "ok (%zu bytes)", strlen(content));
+		} else {
+			size_t first = strcspn(content, "\n");
+			buf_append(&b, content, first < 100 ? first : 100);
+			if (first > 100)
+				buf_appends(&b, " …");
+			if (lines > 0 && content[first + 1])
+				buf_printf(&b, " (+%zu lines)", lines);
+		}
 		fprintf(r->out, "%s  %s%s%s %s\n", in, c(r, err ? C_RED : C_DIM), err ? "✗" : "←",
 			c(r, C_RESET), buf_str(&b));
 	} else if (strcmp(type, "retry") == 0) {

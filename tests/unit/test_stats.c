@@ -496,7 +496,9 @@ static void test_errors(void)
 	jv_free(sum);
 	jv_free(recs);
 
-	sum = stats_errors(jv_array());
+	jv empty = jv_array();
+	sum = stats_errors(empty);	/* borrows */
+	jv_free(empty);
 	CHECK(num_of(sum, "total_errors") == 0);
 	recent = get(sum, "recent");
 	CHECK(jv_array_length(recent) == 0);
@@ -525,7 +527,9 @@ static void test_cache(void)
 	CHECK(num_of(c, "size") == 9);	/* the newest report, not the last line */
 	jv_free(c);
 	jv_free(recs);
-	c = stats_cache(jv_array());
+	jv empty = jv_array();
+	c = stats_cache(empty);
+	jv_free(empty);
 	CHECK(num_of(c, "hits") == 0 && num_of(c, "hit_rate") == 0 && num_of(c, "size") == 0);
 	jv_free(c);
 }
