@@ -49,6 +49,8 @@ struct mgr {
 
 static const char *str_of(jv obj, const char *key)
 {
+	if (jv_get_kind(obj) != JV_KIND_OBJECT)
+		return NULL;
 	jv v = jv_object_get(jv_copy(obj), jv_string(key));
 	const char *s = jv_get_kind(v) == JV_KIND_STRING ? jv_string_value(v) : NULL;
 	jv_free(v);
@@ -57,10 +59,25 @@ static const char *str_of(jv obj, const char *key)
 
 static double num_of(jv obj, const char *key, double def)
 {
+	if (jv_get_kind(obj) != JV_KIND_OBJECT)
+		return def;
 	jv v = jv_object_get(jv_copy(obj), jv_string(key));
 	double d = jv_get_kind(v) == JV_KIND_NUMBER ? jv_number_value(v) : def;
 	jv_free(v);
 	return d;
+}
+
+/* obj[key] (borrowed obj), or null when obj is not an object or lacks key. */
+static jv field(jv obj, const char *key)
+{
+	if (jv_get_kind(obj) != JV_KIND_OBJECT)
+		return jv_null();
+	jv v = jv_object_get(jv_copy(obj), jv_string(key));
+	if (!jv_is_valid(v)) {
+		jv_free(v);
+		return jv_null();
+	}
+	return v;
 }
 
 /* Every event passes here: the journal (synced at results) and the live view. */
@@ -172,11 +189,11 @@ static char *worker_input(struct mgr *m)
 	jv_array_foreach(m->results, i, r) {
 		/* A context event's "agent" is the worker whose result it carries. */
 		jv c = event_new(&m->ev, "context");
-		c = jv_object_set(c, jv_string("agent"), jv_object_get(jv_copy(r), jv_string("agent")));
-		c = jv_object_set(c, jv_string("status"), jv_object_get(jv_copy(r), jv_string("status")));
-		c = jv_object_set(c, jv_string("text"), jv_object_get(jv_copy(r), jv_string("text")));
+		c = jv_object_set(c, jv_string("agent"), field(r, "agent"));
+		c = jv_object_set(c, jv_string("status"), field(r, "status"));
+		c = jv_object_set(c, jv_string("text"), field(r, "text"));
 		c = jv_object_set(c, jv_string("verification"),
-				  jv_object_get(jv_copy(r), jv_string("verification")));
+				  field(r, "verification"));
 		jv cs = jv_dump_string(c, 0);
 		buf_printf(&b, "%s\n", jv_string_value(cs));
 		jv_free(cs);
@@ -295,13 +312,11 @@ static jv spawn_worker(struct mgr *m, const char *name, const char *task)
 	jv end = event_new(&m->ev, "worker_end");
 	end = jv_object_set(end, jv_string("worker"), jv_string(name));
 	end = jv_object_set(end, jv_string("worker_run_id"),
-			    jv_object_get(jv_copy(lc.result), jv_string("run_id")));
+			    field(lc.result, "run_id"));
 	end = jv_object_set(end, jv_string("status"), jv_string(status ? status : "error"));
 	end = jv_object_set(end, jv_string("exit_code"), jv_number(code));
 	end = jv_object_set(end, jv_string("duration_ms"), jv_number((child_now() - t0) * 1000.0));
 	event_emit(&m->ev, end);
-	if (m->have_session)
-		session_append(&m->session, lc.result, true);
 	result = lc.result;
 	child_free(&c);
 out:
@@ -383,12 +398,12 @@ static void record_result(struct mgr *m, const char *name, jv result)
 	note_agent_used(m, name);
 	if (strcmp(name, "tester") == 0) {
 		jv_free(m->verification);
-		m->verification = jv_object_get(jv_copy(result), jv_string("verification"));
+		m->verification = field(result, "verification");
 		m->coder_after_test = false;
 	} else if (strcmp(name, "coder") == 0) {
 		m->coder_after_test = true;
 	}
-	jv usage = jv_object_get(jv_copy(result), jv_string("usage"));
+	jv usage = field(result, "usage");
 	double cost = num_of(result, "total_cost_usd", 0);
 	int turns = (int)num_of(result, "num_turns", 0);
 	ledger_add(m, name, usage, cost, turns);
@@ -402,7 +417,7 @@ static void record_result(struct mgr *m, const char *name, jv result)
 	msg = jv_object_set(msg, jv_string("role"), jv_string("assistant"));
 	msg = jv_object_set(msg, jv_string("agent"), jv_string(name));
 	msg = jv_object_set(msg, jv_string("status"), jv_string(m->last_status));
-	msg = jv_object_set(msg, jv_string("content"), jv_object_get(jv_copy(result), jv_string("text")));
+	msg = jv_object_set(msg, jv_string("content"), field(result, "text"));
 	m->messages = jv_array_append(m->messages, msg);
 	if (status && strcmp(status, "limit") == 0)
 		set_stop(m, "limit", 6, xasprintf("the %s stopped: %s", name,
@@ -434,14 +449,14 @@ static char *tool_text(const char *name, jv result)
 	const char *status = str_of(result, "status");
 	buf_printf(&b, "%s finished: status %s (exit %d)\n", name, status ? status : "error",
 		   (int)num_of(result, "exit_code", 1));
-	jv ver = jv_object_get(jv_copy(result), jv_string("verification"));
+	jv ver = field(result, "verification");
 	if (jv_get_kind(ver) == JV_KIND_OBJECT) {
 		jv vs = jv_dump_string(jv_copy(ver), 0);
 		buf_printf(&b, "verification: %s\n", jv_string_value(vs));
 		jv_free(vs);
 	}
 	jv_free(ver);
-	jv files = jv_object_get(jv_copy(result), jv_string("files_changed"));
+	jv files = field(result, "files_changed");
 	if (jv_get_kind(files) == JV_KIND_ARRAY && jv_array_length(jv_copy(files)) > 0) {
 		jv fs = jv_dump_string(jv_copy(files), 0);
 		buf_printf(&b, "files changed: %s\n", jv_string_value(fs));
@@ -601,6 +616,15 @@ static int load_resume(struct mgr *m, char **err)
 	return 0;
 }
 
+/* The tester's last run passed, and the code has not changed since. */
+static bool work_verified(const struct mgr *m)
+{
+	jv v = field(m->verification, "verified");
+	bool ok = jv_get_kind(v) == JV_KIND_TRUE && !m->coder_after_test;
+	jv_free(v);
+	return ok;
+}
+
 static jv build_summary(struct mgr *m, const struct agent_outcome *out)
 {
 	char done[32];
@@ -613,18 +637,13 @@ static jv build_summary(struct mgr *m, const struct agent_outcome *out)
 	s = jv_object_set(s, jv_string("total_turns"), jv_number(m->budget.turns));
 	s = jv_object_set(s, jv_string("agents_used"), jv_copy(m->agents_used));
 	s = jv_object_set(s, jv_string("messages"), jv_copy(m->messages));
-	jv verified = jv_get_kind(m->verification) == JV_KIND_OBJECT
-			      ? jv_object_get(jv_copy(m->verification), jv_string("verified"))
-			      : jv_false();
 	jv r = jv_object();
 	r = jv_object_set(r, jv_string("status"), jv_string(out->status));
-	r = jv_object_set(r, jv_string("tests_passed"),
-			  jv_bool(jv_get_kind(verified) == JV_KIND_TRUE && !m->coder_after_test));
+	r = jv_object_set(r, jv_string("tests_passed"), jv_bool(work_verified(m)));
 	r = jv_object_set(r, jv_string("exit_code"), jv_number(out->exit_code));
 	r = jv_object_set(r, jv_string("text"), jv_string(out->text ? out->text : ""));
 	if (out->error)
 		r = jv_object_set(r, jv_string("error"), jv_string(out->error));
-	jv_free(verified);
 	s = jv_object_set(s, jv_string("result"), r);
 	struct anth_usage total = { 0 };
 	jv_object_foreach(m->ledger, k, e) {
@@ -652,12 +671,7 @@ static void judge_run(struct mgr *m, struct agent_outcome *out)
 	}
 	if (strcmp(out->status, "completed") != 0)
 		return;
-	jv verified = jv_get_kind(m->verification) == JV_KIND_OBJECT
-			      ? jv_object_get(jv_copy(m->verification), jv_string("verified"))
-			      : jv_false();
-	bool ok = jv_get_kind(verified) == JV_KIND_TRUE && !m->coder_after_test;
-	jv_free(verified);
-	if (!ok) {
+	if (!work_verified(m)) {
 		out->status = "failed";
 		out->exit_code = 1;
 		free(out->error);
@@ -685,13 +699,8 @@ static void print_summary(struct mgr *m, const struct agent_outcome *out, const 
 		jv_free(k);
 		jv_free(e);
 	}
-	jv verified = jv_get_kind(m->verification) == JV_KIND_OBJECT
-			      ? jv_object_get(jv_copy(m->verification), jv_string("verified"))
-			      : jv_false();
 	fprintf(f, "\nstatus: %s (exit %d) · verified: %s · turns: %d · cost: $%.4f\n", out->status,
-		out->exit_code, jv_get_kind(verified) == JV_KIND_TRUE && !m->coder_after_test ? "yes" : "no",
-		m->budget.turns, m->budget.cost_usd);
-	jv_free(verified);
+		out->exit_code, work_verified(m) ? "yes" : "no", m->budget.turns, m->budget.cost_usd);
 	if (out->error)
 		fprintf(f, "reason: %s\n", out->error);
 	if (saved)

@@ -97,3 +97,15 @@ last_result() {
 		printf '%s\n' "$output" | jq -c 'select(.type == "result")' | tail -n 1
 	fi
 }
+
+# any_event JQ-COND [FILE]: some event of the stream (default $output) satisfies COND.
+any_event() {
+	if [ $# -ge 2 ]; then jq -s -e "any(.[]; $1)" "$2" >/dev/null
+	else printf '%s\n' "$output" | jq -s -e "any(.[]; $1)" >/dev/null; fi
+}
+
+# all_events JQ-COND [FILE]: every event of the stream satisfies COND.
+all_events() {
+	if [ $# -ge 2 ]; then jq -s -e "all(.[]; $1)" "$2" >/dev/null
+	else printf '%s\n' "$output" | jq -s -e "all(.[]; $1)" >/dev/null; fi
+}

@@ -1,0 +1,349 @@
+#!/usr/bin/env bats
+# bllm-manage: workers as tools, live forwarding, limits, timeouts, @mentions,
+# budgets, sessions, signals, resume, intervention.
+bats_require_minimum_version 1.5.0
+load helper
+
+setup() {
+	bllm_setup
+	config_set '.intervention_wait_seconds = 3'
+}
+teardown() {
+	fake_stop
+	[ -n "${TMUX_SESSION:-}" ] && tmux kill-session -t "$TMUX_SESSION" 2>/dev/null
+	true
+}
+
+# manage_scenario "planner coder tester" [REVIEW-VERDICT] [TESTER-COMMAND]:
+# the manager calls those workers in order, then ends; each worker answers
+# in one turn, the tester after running the command (default: true).
+manage_scenario() {
+	local verdict=${2:-APPROVED} cmd=${3:-true}
+	jq -n --arg calls "$1" --arg verdict "$verdict" --arg cmd "$cmd" '
+	  ($calls | split(" ")) as $w |
+	  {rules: (
+	    [range(0; $w | length) as $i |
+	      {name: "manager-\($i)", match: {system: "You are the manager", turn: $i},
+	       reply: {content: [{type: "tool_use", name: $w[$i], input: {task: "do the \($w[$i]) part, step \($i)"}}]}}]
+	    + [{name: "manager-end", match: {system: "You are the manager"},
+	        reply: {content: [{type: "text", text: "All done.\nTERMINATE"}]}},
+	       {name: "tester-0", match: {system: "You are the tester", turn: 0},
+	        reply: {content: [{type: "tool_use", name: "Bash", input: {command: $cmd}}]}},
+	       {name: "tester-1", match: {system: "You are the tester", turn: 1},
+	        reply: {content: [{type: "text", text: "ran it"}]}},
+	       {name: "reviewer", match: {system: "You are the reviewer"},
+	        reply: {content: [{type: "text", text: "review\nVERDICT: \($verdict)"}]}},
+	       {name: "worker", reply: {content: [{type: "text", text: "worker done"}]}}]
+	  )}' >"$BATS_TEST_TMPDIR/manage.json"
+	echo "$BATS_TEST_TMPDIR/manage.json"
+}
+
+manage() { bllm-manage --no-interactive -C ws "$@"; }
+
+# manager_request N [JQ]: the Nth request the manager made (from 1).
+manager_request() {
+	jq -c "select(.body.system[0].text | contains(\"You are the manager\"))" "$FAKE_LOG" |
+		sed -n "${1}p" | jq -c "${2:-.}"
+}
+
+worker_order() {
+	printf '%s\n' "$output" | jq -r 'select(.type == "worker_start") | .worker' | tr '\n' ' '
+}
+
+@test "the manager is offered one tool per worker, with a task input" {
+	fake_start "$(manage_scenario "planner")"
+	run --separate-stderr manage "task"
+	[ "$(request 1 '[.body.tools[].name]')" = '["planner","coder","reviewer","tester","committer"]' ]
+	request 1 '.body.tools[0].input_schema.required' | jq -e '. == ["task"]'
+	request 1 '.body.tools[1].description' | jq -e 'contains("Implements the plan")'
+	request 1 '.body.system[0].text' | jq -e 'contains("You are the manager")'
+}
+
+@test "workers run in the manager's order; their events are forwarded with parent_id = the manager's run" {
+	fake_start "$(manage_scenario "planner coder reviewer tester")"
+	run --separate-stderr manage "add a feature"
+	assert_success
+	[ "$(worker_order)" = "planner coder reviewer tester " ]
+	mrun=$(printf '%s\n' "$output" | jq -r 'select(.agent == "manager" and .type == "init") | .run_id')
+	all_events "(.agent == \"manager\") or (.parent_id == \"$mrun\")"
+	[ "$(printf '%s\n' "$output" | jq -r 'select(.agent != "manager" and .type == "init") | .run_id' | sort -u | wc -l)" -eq 4 ]
+	# every event of the tree is in one session
+	[ "$(printf '%s\n' "$output" | jq -r .session_id | sort -u | wc -l)" -eq 1 ]
+	[ "$(printf '%s\n' "$output" | tail -n 1 | jq -r '.agent + ":" + .type')" = manager:result ]
+}
+
+@test "a worker gets the user's request, earlier results and the manager's task" {
+	fake_start "$(manage_scenario "planner coder")"
+	run --separate-stderr manage "add a feature"
+	body=$(jq -s -r 'map(select(.body.system[0].text | contains("You are the coder")))[0] | .body.messages[0].content[0].text' "$FAKE_LOG")
+	[[ "$body" == *"The user's request:"*"add a feature"* ]]
+	[[ "$body" == *"### planner (completed)"*"worker done"* ]]
+	[[ "$body" == *"do the coder part, step 1"* ]]
+}
+
+@test "the worker's result becomes the manager's tool_result" {
+	fake_start "$(manage_scenario "planner")"
+	run --separate-stderr manage "task"
+	manager_request 2 '.body.messages[2].content[0]' | jq -e '.type == "tool_result" and (.content | contains("planner finished: status completed")) and (.content | contains("worker done"))'
+}
+
+@test "completed and verified only when the tester's commands passed" {
+	fake_start "$(manage_scenario "coder tester")"
+	run --separate-stderr manage "task"
+	assert_success
+	last_result | jq -e '.status == "completed" and .verification.verified == true'
+}
+
+@test "no tester run: the manager does not call the work done (failed, exit 1)" {
+	fake_start "$(manage_scenario "planner coder")"
+	run --separate-stderr manage "task"
+	assert_failure 1
+	last_result | jq -e '.status == "failed" and (.error | contains("not verified"))'
+}
+
+@test "a failing test leaves the run failed" {
+	fake_start "$(manage_scenario "coder tester" APPROVED false)"
+	run --separate-stderr manage "task"
+	assert_failure 1
+	last_result | jq -e '.status == "failed" and .verification.verified == false'
+}
+
+@test "review cycles are counted and the one past max_review_iterations is refused (exit 6)" {
+	config_set '.workflow_limits.max_review_iterations = 2'
+	fake_start "$(manage_scenario "coder reviewer coder reviewer coder reviewer coder tester" CHANGES_REQUESTED)"
+	run --separate-stderr manage "task"
+	assert_failure 6
+	[ "$(events_of cycle | jq -c '[.kind, .n, .max]' | tr '\n' ' ')" = '["review",1,2] ["review",2,2] ' ]
+	[ "$(worker_order)" = "coder reviewer coder reviewer coder reviewer " ]
+	last_result | jq -e '.status == "limit" and (.error | contains("max_review_iterations"))'
+}
+
+@test "test cycles past max_retry_cycles are refused" {
+	config_set '.workflow_limits.max_retry_cycles = 1'
+	fake_start "$(manage_scenario "coder tester coder tester coder" APPROVED false)"
+	run --separate-stderr manage "task"
+	assert_failure 6
+	[ "$(events_of cycle | jq -r .kind)" = test ]
+	last_result | jq -e '(.error | contains("max_retry_cycles"))'
+}
+
+@test "coder retries past max_coder_retries are refused" {
+	config_set '.workflow_limits.max_coder_retries = 1'
+	fake_start "$(scenario coderfail <<'JSON'
+{"rules": [
+ {"match": {"system": "You are the manager"}, "reply": {"content": [{"type": "tool_use", "name": "coder", "input": {"task": "code it"}}]}},
+ {"match": {"system": "You are the coder"}, "status": 400, "message": "bad request"}
+]}
+JSON
+)"
+	run --separate-stderr manage "task"
+	assert_failure 6
+	[ "$(worker_order)" = "coder coder " ]
+	last_result | jq -e '(.error | contains("max_coder_retries"))'
+}
+
+@test "a worker that times out is killed with its whole process group: status timeout, exit 124" {
+	fake_start "$(scenario slow <<'JSON'
+{"rules": [
+ {"match": {"system": "You are the manager"}, "reply": {"content": [{"type": "tool_use", "name": "coder", "input": {"task": "code it"}}]}},
+ {"match": {"system": "You are the coder"}, "reply": {"content": [{"type": "tool_use", "name": "Bash", "input": {"command": "sleep 41 & sleep 42", "timeout": 600000}}]}}
+]}
+JSON
+)"
+	SECONDS=0
+	WORKER_TIMEOUT_CODER=1 run --separate-stderr manage "task"
+	assert_failure 124
+	[ "$SECONDS" -lt 15 ]
+	events_of worker_end | jq -e '.worker == "coder" and .status == "timeout"'
+	last_result | jq -e '.status == "timeout" and (.error | contains("WORKER_TIMEOUT_CODER"))'
+	sleep 0.3
+	! pgrep -f "sleep 4[12]" | xargs -r ps -o stat= -p | grep -qv Z
+	! pgrep -f "bllm-agent coder" | xargs -r ps -o stat= -p | grep -qv Z
+}
+
+@test "an exec failure of a worker is reported, not silent" {
+	mkdir lonely && cp "$BLLM_BUILD/bllm-manage" lonely/
+	fake_start "$(manage_scenario "planner")"
+	run --separate-stderr lonely/bllm-manage --no-interactive -C ws "task"
+	any_event '.type == "log" and .level == "error" and (.message | contains("cannot run"))'
+	events_of worker_end | jq -e '.status == "error"'
+}
+
+@test "@coder runs that worker directly, without the manager model" {
+	fake_start "$(manage_scenario "planner")"
+	run --separate-stderr manage "@coder add a refund() function"
+	assert_success
+	[ "$(worker_order)" = "coder " ]
+	[ "$(jq -r '.body.system[0].text' "$FAKE_LOG" | grep -c "You are the manager")" -eq 0 ]
+	request 1 '.body.messages[0].content[0].text' | jq -e 'contains("add a refund() function")'
+}
+
+@test "@unknown exits 2 listing the known agents" {
+	run --separate-stderr manage "@codr do it"
+	assert_failure 2
+	[[ "$stderr" == *'unknown agent "@codr"'*"planner, coder"* ]]
+}
+
+@test "--max-tokens holds for the whole tree: a worker is told what remains and stops mid-run" {
+	fake_start "$(scenario budget <<'JSON'
+{"rules": [
+ {"match": {"system": "You are the manager"}, "reply": {"content": [{"type": "tool_use", "name": "coder", "input": {"task": "code it"}}],
+   "usage": {"input_tokens": 100, "output_tokens": 10, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}}},
+ {"match": {"system": "You are the coder"}, "reply": {"content": [{"type": "tool_use", "name": "Glob", "input": {"pattern": "*"}}],
+   "usage": {"input_tokens": 300, "output_tokens": 10, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}}}
+]}
+JSON
+)"
+	run --separate-stderr manage --max-tokens 1000 "task"
+	assert_failure 6
+	any_event '.type == "init" and .agent == "coder" and .limits.max_tokens == 890'
+	any_event '.type == "result" and .agent == "coder" and .status == "limit"'
+	[ "$(jq -s 'map(select(.body.system[0].text | contains("You are the coder"))) | length' "$FAKE_LOG")" = 3 ]
+	last_result | jq -e '.status == "limit" and .ledger.coder.turns == 3 and .ledger.manager.turns == 1'
+}
+
+@test "the session: journal and summary (.json.gz, mode 0600) in the original's shape" {
+	fake_start "$(manage_scenario "planner coder tester")"
+	run --separate-stderr manage --sessions-dir sess "task"
+	assert_success
+	id=$(last_result | jq -r .session_id)
+	[ -f "sess/$id.ndjson" ] && [ -f "sess/$id.json.gz" ]
+	[ "$(stat -c %a "sess/$id.json.gz")" = 600 ]
+	[ "$(wc -l <"sess/$id.ndjson")" -eq "$(printf '%s\n' "$output" | wc -l)" ]
+	gzip -dc "sess/$id.json.gz" | jq -e --arg id "$id" '.session_id == $id and .user_request == "task"
+		and (.created_at|type) == "string" and (.completed_at|type) == "string"
+		and .total_turns > 0 and .agents_used == ["planner","coder","tester"] and (.messages|length) > 2
+		and .result.status == "completed" and .result.tests_passed == true
+		and (.ledger.planner.turns == 1) and (.verification.verified == true) and has("total_cost_usd")'
+}
+
+@test "with compression off the summary is plain JSON, and a failed run says so" {
+	config_set '.performance.enable_session_compression = false | .sessions_dir = "plain"'
+	fake_start "$(manage_scenario "coder tester" APPROVED false)"
+	run --separate-stderr manage "task"
+	assert_failure 1
+	id=$(last_result | jq -r .session_id)
+	jq -e '.result.status == "failed" and .result.tests_passed == false' "plain/$id.json"
+	[ ! -e "plain/$id.json.gz" ]
+}
+
+@test "SIGINT mid-run stops the workers, saves the session as interrupted, exits 130" {
+	fake_start "$(scenario slow <<'JSON'
+{"rules": [
+ {"match": {"system": "You are the manager"}, "reply": {"content": [{"type": "tool_use", "name": "coder", "input": {"task": "code it"}}]}},
+ {"match": {"system": "You are the coder"}, "reply": {"content": [{"type": "tool_use", "name": "Bash", "input": {"command": "sleep 43", "timeout": 600000}}]}}
+]}
+JSON
+)"
+	bllm-manage --no-interactive -C ws --sessions-dir sess "task" >out 2>err &
+	pid=$!
+	for _ in $(seq 100); do grep -q '"tool_use"' out 2>/dev/null && break; sleep 0.05; done
+	sleep 0.2
+	kill -INT $pid
+	wait $pid && status=0 || status=$?
+	[ "$status" -eq 130 ]
+	last_result out | jq -e '.status == "interrupted"'
+	id=$(last_result out | jq -r .session_id)
+	gzip -dc "sess/$id.json.gz" | jq -e '.result.status == "interrupted"'
+	sleep 0.3
+	! pgrep -f "sleep 43" | xargs -r ps -o stat= -p | grep -qv Z
+}
+
+@test "--resume continues a stopped session without rerunning finished workers" {
+	fake_start "$(scenario first <<'JSON'
+{"rules": [
+ {"match": {"system": "You are the manager", "turn": 0}, "reply": {"content": [{"type": "tool_use", "name": "planner", "input": {"task": "plan"}}]}},
+ {"match": {"system": "You are the manager", "turn": 1}, "reply": {"content": [{"type": "tool_use", "name": "coder", "input": {"task": "code"}}]}},
+ {"match": {"system": "You are the manager", "turn": 2}, "reply": {"content": [{"type": "tool_use", "name": "tester", "input": {"task": "test"}}]}},
+ {"match": {"system": "You are the manager"}, "reply": {"content": [{"type": "text", "text": "TERMINATE"}]}},
+ {"match": {"system": "You are the planner"}, "reply": {"content": [{"type": "text", "text": "THE PLAN"}]}},
+ {"match": {"system": "You are the coder"}, "status": 500}
+]}
+JSON
+)"
+	config_set '.performance.worker_retry_max_attempts = 1'
+	run --separate-stderr manage --sessions-dir sess "build it"
+	assert_failure
+	id=$(last_result | jq -r .session_id)
+	fake_stop
+	fake_start "$(manage_scenario "planner coder tester")"
+	run --separate-stderr manage --sessions-dir sess --resume "${id:0:15}"
+	assert_success
+	[ "$(worker_order)" = "coder tester " ]
+	[ "$(jq -r '.body.system[0].text' "$FAKE_LOG" | grep -c "You are the planner")" -eq 0 ]
+	# the planner's saved result reached the coder
+	jq -r 'select(.body.system[0].text | contains("You are the coder")) | .body.messages[0].content[0].text' "$FAKE_LOG" | grep -q "THE PLAN"
+	[ "$(last_result | jq -r .session_id)" = "$id" ]
+	[ "$(grep -c '"type":"init","agent":"manager"' "sess/$id.ndjson")" -eq 2 ]
+	gzip -dc "sess/$id.json.gz" | jq -e '.result.status == "completed" and .user_request == "build it"'
+}
+
+@test "--resume of an unknown session exits 2" {
+	run --separate-stderr manage --sessions-dir sess --resume nope
+	assert_failure 2
+	[[ "$stderr" == *nope* ]]
+}
+
+@test "without a terminal there is no intervention wait" {
+	fake_start "$(manage_scenario "planner coder tester")"
+	SECONDS=0
+	run --separate-stderr bllm-manage -C ws "task" </dev/null
+	assert_success
+	[ "$SECONDS" -lt 3 ]
+	[ "$(events_of intervention | wc -l)" -eq 0 ]
+}
+
+@test "--output FILE takes the event stream; stdout stays empty" {
+	fake_start "$(manage_scenario "planner")"
+	run --separate-stderr manage -o events.ndjson "task"
+	[ -z "$output" ]
+	[ "$(tail -n 1 events.ndjson | jq -r .type)" = result ]
+}
+
+@test "bad flags and a missing task are usage errors" {
+	run --separate-stderr bllm-manage --bogus
+	assert_failure 2
+	[[ "$stderr" == *"Try 'bllm-manage --help'."* ]]
+	run --separate-stderr bllm-manage </dev/null
+	assert_failure 2
+	run --separate-stderr better-llm-cli --help
+	assert_success
+	[[ "$output" == *"--config"*"--verbose"* ]]
+}
+
+@test "in a terminal: a live view on stderr, and /stop after a worker stops the run" {
+	fake_start "$(manage_scenario "planner coder tester")"
+	TMUX_SESSION="bllm-test-$$"
+	tmux new-session -d -s "$TMUX_SESSION" -x 200 -y 50 \
+		"cd '$BATS_TEST_TMPDIR' && ANTHROPIC_BASE_URL=$ANTHROPIC_BASE_URL ANTHROPIC_API_KEY=$ANTHROPIC_API_KEY NO_COLOR=1 '$BLLM_BUILD/bllm-manage' -C ws --sessions-dir sess 'task' >out; echo \"exit=\$?\" >done; sleep 30"
+	for _ in $(seq 100); do tmux capture-pane -p -t "$TMUX_SESSION" | grep -q "/stop" && break; sleep 0.05; done
+	tmux capture-pane -p -t "$TMUX_SESSION" | grep -q "planner completed"
+	tmux send-keys -t "$TMUX_SESSION" "/stop" Enter
+	for _ in $(seq 100); do [ -s done ] && break; sleep 0.05; done
+	[ "$(cat done)" = "exit=130" ]
+	[ "$(worker_order_file)" = "planner " ]
+	events_of intervention out | jq -e '.action == "stop"'
+	tmux capture-pane -p -t "$TMUX_SESSION" | grep -q "session saved"
+}
+
+@test "in a terminal: /pause adds a note to the manager's context" {
+	fake_start "$(manage_scenario "planner coder tester")"
+	TMUX_SESSION="bllm-test-$$"
+	tmux new-session -d -s "$TMUX_SESSION" -x 200 -y 50 \
+		"cd '$BATS_TEST_TMPDIR' && ANTHROPIC_BASE_URL=$ANTHROPIC_BASE_URL ANTHROPIC_API_KEY=$ANTHROPIC_API_KEY '$BLLM_BUILD/bllm-manage' -C ws --sessions-dir sess 'task' >out; echo \"exit=\$?\" >done; sleep 30"
+	for _ in $(seq 100); do tmux capture-pane -p -t "$TMUX_SESSION" | grep -q "/stop" && break; sleep 0.05; done
+	tmux send-keys -t "$TMUX_SESSION" "/pause" Enter
+	for _ in $(seq 100); do tmux capture-pane -p -t "$TMUX_SESSION" | grep -q "note for the manager" && break; sleep 0.05; done
+	tmux send-keys -t "$TMUX_SESSION" "please keep it small" Enter
+	# later workers: press Enter to continue at once
+	for _ in 1 2; do
+		sleep 0.5
+		tmux send-keys -t "$TMUX_SESSION" Enter
+	done
+	for _ in $(seq 200); do [ -s done ] && break; sleep 0.05; done
+	[ "$(cat done)" = "exit=0" ]
+	manager_request 2 '.body.messages[2].content[-1]' | jq -e '.type == "text" and (.text | contains("please keep it small"))'
+	any_event '.type == "intervention" and .action == "pause" and (.message | contains("keep it small"))' out
+}
+
+worker_order_file() { jq -r 'select(.type == "worker_start") | .worker' out | tr '\n' ' '; }
