@@ -9,10 +9,12 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "cache.h"
 #include "cli.h"
 #include "config.h"
 #include "io.h"
 #include "manager.h"
+#include "observe.h"
 #include "term.h"
 
 static void usage(const char *prog)
@@ -39,6 +41,7 @@ static void usage(const char *prog)
 	     "  -v, --verbose          more detail in the live view (tasks, usage per call)\n"
 	     "      --no-interactive   never wait for a person between workers\n"
 	     "      --stream-deltas    also write text_delta events\n"
+	     "      --no-cache         no response cache for this run\n"
 	     "      --color WHEN       auto (default), always, never\n"
 	     "  -h, --help             show this help and exit\n"
 	     "      --version          show the version and exit\n\n"
@@ -68,7 +71,7 @@ int main(int argc, char **argv)
 	static volatile sig_atomic_t signals;
 	const char *prog = cli_progname(argv[0]);
 	enum { O_CONFIG = 256, O_MODEL, O_TURNS, O_TOKENS, O_COST, O_SESSIONS, O_RESUME, O_PROGRESS,
-	       O_NO_INTERACTIVE, O_DELTAS, O_COLOR, O_VERSION };
+	       O_NO_INTERACTIVE, O_DELTAS, O_COLOR, O_VERSION, O_NO_CACHE };
 	static const struct option opts[] = {
 		{ "workdir", required_argument, NULL, 'C' }, { "config", required_argument, NULL, O_CONFIG },
 		{ "model", required_argument, NULL, O_MODEL }, { "max-turns", required_argument, NULL, O_TURNS },
@@ -79,6 +82,7 @@ int main(int argc, char **argv)
 		{ "progress", no_argument, NULL, O_PROGRESS }, { "quiet", no_argument, NULL, 'q' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "no-interactive", no_argument, NULL, O_NO_INTERACTIVE },
+		{ "no-cache", no_argument, NULL, O_NO_CACHE },
 		{ "stream-deltas", no_argument, NULL, O_DELTAS }, { "color", required_argument, NULL, O_COLOR },
 		{ "help", no_argument, NULL, 'h' }, { "version", no_argument, NULL, O_VERSION },
 		{ NULL, 0, NULL, 0 },
@@ -115,6 +119,7 @@ int main(int argc, char **argv)
 		case 'q': quiet = true; break;
 		case 'v': mo.verbose = true; break;
 		case O_NO_INTERACTIVE: no_interactive = true; break;
+		case O_NO_CACHE: mo.no_cache = true; break;
 		case O_DELTAS: mo.stream_deltas = true; break;
 		case O_COLOR:
 			if (term_parse_color_mode(optarg, &color) < 0)
@@ -150,6 +155,9 @@ int main(int argc, char **argv)
 		free(err);
 		return code;
 	}
+	cli_start_observing(&cfg, NULL, prog);
+	if (!mo.no_cache && config_bool(&cfg, "performance.enable_caching", true))
+		mo.cache = cli_open_cache(&cfg, NULL, prog);
 	char *root = realpath(workdir, NULL);
 	char *cfg_path = realpath(cfg.agent_config_path, NULL);
 	char *worker = worker_program();
@@ -195,6 +203,8 @@ int main(int argc, char **argv)
 	}
 	if (mo.out_fd > 1)
 		close(mo.out_fd);
+	cache_close(mo.cache);
+	observe_close();
 	free(root);
 	free(cfg_path);
 	free(worker);

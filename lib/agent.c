@@ -124,6 +124,12 @@ static void emit_usage(struct run *r, const struct client_call *call, double cos
 	ev = jv_object_set(ev, jv_string("ttfb_ms"), jv_number((double)call->ttfb_ms));
 	ev = jv_object_set(ev, jv_string("model"), jv_string(r->o->model));
 	ev = jv_object_set(ev, jv_string("attempts"), jv_number(call->attempts));
+	if (call->cache) {
+		ev = jv_object_set(ev, jv_string("response_cache"), jv_string(call->cache));
+		ev = jv_object_set(ev, jv_string("response_cache_stored"), jv_bool(call->cache_stored));
+		ev = jv_object_set(ev, jv_string("response_cache_evicted"), jv_number(call->cache_evicted));
+		ev = jv_object_set(ev, jv_string("response_cache_size"), jv_number(call->cache_size));
+	}
 	event_emit(r->o->ev, ev);
 }
 

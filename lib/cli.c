@@ -7,6 +7,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
+#include "cache.h"
+#include "config.h"
+#include "event.h"
+#include "observe.h"
+
 const char *cli_progname(const char *argv0)
 {
 	const char *slash = strrchr(argv0, '/');
@@ -76,4 +82,35 @@ void cli_install_signals(volatile sig_atomic_t *count)
 	sigaction(SIGTERM, &sa, NULL);
 	sa.sa_handler = SIG_IGN;
 	sigaction(SIGPIPE, &sa, NULL);
+}
+
+/* Logs and metrics for this run; a problem with them is a warning, not a failure. */
+void cli_start_observing(const struct config *cfg, struct event_ctx *ev, const char *prog)
+{
+	char *err = NULL;
+	if (observe_open(cfg, &err) < 0) {
+		cli_error(prog, "warning: logging is off: %s", err);
+		free(err);
+	}
+	if (ev)
+		observe_set_context(ev->session_id, ev->run_id, ev->agent, NULL, NULL);
+}
+
+/* The response cache, or NULL (with a warning) when it cannot be opened. */
+struct cache *cli_open_cache(const struct config *cfg, struct event_ctx *ev, const char *prog)
+{
+	char *dir = cache_default_dir(), *err = NULL;
+	struct cache *c = dir ? cache_open(dir, config_number(cfg, "performance.cache_ttl_seconds", 3600),
+					   (int)config_number(cfg, "performance.cache_max_size", 100), &err)
+			      : NULL;
+	if (!c && err) {
+		char *msg = xasprintf("response cache off: %s", err);
+		cli_error(prog, "warning: %s", msg);
+		if (ev)
+			event_log(ev, "warning", msg);
+		free(msg);
+	}
+	free(err);
+	free(dir);
+	return c;
 }

@@ -28,6 +28,23 @@ int cli_parse_double(const char *s, double min, double max, double *out);
  */
 void cli_install_signals(volatile sig_atomic_t *count);
 
+struct config;
+struct event_ctx;
+struct cache;
+
+/*
+ * Starts logs and metrics (lib/observe.h) for this process; cfg may be
+ * NULL. A problem is a warning on stderr, never a failure. ev (or NULL)
+ * gives the run's identity.
+ */
+void cli_start_observing(const struct config *cfg, struct event_ctx *ev, const char *prog);
+
+/*
+ * Opens the response cache with the config's TTL and size, or returns NULL
+ * with a warning (stderr, and a log event on ev when not NULL).
+ */
+struct cache *cli_open_cache(const struct config *cfg, struct event_ctx *ev, const char *prog);
+
 /*
  * The whole program of a worker agent. agent is the agent's name, or NULL
  * for bllm-agent, which takes it from the first operand. Returns the exit

@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "buf.h"
+#include "cache.h"
 #include "http.h"
 
 struct client {
@@ -16,6 +17,7 @@ struct client {
 	volatile sig_atomic_t *interrupted;
 	struct http *http;
 	unsigned int seed;
+	struct cache *cache;
 };
 
 int client_opts_from_env(struct client_opts *opts, char **err)
@@ -52,6 +54,7 @@ struct client *client_new(const struct client_opts *opts)
 	if (c->retry.max_attempts < 1)
 		c->retry.max_attempts = 1;
 	c->interrupted = opts->interrupted;
+	c->cache = opts->cache;
 	c->http = http_new(opts->connect_timeout_s, opts->idle_timeout_s, opts->interrupted);
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
@@ -134,6 +137,19 @@ enum client_status client_messages(struct client *c, jv request, anth_text_fn on
 {
 	memset(out, 0, sizeof *out);
 	out->message = jv_null();
+	char *key = NULL;
+	if (c->cache) {
+		key = cache_key(request);
+		jv hit;
+		if (cache_get(c->cache, key, &hit) == 1) {
+			out->message = hit;
+			out->cache = "hit";
+			out->cache_size = cache_size(c->cache);
+			free(key);
+			return CLIENT_OK;
+		}
+		out->cache = "miss";
+	}
 	jv body = jv_dump_string(jv_copy(request), 0);
 	const char *headers[] = {
 		"Content-Type: application/json",
@@ -187,6 +203,13 @@ enum client_status client_messages(struct client *c, jv request, anth_text_fn on
 			memcpy(out->request_id, resp.request_id, sizeof out->request_id);
 			anth_assembler_free(a);
 			status = CLIENT_OK;
+			if (key) {
+				/* Only whole, successful replies reach this point. */
+				int evicted = cache_put(c->cache, key, out->message);
+				out->cache_stored = evicted >= 0;
+				out->cache_evicted = evicted > 0 ? evicted : 0;
+				out->cache_size = cache_size(c->cache);
+			}
 			break;
 		}
 		anth_assembler_free(a);
@@ -218,5 +241,6 @@ enum client_status client_messages(struct client *c, jv request, anth_text_fn on
 	}
 	http_response_free(&resp);
 	jv_free(body);
+	free(key);
 	return status;
 }

@@ -24,6 +24,7 @@ struct client_opts {
 	double connect_timeout_s;
 	double idle_timeout_s;
 	volatile sig_atomic_t *interrupted;	/* set by a signal handler: stop now */
+	struct cache *cache;	/* response cache, or NULL (lib/cache.h) */
 };
 
 enum client_status {
@@ -51,9 +52,14 @@ struct client_call {
 	int attempts;
 	long http_status;	/* of the last attempt */
 	char request_id[128];
+	const char *cache;	/* "hit" or "miss" with a response cache, else NULL */
+	bool cache_stored;	/* a miss whose reply was stored */
+	int cache_evicted;	/* entries evicted to make room */
+	int cache_size;		/* entries after this call */
 };
 
 struct client;
+struct cache;
 
 /*
  * Fills opts' credentials and base URL from the environment:

@@ -16,6 +16,7 @@
 #include "event.h"
 #include "http.h"
 #include "io.h"
+#include "observe.h"
 #include "render.h"
 #include "session.h"
 
@@ -89,6 +90,7 @@ static void tap(void *user, jv ev)
 		session_append(&m->session, ev, type && strcmp(type, "result") == 0);
 	if (m->view)
 		render_event(m->view, ev);
+	observe_event(NULL, ev);
 }
 
 /* A worker's line: forwarded unchanged when it is an event. */
@@ -132,6 +134,7 @@ static void on_worker_line(const char *line, size_t len, void *user)
 	publish_line(lc->m, line, len, &lc->result);
 }
 
+/* Adds a call's usage (borrowed), cost and turns to an agent's ledger line. */
 static void ledger_add(struct mgr *m, const char *agent, jv usage, double cost, int turns)
 {
 	jv entry = jv_object_get(jv_copy(m->ledger), jv_string(agent));
@@ -240,6 +243,8 @@ static jv spawn_worker(struct mgr *m, const char *name, const char *task)
 	add_flag(argv, &n, "--parent-id", xstrdup(m->ev.run_id));
 	add_flag(argv, &n, "--session-id", xstrdup(m->ev.session_id));
 	argv[n++] = xstrdup("--no-forward");
+	if (o->no_cache)
+		argv[n++] = xstrdup("--no-cache");
 	if (o->stream_deltas)
 		argv[n++] = xstrdup("--stream-deltas");
 	const struct agent_budget *b = &m->budget;
@@ -802,6 +807,8 @@ int manager_run(const struct manager_opts *o, const char *request, struct manage
 	const char *model = o->model ? o->model : def && def->model ? def->model
 					       : config_string(o->cfg, "api.model", "claude-sonnet-4-5");
 	mention = parse_mention(m.request, &mention_task);
+	observe_set_context(m.session.id, m.ev.run_id, "manager", def ? def->role : NULL,
+			    mention ? NULL : model);
 
 	jv init = event_new(&m.ev, "init");
 	init = jv_object_set(init, jv_string("model"), mention ? jv_null() : jv_string(model));
@@ -838,7 +845,8 @@ int manager_run(const struct manager_opts *o, const char *request, struct manage
 		agent_outcome_set(&out, "error", 5, "the config has no \"manager\" agent");
 		outcome_set = true;
 	} else {
-		struct client_opts copts = { .retry = config_retry_policy(o->cfg), .interrupted = o->signals };
+		struct client_opts copts = { .retry = config_retry_policy(o->cfg),
+					     .interrupted = o->signals, .cache = o->cache };
 		if (client_opts_from_env(&copts, &err) < 0) {
 			agent_outcome_set(&out, "error", 5, err);
 			outcome_set = true;
@@ -873,7 +881,9 @@ int manager_run(const struct manager_opts *o, const char *request, struct manage
 			};
 			agent_run(&ao, jv_string(m.request), &out);
 			outcome_set = true;
-			ledger_add(&m, "manager", anth_usage_to_json(&out.usage), out.cost_usd, 0);
+			jv mu = anth_usage_to_json(&out.usage);
+			ledger_add(&m, "manager", mu, out.cost_usd, 0);
+			jv_free(mu);
 			jv me = jv_object_get(jv_copy(m.ledger), jv_string("manager"));
 			me = jv_object_set(me, jv_string("turns"), jv_number(out.turns));
 			m.ledger = jv_object_set(m.ledger, jv_string("manager"), me);

@@ -18,6 +18,8 @@
 #include "agent.h"
 #include "config.h"
 
+struct cache;
+
 struct manager_opts {
 	const struct config *cfg;
 	const char *config_path;	/* absolute path of the agent config, for the workers */
@@ -37,6 +39,8 @@ struct manager_opts {
 	const char *resume_id;		/* continue this session, or NULL */
 	int out_fd;			/* the event stream */
 	volatile sig_atomic_t *signals;	/* SIGINT/SIGTERM count */
+	struct cache *cache;		/* the manager's response cache, or NULL */
+	bool no_cache;			/* and the workers are told not to use theirs */
 };
 
 struct manager_outcome {

@@ -17,12 +17,14 @@
 #include <unistd.h>
 
 #include "agent.h"
+#include "cache.h"
 #include "buf.h"
 #include "client.h"
 #include "config.h"
 #include "event.h"
 #include "http.h"
 #include "io.h"
+#include "observe.h"
 #include "proc.h"
 #include "tools.h"
 
@@ -35,6 +37,7 @@ struct worker_flags {
 	double max_cost_usd;
 	bool stream_deltas;
 	bool no_forward;
+	bool no_cache;
 	const char *parent_id;
 	const char *session_id;
 };
@@ -65,6 +68,7 @@ static void usage(const char *prog, const char *agent)
 	     "      --max-cost-usd X   stop when X US dollars are spent\n"
 	     "      --stream-deltas    also write text_delta events as text streams in\n"
 	     "      --no-forward       do not copy upstream events to stdout\n"
+	     "      --no-cache         do not answer from (or store in) the response cache\n"
 	     "      --parent-id ID     run id of the run that started this one\n"
 	     "      --session-id ID    session this run belongs to\n"
 	     "  -h, --help             show this help and exit\n"
@@ -256,7 +260,7 @@ static int finish_early(struct event_ctx *ev, bool *init_sent, const char *prog,
 static int parse_flags(int argc, char **argv, const char *prog, struct worker_flags *f)
 {
 	enum { O_CONFIG = 256, O_MODEL, O_MAX_TURNS, O_MAX_TOKENS, O_MAX_COST, O_DELTAS,
-	       O_NO_FORWARD, O_PARENT, O_SESSION, O_VERSION };
+	       O_NO_FORWARD, O_PARENT, O_SESSION, O_VERSION, O_NO_CACHE };
 	static const struct option opts[] = {
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, O_VERSION },
@@ -268,6 +272,7 @@ static int parse_flags(int argc, char **argv, const char *prog, struct worker_fl
 		{ "max-cost-usd", required_argument, NULL, O_MAX_COST },
 		{ "stream-deltas", no_argument, NULL, O_DELTAS },
 		{ "no-forward", no_argument, NULL, O_NO_FORWARD },
+		{ "no-cache", no_argument, NULL, O_NO_CACHE },
 		{ "parent-id", required_argument, NULL, O_PARENT },
 		{ "session-id", required_argument, NULL, O_SESSION },
 		{ NULL, 0, NULL, 0 },
@@ -296,6 +301,7 @@ static int parse_flags(int argc, char **argv, const char *prog, struct worker_fl
 			break;
 		case O_DELTAS: f->stream_deltas = true; break;
 		case O_NO_FORWARD: f->no_forward = true; break;
+		case O_NO_CACHE: f->no_cache = true; break;
 		case O_PARENT: f->parent_id = optarg; break;
 		case O_SESSION: f->session_id = optarg; break;
 		case ':':
@@ -341,16 +347,21 @@ int worker_main(int argc, char **argv, const char *agent)
 	struct config cfg;
 	struct upstream up = { .results = jv_array() };
 	struct client *client = NULL;
+	struct cache *copts_cache = NULL;
 	char *instructions = NULL, *root = NULL, *prompt = NULL;
 
+	ev.tap = observe_event;
 	if (config_load_dotenv(".env", &err) < 0) {
+		cli_start_observing(NULL, &ev, prog);
 		code = finish_early(&ev, &init_sent, prog, "error", 2, err);
 		goto out_noconfig;
 	}
 	if (config_load(&cfg, f.config, &err, &code) < 0) {
+		cli_start_observing(NULL, &ev, prog);
 		code = finish_early(&ev, &init_sent, prog, "error", code, err);
 		goto out;
 	}
+	cli_start_observing(&cfg, &ev, prog);
 	const struct agent_def *def = config_agent(&cfg, agent);
 	if (!def) {
 		char *names = config_agent_names(&cfg);
@@ -415,6 +426,7 @@ int worker_main(int argc, char **argv, const char *agent)
 	const char *model = f.model ? f.model : getenv("BLLM_MODEL");
 	if (!model || !*model)
 		model = def->model ? def->model : config_string(&cfg, "api.model", "claude-sonnet-4-5");
+	observe_set_context(f.session_id, ev.run_id, def->name, def->role, model);
 	emit_init(&ev, model, root, def->tools, &lim);
 	init_sent = true;
 	if (up.task && jv_array_length(jv_copy(up.results)) == 0) {
@@ -442,6 +454,8 @@ int worker_main(int argc, char **argv, const char *agent)
 	if (t && cli_parse_double(t, 0.1, 86400, &tv) == 0)
 		copts.idle_timeout_s = tv;
 	http_global_init();
+	if (!f.no_cache && config_bool(&cfg, "performance.enable_caching", true))
+		copts.cache = copts_cache = cli_open_cache(&cfg, &ev, prog);
 	client = client_new(&copts);
 
 	jv prices = config_get(&cfg, "pricing");
@@ -473,6 +487,8 @@ out:
 	config_free(&cfg);
 out_noconfig:
 	client_free(client);
+	cache_close(copts_cache);
+	observe_close();
 	free(err);
 	free(prompt);
 	free(instructions);

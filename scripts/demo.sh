@@ -34,12 +34,12 @@ echo
 cd "$top"
 set +e
 if [ "$mode" = manage ]; then
-	bllm-manage --progress --no-interactive --sessions-dir "$work/sessions" \
+	bllm-manage --progress --no-interactive --no-cache --sessions-dir "$work/sessions" \
 		-C "$work/project" -o "$work/events.ndjson" "$task"
 	status=$?
 else
-	bllm-plan -C "$work/project" "$task" | bllm-code -C "$work/project" |
-		bllm-review -C "$work/project" | bllm-test -C "$work/project" |
+	bllm-plan --no-cache -C "$work/project" "$task" | bllm-code --no-cache -C "$work/project" |
+		bllm-review --no-cache -C "$work/project" | bllm-test --no-cache -C "$work/project" |
 		tee "$work/events.ndjson" | bllm-render
 	status=$?
 fi

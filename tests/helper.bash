@@ -20,10 +20,14 @@ bllm_setup() {
 		BLLM_API_TIMEOUT LOG_LEVEL LOG_FORMAT LOG_DIR
 	for v in $(env | sed -n 's/^\(WORKER_TIMEOUT_[A-Z]*\)=.*/\1/p'); do unset "$v"; done
 	export NO_COLOR=1
+	export BLLM_STATE_DIR="$BATS_TEST_TMPDIR/state" LOG_DIR="$BATS_TEST_TMPDIR/logs"
 	cd "$BATS_TEST_TMPDIR" || return 1
 	cp -r "$TOP/config" "$TOP/prompts" .
-	# Retries in tests wait milliseconds, not seconds.
-	config_set '.performance.worker_retry_base_delay = 0.01 | .performance.worker_retry_max_delay = 0.05'
+	# Retries in tests wait milliseconds, not seconds; tests that repeat a
+	# request expect it to reach the server, so the response cache is off
+	# unless a test turns it on.
+	config_set '.performance.worker_retry_base_delay = 0.01 | .performance.worker_retry_max_delay = 0.05
+		| .performance.enable_caching = false'
 	mkdir -p ws
 }
 
