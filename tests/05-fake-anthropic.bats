@@ -59,7 +59,9 @@ write_scenario() {
 		{"name": "bad-json", "match": {"last_user": "case:badjson"}, "fault": "bad_json",
 		 "reply": {"content": [{"type": "text", "text": "never seen"}]}},
 		{"match": {"last_user": "case:cache"},
-		 "reply": {"content": [{"type": "text", "text": "cached"}]}}
+		 "reply": {"content": [{"type": "text", "text": "cached"}]}},
+		{"name": "now", "match": {"last_user": "case:now"}, "drip_ms": 20,
+		 "reply": {"content": [{"type": "text", "text": "sent at @@NOW_US@@ and @@NOW_US@@."}]}}
 	]
 }
 EOF
@@ -255,6 +257,23 @@ datas() {
 	[ "$elapsed" -ge 150 ]
 	run events
 	assert_output --regexp 'message_delta message_stop $'
+}
+
+@test "@@NOW_US@@: each one is its own text_delta holding the send time in microseconds" {
+	before=$(date +%s%6N)
+	post "$(body case:now)"
+	after=$(date +%s%6N)
+	run bash -c "sed -n 's/^data: //p' '$BATS_TEST_TMPDIR/out' | jq -r 'select(.delta.type == \"text_delta\") | .delta.text'"
+	assert_line --index 0 'sent at '
+	assert_line --index 2 ' and '
+	assert_line --index 4 '.'
+	t1=${lines[1]} t2=${lines[3]}
+	[[ $t1 =~ ^[0-9]{16}$ && $t2 =~ ^[0-9]{16}$ ]]
+	[ "$t1" -ge "$before" ] && [ "$t2" -le "$after" ]
+	[ $((t2 - t1)) -ge 15000 ]	# made when sent: drip_ms 20 lies between them
+	post "$(body case:now false)"	# not streamed: replaced by the time the reply is built
+	run jq -r '.content[0].text' "$BATS_TEST_TMPDIR/out"
+	assert_output --regexp '^sent at [0-9]{16} and [0-9]{16}\.$'
 }
 
 @test "error_event and bad_json faults" {

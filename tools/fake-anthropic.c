@@ -51,6 +51,7 @@
 #define JSON_PIECE 12		/* bytes per input_json_delta, at most */
 #define RESET_PAUSE_MS 50	/* lets the client read what came before a reset */
 #define CACHE_LOOKBACK 20	/* blocks a cache lookup covers, as in the API */
+#define NOW_TOKEN "@@NOW_US@@"	/* in reply text: the send time, for latency benchmarks */
 
 enum fault { F_NONE, F_RESET, F_TRUNCATE, F_CUT_TOOL_JSON, F_HANG, F_ERROR_EVENT, F_BAD_JSON };
 
@@ -1289,6 +1290,7 @@ enum { EV_START, EV_CONTENT, EV_END };
 struct events {
 	char **text;		/* each a whole "event: ...\ndata: ...\n\n" */
 	int *kind;
+	int *now;		/* >= 0: a NOW_TOKEN text_delta of this block, made when sent */
 	size_t n, cap;
 };
 
@@ -1298,8 +1300,10 @@ static void ev_add_raw(struct events *e, int kind, const char *name, const char 
 		e->cap = e->cap ? e->cap * 2 : 32;
 		e->text = xrealloc(e->text, e->cap * sizeof *e->text);
 		e->kind = xrealloc(e->kind, e->cap * sizeof *e->kind);
+		e->now = xrealloc(e->now, e->cap * sizeof *e->now);
 	}
 	e->text[e->n] = xasprintf("event: %s\ndata: %s\n\n", name, data);
+	e->now[e->n] = -1;
 	e->kind[e->n++] = kind;
 }
 
@@ -1317,6 +1321,46 @@ static void events_free(struct events *e)
 		free(e->text[i]);
 	free(e->text);
 	free(e->kind);
+	free(e->now);
+}
+
+/* CLOCK_REALTIME in microseconds, as decimal text. */
+static char *now_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return xasprintf("%lld", (long long)ts.tv_sec * 1000000LL + ts.tv_nsec / 1000);
+}
+
+/* The text_delta event of block idx whose text is the time now. */
+static char *now_event(int idx)
+{
+	char *t = now_us();
+	char *s = xasprintf("event: content_block_delta\ndata: {\"type\":\"content_block_delta\","
+			    "\"index\":%d,\"delta\":{\"type\":\"text_delta\",\"text\":\"%s\"}}\n\n",
+			    idx, t);
+	free(t);
+	return s;
+}
+
+/* Replaces each NOW_TOKEN in s (consumed) by the time now. */
+static char *fill_now(char *s)
+{
+	char *p = strstr(s, NOW_TOKEN);
+	if (!p)
+		return s;
+	char *t = now_us();
+	struct buf b = BUF_INIT;
+	const char *from = s;
+	for (; p; p = strstr(from, NOW_TOKEN)) {
+		buf_append(&b, from, (size_t)(p - from));
+		buf_appends(&b, t);
+		from = p + strlen(NOW_TOKEN);
+	}
+	buf_appends(&b, from);
+	free(t);
+	free(s);
+	return buf_detach(&b);
 }
 
 /* The largest UTF-8 character boundary at or before at, but past from when possible. */
@@ -1356,6 +1400,23 @@ static void delta_events(struct events *e, int idx, const char *dtype, const cha
 				     delta));
 		pos = end;
 	}
+}
+
+/* A text block's deltas: each NOW_TOKEN becomes its own delta, made when sent. */
+static void text_events(struct events *e, int idx, const char *s, size_t len)
+{
+	size_t tn = strlen(NOW_TOKEN);
+	for (;;) {
+		const char *p = find_bytes(s, len, NOW_TOKEN, tn);
+		if (!p)
+			break;
+		delta_events(e, idx, "text_delta", "text", s, (size_t)(p - s), TEXT_PIECE);
+		ev_add_raw(e, EV_CONTENT, "content_block_delta", "{}");
+		e->now[e->n - 1] = idx;
+		len -= (size_t)(p - s) + tn;
+		s = p + tn;
+	}
+	delta_events(e, idx, "text_delta", "text", s, len, TEXT_PIECE);
 }
 
 /*
@@ -1414,7 +1475,7 @@ static void gen_events(jv msg, int cut, struct events *e)
 			jv t = member(b, "text");
 			size_t n;
 			const char *s = str_bytes(t, &n);
-			delta_events(e, i, "text_delta", "text", s, n, TEXT_PIECE);
+			text_events(e, i, s, n);
 			jv_free(t);
 		}
 		jv_free(type);
@@ -1443,7 +1504,7 @@ static void gen_events(jv msg, int cut, struct events *e)
 /* Consumes msg. */
 static int stream_reply(struct conn *c, const struct rule *r, jv msg, unsigned long n)
 {
-	struct events ev = { NULL, NULL, 0, 0 };
+	struct events ev = { NULL, NULL, NULL, 0, 0 };
 	gen_events(msg, r->fault == F_CUT_TOOL_JSON, &ev);
 	jv_free(msg);
 
@@ -1473,6 +1534,10 @@ static int stream_reply(struct conn *c, const struct rule *r, jv msg, unsigned l
 			text = "event: content_block_start\ndata: {\"type\":\"content_block_start\","
 			       "\"index\":0,\"content_block\":{\"type\":\n\n";
 		sleep_ms(r->drip_ms);
+		if (text == ev.text[i] && ev.now[i] >= 0) {
+			free(ev.text[i]);
+			text = ev.text[i] = now_event(ev.now[i]);
+		}
 		rc = send_all(c->fd, text, strlen(text));
 		sent += k == EV_CONTENT;
 		if (text != ev.text[i])
@@ -1518,7 +1583,7 @@ static int plain_reply(struct conn *c, const struct request *rq, const struct ru
 	}
 	if (r->fault == F_CUT_TOOL_JSON)
 		msg = cut_message(msg);
-	char *body = dump(msg);
+	char *body = fill_now(dump(msg));
 	size_t len = strlen(body);
 	int rc, act = keep ? ACT_KEEP : ACT_CLOSE;
 	if (r->fault == F_BAD_JSON) {
