@@ -105,6 +105,14 @@ static void publish_line(struct mgr *m, const char *line, size_t len, jv *result
 		buf_free(&b);
 		return;
 	}
+	const char *etype = event_type(ev);
+	/* Deltas asked for only by the live view stay out of the record. */
+	if (strcmp(etype, "text_delta") == 0 && !m->o->stream_deltas) {
+		if (m->view)
+			render_event(m->view, ev);
+		jv_free(ev);
+		return;
+	}
 	if (!m->ev.closed && m->o->out_fd >= 0) {
 		struct buf b = BUF_INIT;
 		buf_append(&b, line, len);
@@ -245,7 +253,7 @@ static jv spawn_worker(struct mgr *m, const char *name, const char *task)
 	argv[n++] = xstrdup("--no-forward");
 	if (o->no_cache)
 		argv[n++] = xstrdup("--no-cache");
-	if (o->stream_deltas)
+	if (o->stream_deltas || o->live_view)
 		argv[n++] = xstrdup("--stream-deltas");
 	const struct agent_budget *b = &m->budget;
 	if (b->max_turns > 0)

@@ -171,11 +171,12 @@ void render_event(struct render *r, jv ev)
 			free(r->delta_run);
 			r->delta_run = xstrdup(s(ev, "run_id"));
 		}
-		const char *text = s(ev, "text");
-		fputs(text, r->out);
-		size_t n = strlen(text);
-		if (n)
-			r->mid_line = text[n - 1] != '\n';
+		for (const char *p = s(ev, "text"); *p; p++) {
+			if (!r->mid_line)
+				fputs(in, r->out);
+			fputc(*p, r->out);
+			r->mid_line = *p != '\n';
+		}
 		fflush(r->out);
 		return;
 	}
