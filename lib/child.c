@@ -1,8 +1,10 @@
 #include "child.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -225,6 +227,63 @@ enum child_wait child_stream(struct child *c, double deadline_s, volatile sig_at
 	return CHILD_EXITED;
 }
 
+/*
+ * The process groups of pid's descendants (Linux: from /proc; elsewhere
+ * none are found). A worker runs its Bash commands in groups of their own;
+ * they must not outlive a worker that is killed before it could stop them.
+ */
+static int descendant_groups(pid_t root, pid_t *groups, int max)
+{
+	enum { MAXP = 4096 };
+	static pid_t pids[MAXP], ppids[MAXP], pgids[MAXP], queue[MAXP];
+	DIR *d = opendir("/proc");
+	if (!d)
+		return 0;
+	int n = 0;
+	struct dirent *e;
+	while ((e = readdir(d)) && n < MAXP) {
+		if (e->d_name[0] < '0' || e->d_name[0] > '9')
+			continue;
+		char path[300], buf[512];
+		snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
+		FILE *f = fopen(path, "r");
+		if (!f)
+			continue;
+		size_t got = fread(buf, 1, sizeof buf - 1, f);
+		fclose(f);
+		buf[got] = '\0';
+		/* "pid (comm) state ppid pgrp": comm may hold spaces, so start after ')'. */
+		char *rp = strrchr(buf, ')');
+		int ppid, pgrp;
+		char state;
+		if (!rp || sscanf(rp + 1, " %c %d %d", &state, &ppid, &pgrp) != 3)
+			continue;
+		pids[n] = (pid_t)atoi(e->d_name);
+		ppids[n] = ppid;
+		pgids[n] = pgrp;
+		n++;
+	}
+	closedir(d);
+	int head = 0, tail = 0, ng = 0;
+	queue[tail++] = root;
+	while (head < tail) {
+		pid_t p = queue[head++];
+		for (int i = 0; i < n; i++) {
+			if (pids[i] == 0 || ppids[i] != p)
+				continue;
+			if (tail < MAXP)
+				queue[tail++] = pids[i];
+			bool seen = pgids[i] == root || pgids[i] <= 1;
+			for (int g = 0; g < ng && !seen; g++)
+				seen = groups[g] == pgids[i];
+			if (!seen && ng < max)
+				groups[ng++] = pgids[i];
+			pids[i] = 0;
+		}
+	}
+	return ng;
+}
+
 void child_stop(struct child *c, double grace_s, volatile sig_atomic_t *signals)
 {
 	if (c->pid <= 0)
@@ -241,7 +300,11 @@ void child_stop(struct child *c, double grace_s, volatile sig_atomic_t *signals)
 			nanosleep(&ts, NULL);
 		}
 	}
+	pid_t groups[64];
+	int ng = c->reaped ? 0 : descendant_groups(c->pid, groups, 64);
 	kill(-c->pid, SIGKILL);
+	for (int i = 0; i < ng; i++)
+		kill(-groups[i], SIGKILL);
 	reap(c, 0);
 }
 

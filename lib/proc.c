@@ -350,11 +350,13 @@ int proc_run_shell(const char *command, const char *dir, double timeout_s, doubl
 			exit_at = now;
 
 		if (!shell_done && !term_sent && cancel_flag && *cancel_flag) {
-			/* The caller is being stopped: take the command's group down too. */
+			/* The caller is being stopped: take the command's group down too,
+			 * with a short grace, so it is gone before the caller's own grace
+			 * (given by whoever stops the caller) runs out. */
 			signal_group(pid, SIGTERM);
 			signal_group(pid, SIGCONT);
 			term_sent = 1;
-			kill_at = now + grace_s;
+			kill_at = now + (grace_s < 1.0 ? grace_s : 1.0);
 		}
 		if (!shell_done && !term_sent && timeout_s > 0 && now >= deadline) {
 			out->timed_out = true;

@@ -243,7 +243,7 @@ JSON
 	fake_start "$(scenario down <<<'{"rules": [{"status": 401, "message": "invalid x-api-key"}]}')"
 	run bllm-plan -C ws "task"
 	[[ "$output" != *"$TEST_KEY"* ]]
-	! grep -q "$TEST_KEY" "$FAKE_LOG"
+	refute_file_has "$TEST_KEY" "$FAKE_LOG"
 }
 
 @test "a closed stdout ends the program quietly" {

@@ -30,7 +30,7 @@ hello() {
 	assert_success
 	r=$(request 1 .headers)
 	jq -e '.authorization == "Bearer [redacted]" and .["anthropic-beta"] == "oauth-2025-04-20" and (has("x-api-key") | not)' <<<"$r"
-	! grep -q oauth-secret-123 "$FAKE_LOG"
+	refute_file_has oauth-secret-123 "$FAKE_LOG"
 }
 
 @test "each agent is offered exactly its configured tools, and its own system prompt" {

@@ -80,7 +80,7 @@ tool_result() { events_of tool_result | head -n 1; }
 	[ "$SECONDS" -lt 15 ]
 	tool_result | jq -e '.is_error and (.content | contains("timed out"))'
 	sleep 0.2
-	! pgrep -f "sleep 3[01]" | xargs -r ps -o stat= -p | grep -qv Z
+	refute_alive "sleep 3[01]"
 }
 
 @test "Write and Edit report files_changed in the tool result and the result" {

@@ -157,8 +157,8 @@ JSON
 	events_of worker_end | jq -e '.worker == "coder" and .status == "timeout"'
 	last_result | jq -e '.status == "timeout" and (.error | contains("WORKER_TIMEOUT_CODER"))'
 	sleep 0.3
-	! pgrep -f "sleep 4[12]" | xargs -r ps -o stat= -p | grep -qv Z
-	! pgrep -f "bllm-agent coder" | xargs -r ps -o stat= -p | grep -qv Z
+	refute_alive "sleep 4[12]"
+	refute_alive "bllm-agent coder"
 }
 
 @test "an exec failure of a worker is reported, not silent" {
@@ -246,7 +246,7 @@ JSON
 	id=$(last_result out | jq -r .session_id)
 	gzip -dc "sess/$id.json.gz" | jq -e '.result.status == "interrupted"'
 	sleep 0.3
-	! pgrep -f "sleep 43" | xargs -r ps -o stat= -p | grep -qv Z
+	refute_alive "sleep 43"
 }
 
 @test "--resume continues a stopped session without rerunning finished workers" {
@@ -347,3 +347,47 @@ JSON
 }
 
 worker_order_file() { jq -r 'select(.type == "worker_start") | .worker' out | tr '\n' ' '; }
+
+@test "a second SIGINT exits at once, killing workers and their commands" {
+	fake_start "$(scenario stubborn <<'JSON'
+{"rules": [
+ {"match": {"system": "You are the manager"}, "reply": {"content": [{"type": "tool_use", "name": "coder", "input": {"task": "code it"}}]}},
+ {"match": {"system": "You are the coder"}, "reply": {"content": [{"type": "tool_use", "name": "Bash", "input": {"command": "trap '' TERM; sleep 45", "timeout": 600000}}]}}
+]}
+JSON
+)"
+	bllm-manage --no-interactive -C ws --sessions-dir sess "task" >out 2>err &
+	pid=$!
+	for _ in $(seq 100); do grep -q '"tool_use","agent":"coder"' out 2>/dev/null && break; sleep 0.05; done
+	sleep 0.3
+	SECONDS=0
+	kill -INT $pid
+	sleep 0.2
+	kill -INT $pid
+	wait $pid && status=0 || status=$?
+	[ "$status" -eq 130 ]
+	[ "$SECONDS" -lt 3 ]
+	sleep 0.3
+	refute_alive "sleep 45"
+	last_result out | jq -e '.status == "interrupted"'
+}
+
+@test "SIGTERM is handled like the first SIGINT" {
+	fake_start "$(scenario slow <<'JSON'
+{"rules": [
+ {"match": {"system": "You are the manager"}, "reply": {"content": [{"type": "tool_use", "name": "coder", "input": {"task": "code it"}}]}},
+ {"match": {"system": "You are the coder"}, "reply": {"content": [{"type": "tool_use", "name": "Bash", "input": {"command": "sleep 46", "timeout": 600000}}]}}
+]}
+JSON
+)"
+	bllm-manage --no-interactive -C ws --sessions-dir sess "task" >out 2>err &
+	pid=$!
+	for _ in $(seq 100); do grep -q '"tool_use","agent":"coder"' out 2>/dev/null && break; sleep 0.05; done
+	sleep 0.3
+	kill -TERM $pid
+	wait $pid && status=0 || status=$?
+	[ "$status" -eq 130 ]
+	id=$(last_result out | jq -r .session_id)
+	gzip -dc "sess/$id.json.gz" | jq -e '.result.status == "interrupted"'
+	refute_alive "sleep 46"
+}

@@ -36,7 +36,8 @@ JSON
 	LOG_FORMAT=console LOG_LEVEL=DEBUG run --separate-stderr bllm-code -C ws "task"
 	assert_success
 	grep -Eq '^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9:.]+ INFO .*coder' logs/better-llm.log
-	! head -n 1 logs/better-llm.log | jq -e . 2>/dev/null
+	run jq -e . logs/better-llm.log
+	assert_failure
 	grep -q "tool_use" logs/better-llm-debug.log
 }
 
@@ -46,7 +47,7 @@ JSON
 	fake_start "$(scenario down <<<'{"rules": [{"status": 500}]}')"
 	run --separate-stderr bllm-plan -C ws "task"
 	[ -f cfglogs/better-llm.log ]
-	! grep -q '"level":"INFO"' cfglogs/better-llm.log
+	refute_file_has '"level":"INFO"' cfglogs/better-llm.log
 	grep -q '"level":"WARNING"' cfglogs/better-llm.log
 }
 

@@ -113,3 +113,23 @@ all_events() {
 	if [ $# -ge 2 ]; then jq -s -e "all(.[]; $1)" "$2" >/dev/null
 	else printf '%s\n' "$output" | jq -s -e "all(.[]; $1)" >/dev/null; fi
 }
+
+# refute_alive PATTERN: no live (non-zombie) process has PATTERN in its command line.
+# (A plain `! cmd` in the middle of a bats test cannot fail it: set -e ignores it.)
+refute_alive() {
+	local pids
+	pids=$(pgrep -f "$1" | tr '\n' ',' | sed 's/,$//')
+	[ -z "$pids" ] && return 0
+	if ps -o stat= -p "$pids" | grep -qv Z; then
+		echo "still running: $(ps -o pid=,stat=,args= -p "$pids")" >&2
+		return 1
+	fi
+}
+
+# refute_file_has STRING FILE: FILE does not contain STRING.
+refute_file_has() {
+	if grep -qF -- "$1" "$2"; then
+		echo "$2 contains $1" >&2
+		return 1
+	fi
+}
