@@ -269,7 +269,8 @@ datas() {
 	assert_line --index 4 '.'
 	t1=${lines[1]} t2=${lines[3]}
 	[[ $t1 =~ ^[0-9]{16}$ && $t2 =~ ^[0-9]{16}$ ]]
-	[ "$t1" -ge "$before" ] && [ "$t2" -le "$after" ]
+	[ "$t1" -ge "$before" ]
+	[ "$t2" -le "$after" ]
 	[ $((t2 - t1)) -ge 15000 ]	# made when sent: drip_ms 20 lies between them
 	post "$(body case:now false)"	# not streamed: replaced by the time the reply is built
 	run jq -r '.content[0].text' "$BATS_TEST_TMPDIR/out"

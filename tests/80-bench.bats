@@ -39,7 +39,8 @@ setup() {
 	assert_output --regexp '\| worker, 1 tool round trip: wall \| [0-9.]+ ms \| curl, same 2 requests: [0-9.]+ ms \| [0-9.]+ \| bllm/curl ≤ 2 \| (yes|\*\*no\*\*) \|'
 	assert_output --regexp '\| worker, 1 tool round trip: CPU \| [0-9.]+ ms \| curl: '
 	assert_output --regexp '\| worker, 1 tool round trip: peak RSS \| [0-9.]+ MB \| curl: [0-9.]+ MB \| [0-9.]+ \| < 10 MB \| (yes|\*\*no\*\*) \|'
-	assert_output --partial '| worker start-up alone (--version): peak RSS |'
+	assert_output --regexp '\| worker start-up alone \(--version\): wall \| [0-9.]+ ms \| curl --version: [0-9.]+ ms \|'
+	assert_output --regexp '\| worker start-up alone \(--version\): peak RSS \| [0-9.]+ MB \| curl --version: [0-9.]+ MB \|'
 	assert_output --regexp '\| pipeline plan \\\| code \\\| test on wordcount \(make test\): wall \| [0-9.]+ ms \|'
 	assert_output --regexp '\| bllm-manage workflow on wordcount: wall \| [0-9.]+ ms \|'
 	assert_output --regexp '\| text_delta latency, server → end of 2-stage pipeline: p50 \| [0-9.]+ ms \|'
@@ -50,8 +51,8 @@ setup() {
 	assert_output --regexp '\| session save, 20 results: size \(.json.gz vs .json\) \| [0-9.]+ kB \| .json: [0-9.]+ kB \|'
 	assert_output --regexp '\| 1 concurrent bllm-manage: wall \(throughput\) \| [0-9.]+ ms \([0-9.]+ runs/s\) \|'
 	assert_output --regexp '\| 2 concurrent bllm-manage: wall \(throughput\) \| [0-9.]+ ms \([0-9.]+ runs/s\) \| 2 × one run: '
-	# the header, the rule and 15 rows
-	[ "$(grep -c '^|' "$D/stdout")" -eq 17 ]
+	# the header, the rule and 16 rows
+	[ "$(grep -c '^|' "$D/stdout")" -eq 18 ]
 }
 
 @test "bench.sh without Claude Code: its row says how to install it, the rest still runs" {

@@ -148,7 +148,8 @@ int main(int argc, char **argv)
 	}
 	buf_free(&in);
 
-	qsort(s.v, s.n, sizeof *s.v, cmp_ll);
+	if (s.n > 0)
+		qsort(s.v, s.n, sizeof *s.v, cmp_ll);
 	jv o = jv_object();
 	o = jv_object_set(o, jv_string("n"), jv_number((double)s.n));
 	o = jv_object_set(o, jv_string("min_us"), pct(&s, 0));

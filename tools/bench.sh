@@ -202,6 +202,9 @@ summary "$work/m-curlstart" >"$work/s-curlstart.json"
 jset .worker_startup "$(cat "$work/s-start.json")"
 jset .curl_startup "$(cat "$work/s-curlstart.json")"
 s_rss=$(get "$work/s-start.json" .maxrss_kb) cs_rss=$(get "$work/s-curlstart.json" .maxrss_kb)
+s_wall=$(get "$work/s-start.json" .wall_ms) cs_wall=$(get "$work/s-curlstart.json" .wall_ms)
+row "worker start-up alone (--version): wall" "$(ms "$s_wall")" \
+	"curl --version: $(ms "$cs_wall")" "$(ratio "$s_wall" "$cs_wall")" "-" "-"
 row "worker start-up alone (--version): peak RSS" "$(mb "$s_rss")" \
 	"curl --version: $(mb "$cs_rss")" "$(ratio "$s_rss" "$cs_rss")" "-" "-"
 
