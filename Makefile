@@ -14,6 +14,7 @@ ALL_CFLAGS = -std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Wpedantic -Wshado
 	$(shell pkg-config --cflags $(PKGS) 2>/dev/null) -MMD -MP $(CFLAGS)
 ALL_LDFLAGS = $(SAN) $(LDFLAGS)
 LDLIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -ljq -lpthread -lm
+EDIT_LIBS := $(shell pkg-config --libs libedit 2>/dev/null || echo -ledit)
 
 LIB_SRC  := $(wildcard lib/*.c)
 LIB_OBJ  := $(LIB_SRC:lib/%.c=$(B)/obj/lib/%.o)
@@ -59,6 +60,10 @@ $(B)/obj/unit/%.o: tests/unit/%.c
 
 $(B)/%: $(B)/obj/bin/%.o $(B)/libbllm.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# Only the terminal UI needs line editing.
+$(B)/bllm: $(B)/obj/bin/bllm.o $(B)/libbllm.a
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS) $(EDIT_LIBS)
 
 $(B)/%: $(B)/obj/tools/%.o $(B)/libbllm.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)

@@ -53,19 +53,6 @@ static void usage(const char *prog)
 	     "130 interrupted.");
 }
 
-/* Where bllm-agent lives: beside this program. */
-static char *worker_program(void)
-{
-	char self[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-	if (n <= 0)
-		return xstrdup("bllm-agent");
-	self[n] = '\0';
-	char *slash = strrchr(self, '/');
-	*slash = '\0';
-	return xasprintf("%s/bllm-agent", self);
-}
-
 int main(int argc, char **argv)
 {
 	static volatile sig_atomic_t signals;
@@ -160,7 +147,7 @@ int main(int argc, char **argv)
 		mo.cache = cli_open_cache(&cfg, NULL, prog);
 	char *root = realpath(workdir, NULL);
 	char *cfg_path = realpath(cfg.agent_config_path, NULL);
-	char *worker = worker_program();
+	char *worker = cli_sibling_program("bllm-agent");
 	const char *mention_end = task.data ? task.data + strcspn(task.data, " \t\n") : NULL;
 	code = 0;
 	if (!root) {

@@ -10,6 +10,7 @@
 #define _DEFAULT_SOURCE
 #include "cache.h"
 #include "buf.h"
+#include "config.h"
 #include "io.h"
 
 #include <dirent.h>
@@ -43,44 +44,20 @@ static double now_s(void)
 
 char *cache_default_dir(void)
 {
-	const char *s = getenv("BLLM_STATE_DIR");
-	if (s && *s)
-		return xasprintf("%s/cache", s);
-	/* The XDG spec says a relative $XDG_STATE_HOME is invalid and ignored. */
-	s = getenv("XDG_STATE_HOME");
-	if (s && *s == '/')
-		return xasprintf("%s/bllm/cache", s);
-	s = getenv("HOME");
-	if (!s || !*s) {
-		struct passwd *pw = getpwuid(getuid());
-		s = pw ? pw->pw_dir : NULL;
-	}
-	if (!s || !*s)
-		return NULL;
-	return xasprintf("%s/.local/state/bllm/cache", s);
+	char *state = config_state_dir();
+	char *dir = state ? xasprintf("%s/cache", state) : NULL;
+	free(state);
+	return dir;
 }
 
 /* mkdir -p with mode 0700 for every directory created. */
 static int mkdirs(const char *dir, char **err)
 {
-	char *p = xstrdup(dir);
-	for (char *slash = p + 1;; slash++) {
-		slash = strchr(slash, '/');
-		if (slash)
-			*slash = '\0';
-		if (*p && mkdir(p, 0700) < 0 && errno != EEXIST) {
-			*err = xasprintf("cannot create cache directory %s: %s (set "
-					 "BLLM_STATE_DIR to a writable directory)",
-					 p, strerror(errno));
-			free(p);
-			return -1;
-		}
-		if (!slash)
-			break;
-		*slash = '/';
-	}
-	free(p);
-	return 0;
+	if (io_mkdirs(dir, 0700) == 0)
+		return 0;
+	*err = xasprintf("cannot create cache directory %s: %s (set BLLM_STATE_DIR to a writable "
+			 "directory)", dir, strerror(errno));
+	return -1;
 }
 
 struct cache *cache_open(const char *dir, double ttl_s, int max_entries, char **err)

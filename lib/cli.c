@@ -6,11 +6,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "buf.h"
 #include "cache.h"
 #include "config.h"
 #include "event.h"
+#include "io.h"
 #include "observe.h"
 
 const char *cli_progname(const char *argv0)
@@ -113,4 +115,28 @@ struct cache *cli_open_cache(const struct config *cfg, struct event_ctx *ev, con
 	free(err);
 	free(dir);
 	return c;
+}
+
+char *cli_sibling_program(const char *name)
+{
+	char self[4096];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+	if (n <= 0)
+		return xstrdup(name);
+	self[n] = '\0';
+	char *slash = strrchr(self, '/');
+	*slash = '\0';
+	return xasprintf("%s/%s", self, name);
+}
+
+char *cli_state_path(const char *name)
+{
+	char *dir = config_state_dir();
+	if (!dir || io_mkdirs(dir, 0700) < 0) {
+		free(dir);
+		return NULL;
+	}
+	char *path = xasprintf("%s/%s", dir, name);
+	free(dir);
+	return path;
 }

@@ -45,6 +45,12 @@ void cli_start_observing(const struct config *cfg, struct event_ctx *ev, const c
  */
 struct cache *cli_open_cache(const struct config *cfg, struct event_ctx *ev, const char *prog);
 
+/* NAME in the state directory (created when missing), or NULL (malloc'd). */
+char *cli_state_path(const char *name);
+
+/* The path of another bllm program installed beside this one (malloc'd). */
+char *cli_sibling_program(const char *name);
+
 /*
  * The whole program of a worker agent. agent is the agent's name, or NULL
  * for bllm-agent, which takes it from the first operand. Returns the exit

@@ -2,6 +2,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <pwd.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -500,4 +501,21 @@ double config_worker_timeout(const struct config *cfg, const char *agent, double
 	double v = config_number(cfg, key, def);
 	free(key);
 	return v;
+}
+
+char *config_state_dir(void)
+{
+	const char *s = getenv("BLLM_STATE_DIR");
+	if (s && *s)
+		return xstrdup(s);
+	/* The XDG spec says a relative $XDG_STATE_HOME is invalid and ignored. */
+	s = getenv("XDG_STATE_HOME");
+	if (s && *s == '/')
+		return xasprintf("%s/bllm", s);
+	s = getenv("HOME");
+	if (!s || !*s) {
+		struct passwd *pw = getpwuid(getuid());
+		s = pw ? pw->pw_dir : NULL;
+	}
+	return s && *s ? xasprintf("%s/.local/state/bllm", s) : NULL;
 }

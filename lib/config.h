@@ -79,6 +79,13 @@ struct retry_policy config_retry_policy(const struct config *cfg);
  */
 double config_worker_timeout(const struct config *cfg, const char *agent, double def);
 
+/*
+ * Where bllm keeps state (the response cache, the prompt history):
+ * $BLLM_STATE_DIR, else $XDG_STATE_HOME/bllm (when absolute), else
+ * $HOME/.local/state/bllm (malloc'd; NULL when no home is known).
+ */
+char *config_state_dir(void);
+
 /* The built-in system prompt used when an agent's prompt file is missing. */
 const char *config_builtin_prompt(const char *agent_name);
 

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 void line_reader_init(struct line_reader *r, int fd)
@@ -127,4 +128,33 @@ bool io_looks_like_json(const char *line, size_t len)
 	while (i < len && (line[i] == ' ' || line[i] == '\t'))
 		i++;
 	return i < len && line[i] == '{';
+}
+
+int io_mkdirs(const char *dir, mode_t mode)
+{
+	char *p = xstrdup(dir);
+	int rc = 0;
+	for (char *s = p + 1;; s++) {
+		if (*s != '/' && *s != '\0')
+			continue;
+		char c = *s;
+		*s = '\0';
+		if (mkdir(p, mode) < 0 && errno != EEXIST) {
+			rc = -1;
+			break;
+		}
+		*s = c;
+		if (c == '\0')
+			break;
+	}
+	int saved = errno;
+	free(p);
+	errno = saved;
+	struct stat st;
+	if (rc == 0 && (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode))) {
+		if (errno == 0 || rc == 0)
+			errno = ENOTDIR;
+		rc = -1;
+	}
+	return rc;
 }

@@ -8,6 +8,7 @@
  */
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 #include <jv.h>
 #include "buf.h"
 
@@ -38,6 +39,13 @@ int io_write_json_line(int fd, jv v);
 int io_read_all(int fd, struct buf *b);
 /* Reads a whole file. Returns 0, or -1 with *err naming the path and reason. */
 int io_read_file(const char *path, struct buf *b, char **err);
+
+/*
+ * mkdir -p: creates dir and its missing parents, each with mode (less the
+ * umask). Returns 0 when dir exists as a directory afterwards, else -1
+ * with errno (ENOTDIR when something else is in the way).
+ */
+int io_mkdirs(const char *dir, mode_t mode);
 
 /* True when the line, after leading blanks, starts with '{'. */
 bool io_looks_like_json(const char *line, size_t len);

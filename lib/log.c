@@ -82,38 +82,6 @@ unsigned long log_dropped(void)
 	return L.dropped;
 }
 
-/* mkdir -p with mode 0755. 0, or -1 with errno. */
-static int make_dirs(const char *dir)
-{
-	char *p = xstrdup(dir);
-	int rc = 0;
-	for (char *s = p + 1; ; s++) {
-		if (*s != '/' && *s != '\0')
-			continue;
-		char c = *s;
-		*s = '\0';
-		if (mkdir(p, 0755) < 0 && errno != EEXIST) {
-			rc = -1;
-			break;
-		}
-		*s = c;
-		if (c == '\0')
-			break;
-	}
-	int saved = errno;
-	free(p);
-	errno = saved;
-	if (rc == 0) {
-		struct stat st;
-		if (stat(dir, &st) < 0)
-			return -1;
-		if (!S_ISDIR(st.st_mode)) {
-			errno = ENOTDIR;
-			return -1;
-		}
-	}
-	return rc;
-}
 
 static int open_append(const char *path)
 {
@@ -132,7 +100,7 @@ int log_open(const struct log_config *cfg, char **err)
 {
 	close_files();
 	const char *dir = cfg->dir && *cfg->dir ? cfg->dir : "logs";
-	if (make_dirs(dir) < 0) {
+	if (io_mkdirs(dir, 0755) < 0) {
 		if (err)
 			*err = xasprintf("log directory %s: cannot create: %s (set LOG_DIR or "
 					 "logging.dir to a writable directory)",

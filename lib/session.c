@@ -70,34 +70,13 @@ char *session_new_id(void)
 	return xasprintf("%s-%06x", stamp, suffix);
 }
 
-/* mkdir -p; the last component gets mode 0700 when this creates it. */
+/* mkdir -p with mode 0700: sessions hold the user's code and requests. */
 static int make_dirs(const char *dir, char **err)
 {
-	char *p = xstrdup(dir);
-	size_t len = strlen(p);
-	while (len > 1 && p[len - 1] == '/')
-		p[--len] = '\0';
-	for (char *s = p + 1; *s; s++) {
-		if (*s != '/')
-			continue;
-		*s = '\0';
-		if (mkdir(p, 0777) < 0 && errno != EEXIST) {
-			*err = xasprintf("%s: cannot create the directory: %s", p, strerror(errno));
-			free(p);
-			return -1;
-		}
-		*s = '/';
-	}
-	struct stat st;
-	if (mkdir(p, 0700) < 0 && (errno != EEXIST || stat(p, &st) < 0 || !S_ISDIR(st.st_mode))) {
-		if (errno == EEXIST)
-			errno = ENOTDIR;
-		*err = xasprintf("%s: cannot create the sessions directory: %s", p, strerror(errno));
-		free(p);
-		return -1;
-	}
-	free(p);
-	return 0;
+	if (io_mkdirs(dir, 0700) == 0)
+		return 0;
+	*err = xasprintf("%s: cannot create the sessions directory: %s", dir, strerror(errno));
+	return -1;
 }
 
 /* A journal torn by a crash mid-line gets its newline before new lines follow. */

@@ -58,40 +58,12 @@ static jv str_or_null(const char *s)
 	return s ? jv_string(s) : jv_null();
 }
 
-/* mkdir -p with mode 0755. 0, or -1 with errno. */
-static int make_dirs(const char *dir)
-{
-	char *p = xstrdup(dir);
-	int rc = 0;
-	for (char *s = p + 1; ; s++) {
-		if (*s != '/' && *s != '\0')
-			continue;
-		char c = *s;
-		*s = '\0';
-		if (mkdir(p, 0755) < 0 && errno != EEXIST) {
-			rc = -1;
-			break;
-		}
-		*s = c;
-		if (c == '\0')
-			break;
-	}
-	int saved = errno;
-	free(p);
-	errno = saved;
-	struct stat st;
-	if (rc == 0 && stat(dir, &st) == 0 && !S_ISDIR(st.st_mode)) {
-		errno = ENOTDIR;
-		rc = -1;
-	}
-	return rc;
-}
 
 int stats_open(const struct stats_config *cfg, char **err)
 {
 	stats_close();
 	const char *dir = cfg->dir && *cfg->dir ? cfg->dir : "logs";
-	if (make_dirs(dir) < 0) {
+	if (io_mkdirs(dir, 0755) < 0) {
 		if (err)
 			*err = xasprintf("metrics directory %s: cannot create: %s (set LOG_DIR "
 					 "or logging.dir to a writable directory)",

@@ -2,7 +2,7 @@
 # Installs the Debian packages bllm needs to build and test, when missing.
 # Non-interactive; uses sudo when not root; does nothing when all are present.
 set -eu
-PACKAGES="gcc make pkg-config libcurl4-openssl-dev libjq-dev zlib1g-dev
+PACKAGES="gcc make pkg-config libcurl4-openssl-dev libjq-dev zlib1g-dev libedit-dev
 jq curl bats bats-support bats-assert tmux procps"
 
 missing=""
