@@ -18,35 +18,12 @@
 
 static char base[PATH_MAX];
 
-static void rm_rf(const char *path)
-{
-	struct stat st;
-	if (lstat(path, &st) < 0)
-		return;
-	if (S_ISDIR(st.st_mode)) {
-		DIR *d = opendir(path);
-		struct dirent *de;
-		while (d && (de = readdir(d)) != NULL) {
-			if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-				continue;
-			char sub[PATH_MAX * 2];
-			snprintf(sub, sizeof sub, "%s/%s", path, de->d_name);
-			rm_rf(sub);
-		}
-		if (d)
-			closedir(d);
-		rmdir(path);
-	} else {
-		unlink(path);
-	}
-}
-
 /* A fresh log directory for one test (the name is static storage). */
 static const char *fresh_dir(const char *name)
 {
 	static char dir[PATH_MAX * 2];
 	snprintf(dir, sizeof dir, "%s/%s", base, name);
-	rm_rf(dir);
+	unit_rm_rf(dir);
 	return dir;
 }
 
@@ -529,6 +506,6 @@ int main(void)
 	UNIT_RUN(test_rotation);
 	UNIT_RUN(test_concurrent_writers);
 	UNIT_RUN(test_lock_timeout_drops);
-	rm_rf(base);
+	unit_rm_rf(base);
 	return unit_done();
 }

@@ -32,29 +32,6 @@ static void put(const char *path, const char *content)
 	fclose(f);
 }
 
-static void rm_rf(const char *path)
-{
-	struct stat st;
-	if (lstat(path, &st) < 0)
-		return;
-	if (S_ISDIR(st.st_mode)) {
-		DIR *d = opendir(path);
-		struct dirent *de;
-		while (d && (de = readdir(d)) != NULL) {
-			if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-				continue;
-			char sub[PATH_MAX * 2];
-			snprintf(sub, sizeof sub, "%s/%s", path, de->d_name);
-			rm_rf(sub);
-		}
-		if (d)
-			closedir(d);
-		rmdir(path);
-	} else {
-		unlink(path);
-	}
-}
-
 /* 0 and *out, or -1 with an error message; checks the err/out contract. */
 static int confine(const char *path, char **out, char **err)
 {
@@ -235,7 +212,7 @@ int main(void)
 	UNIT_RUN(test_prefix_sibling);
 	UNIT_RUN(test_symlinks);
 	UNIT_RUN(test_empty);
-	rm_rf(base);
+	unit_rm_rf(base);
 	struct stat st;
 	if (lstat(base, &st) == 0)
 		fprintf(stdout, "# could not remove %s\n", base);

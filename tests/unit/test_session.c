@@ -46,29 +46,6 @@ static void put_gz(const char *path, const char *s, size_t n)
 	}
 }
 
-static void rm_rf(const char *path)
-{
-	struct stat st;
-	if (lstat(path, &st) < 0)
-		return;
-	if (S_ISDIR(st.st_mode)) {
-		DIR *d = opendir(path);
-		struct dirent *de;
-		while (d && (de = readdir(d)) != NULL) {
-			if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-				continue;
-			char sub[PATH_MAX * 2];
-			snprintf(sub, sizeof sub, "%s/%s", path, de->d_name);
-			rm_rf(sub);
-		}
-		if (d)
-			closedir(d);
-		rmdir(path);
-	} else {
-		unlink(path);
-	}
-}
-
 static int mode_of(const char *path)
 {
 	struct stat st;
@@ -586,6 +563,6 @@ int main(void)
 	UNIT_RUN(test_list_mixed);
 	UNIT_RUN(test_corrupt_summary);
 	UNIT_RUN(test_format_show);
-	rm_rf(base);
+	unit_rm_rf(base);
 	return unit_done();
 }

@@ -17,34 +17,11 @@
 
 static char base[PATH_MAX];
 
-static void rm_rf(const char *path)
-{
-	struct stat st;
-	if (lstat(path, &st) < 0)
-		return;
-	if (S_ISDIR(st.st_mode)) {
-		DIR *d = opendir(path);
-		struct dirent *de;
-		while (d && (de = readdir(d)) != NULL) {
-			if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-				continue;
-			char sub[PATH_MAX * 2];
-			snprintf(sub, sizeof sub, "%s/%s", path, de->d_name);
-			rm_rf(sub);
-		}
-		if (d)
-			closedir(d);
-		rmdir(path);
-	} else {
-		unlink(path);
-	}
-}
-
 static const char *fresh_dir(const char *name)
 {
 	static char dir[PATH_MAX * 2];
 	snprintf(dir, sizeof dir, "%s/%s", base, name);
-	rm_rf(dir);
+	unit_rm_rf(dir);
 	return dir;
 }
 
@@ -584,6 +561,6 @@ int main(void)
 	UNIT_RUN(test_errors);
 	UNIT_RUN(test_cache);
 	UNIT_RUN(test_filter);
-	rm_rf(base);
+	unit_rm_rf(base);
 	return unit_done();
 }

@@ -89,29 +89,6 @@ static int exists(const char *path)
 	return lstat(path, &st) == 0;
 }
 
-static void rm_rf(const char *path)
-{
-	struct stat st;
-	if (lstat(path, &st) < 0)
-		return;
-	if (S_ISDIR(st.st_mode)) {
-		DIR *d = opendir(path);
-		struct dirent *de;
-		while (d && (de = readdir(d)) != NULL) {
-			if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-				continue;
-			char sub[PATH_MAX * 2];
-			snprintf(sub, sizeof sub, "%s/%s", path, de->d_name);
-			rm_rf(sub);
-		}
-		if (d)
-			closedir(d);
-		rmdir(path);
-	} else {
-		unlink(path);
-	}
-}
-
 static double now_s(void)
 {
 	struct timespec ts;
@@ -1008,7 +985,7 @@ int main(void)
 	UNIT_RUN(test_proc_capture);
 	UNIT_RUN(test_proc_exec_failure);
 	UNIT_RUN(test_proc_kill_group);
-	rm_rf(base);
+	unit_rm_rf(base);
 	if (exists(base))
 		fprintf(stdout, "# could not remove %s\n", base);
 	return unit_done();

@@ -5,8 +5,13 @@
  * tests with the bats suites.  Each UNIT_RUN(fn) is one TAP test; CHECK()
  * records a failure with file:line and carries on within the test.
  */
+#include <dirent.h>
+#include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 static int unit_n, unit_failed_total, unit_failed_now;
 
@@ -34,6 +39,34 @@ static int unit_n, unit_failed_total, unit_failed_now;
 	unit_failed_total += unit_failed_now; \
 	fflush(stdout); \
 } while (0)
+
+/* rm -rf path: the tests' temporary trees (symlinks are removed, not followed). */
+static inline void unit_rm_rf(const char *path)
+{
+	struct stat st;
+	if (lstat(path, &st) < 0)
+		return;
+	if (!S_ISDIR(st.st_mode)) {
+		unlink(path);
+		return;
+	}
+	DIR *d = opendir(path);
+	struct dirent *de;
+	while (d && (de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		size_t n = strlen(path) + strlen(de->d_name) + 2;
+		char *sub = malloc(n);
+		if (!sub)
+			break;
+		snprintf(sub, n, "%s/%s", path, de->d_name);
+		unit_rm_rf(sub);
+		free(sub);
+	}
+	if (d)
+		closedir(d);
+	rmdir(path);
+}
 
 /* Prints the TAP plan; returns the exit status for main. */
 static inline int unit_done(void)
