@@ -26,7 +26,7 @@ UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNITS    := $(UNIT_SRC:tests/unit/%.c=$(B)/unit/%)
 ALIASES  := $(B)/better-llm-cli $(if $(wildcard bin/bllm.c),$(B)/better-llm)
 
-.PHONY: all deps check check-asan demo bench install clean help
+.PHONY: all deps check check-asan demo bench fuzz install clean help
 all: $(PROGS) $(TOOLS) $(UNITS) $(ALIASES)
 
 deps:
@@ -96,6 +96,21 @@ bench: deps
 	@$(MAKE) --no-print-directory B=build-bench OPT="-O2 -DNDEBUG" all
 	@BLLM_BUILD=$(abspath build-bench) tools/bench.sh
 
+# libFuzzer targets for the parsers (clang); FUZZ_SECONDS each.
+FUZZ_SECONDS ?= 60
+fuzz: deps
+	@$(MAKE) --no-print-directory B=build-fuzz CC=clang OPT="-O1 -g" \
+		SAN="-fsanitize=fuzzer-no-link,address,undefined" build-fuzz/libbllm.a
+	@for t in sse io; do \
+		clang -std=c11 -D_POSIX_C_SOURCE=200809L -g -O1 -Ilib \
+			-fsanitize=fuzzer,address,undefined tests/fuzz/fuzz_$$t.c build-fuzz/libbllm.a \
+			$(LDLIBS) -o build-fuzz/fuzz_$$t || exit 1; \
+		mkdir -p build-fuzz/corpus-$$t; \
+		[ $$t = sse ] && cp ../shared/fixtures/anthropic-sse/*.sse build-fuzz/corpus-$$t/ 2>/dev/null; \
+		ASAN_OPTIONS=detect_leaks=0 build-fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) \
+			build-fuzz/corpus-$$t || exit 1; \
+	done
+
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/bllm/config \
 		$(DESTDIR)$(PREFIX)/share/bllm/prompts $(DESTDIR)$(PREFIX)/share/man/man1
@@ -107,7 +122,7 @@ install: all
 	-install -m 644 docs/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/ 2>/dev/null
 
 clean:
-	rm -rf build build-asan build-bench
+	rm -rf build build-asan build-bench build-fuzz
 
 help:
 	@echo "make            build programs into $(B)/"
@@ -115,6 +130,7 @@ help:
 	@echo "make check-asan the same under AddressSanitizer and UBSan"
 	@echo "make demo       run a whole task offline against tools/fake-anthropic"
 	@echo "make bench      print the benchmark table"
+	@echo "make fuzz       run the libFuzzer targets (FUZZ_SECONDS=$(FUZZ_SECONDS) each)"
 	@echo "make install    PREFIX=$(PREFIX) DESTDIR="
 
 .SECONDARY:

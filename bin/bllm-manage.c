@@ -171,17 +171,14 @@ int main(int argc, char **argv)
 		}
 	}
 	if (code == 0) {
-		mo.cfg = &cfg;
 		mo.config_path = cfg_path;
 		mo.root = root;
 		mo.worker_program = worker;
-		mo.max_turns = (int)config_number(&cfg, "workflow_limits.max_turns", 50);
 		mo.interactive = !no_interactive && isatty(0) && isatty(2);
-		mo.intervention_wait_s = config_number(&cfg, "intervention_wait_seconds", 5);
 		mo.live_view = !quiet && (progress || isatty(2));
 		mo.color = term_use_color(2, color);
-		mo.sessions_dir = sessions_dir ? sessions_dir : config_string(&cfg, "sessions_dir", "sessions");
-		mo.compress = config_bool(&cfg, "performance.enable_session_compression", true);
+		mo.sessions_dir = sessions_dir;
+		manager_opts_configure(&mo, &cfg);
 		struct manager_outcome res;
 		code = manager_run(&mo, task.data ? task.data : "", &res);
 		if (res.error && !res.shown)

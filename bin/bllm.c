@@ -156,16 +156,13 @@ int main(int argc, char **argv)
 		mo.cache = cli_open_cache(&cfg, NULL, prog);
 	char *cfg_path = realpath(cfg.agent_config_path, NULL);
 	char *worker = cli_sibling_program("bllm-agent");
-	mo.cfg = &cfg;
 	mo.config_path = cfg_path;
 	mo.root = root;
 	mo.worker_program = worker;
-	mo.max_turns = (int)config_number(&cfg, "workflow_limits.max_turns", 50);
 	mo.interactive = true;
-	mo.intervention_wait_s = config_number(&cfg, "intervention_wait_seconds", 5);
 	mo.color = term_use_color(2, color);
-	mo.sessions_dir = sessions_dir ? sessions_dir : config_string(&cfg, "sessions_dir", "sessions");
-	mo.compress = config_bool(&cfg, "performance.enable_session_compression", true);
+	mo.sessions_dir = sessions_dir;
+	manager_opts_configure(&mo, &cfg);
 
 	printf("bllm %s · workspace %s · /help for commands, Ctrl-D to quit\n", BLLM_VERSION, root);
 	char *history = cli_state_path("history");

@@ -757,6 +757,16 @@ static void run_mention(struct mgr *m, const char *name, const char *task, struc
 	jv_free(result);
 }
 
+void manager_opts_configure(struct manager_opts *o, const struct config *cfg)
+{
+	o->cfg = cfg;
+	o->max_turns = (int)config_number(cfg, "workflow_limits.max_turns", 50);
+	o->intervention_wait_s = config_number(cfg, "intervention_wait_seconds", 5);
+	if (!o->sessions_dir)
+		o->sessions_dir = config_string(cfg, "sessions_dir", "sessions");
+	o->compress = config_bool(cfg, "performance.enable_session_compression", true);
+}
+
 int manager_run(const struct manager_opts *o, const char *request, struct manager_outcome *res)
 {
 	memset(res, 0, sizeof *res);

@@ -52,6 +52,12 @@ struct manager_outcome {
 	bool shown;			/* the live view already told the person */
 };
 
+/*
+ * Fills the fields that come from the config: cfg, max_turns, the
+ * intervention wait, sessions_dir (unless already set) and compress.
+ */
+void manager_opts_configure(struct manager_opts *o, const struct config *cfg);
+
 /* Runs the request (or resumes). Fills *out; returns out->exit_code. */
 int manager_run(const struct manager_opts *o, const char *request, struct manager_outcome *out);
 void manager_outcome_free(struct manager_outcome *out);
