@@ -190,8 +190,9 @@ JSON
 
 @test "a whole bllm-manage run replays from the cache with zero requests reaching the server" {
 	enable_cache
-	cp -r "$TOP/examples/wordcount" ws/p1
-	cp -r "$TOP/examples/wordcount" ws/p2
+	# Same mtimes in both copies: Glob lists newest first, so the requests match.
+	cp -rp "$TOP/examples/wordcount" ws/p1
+	cp -rp "$TOP/examples/wordcount" ws/p2
 	task="add a -l flag to wordcount that prints the number of lines"
 	fake_start "$TOP/examples/wordcount.manage.json"
 	run --separate-stderr bllm-manage --no-interactive -C ws/p1 --sessions-dir s "$task"
