@@ -88,6 +88,12 @@ teardown() {
 	local st=0
 	if [ -n "${FAKE_PID:-}" ]; then
 		kill "$FAKE_PID" 2>/dev/null || true
+		for _ in $(seq 400); do kill -0 "$FAKE_PID" 2>/dev/null || break; sleep 0.05; done
+		if kill -0 "$FAKE_PID" 2>/dev/null; then
+			kill -9 "$FAKE_PID" 2>/dev/null
+			wait "$FAKE_PID" 2>/dev/null
+			fail "fake-anthropic did not exit within 20 s of SIGTERM"
+		fi
 		wait "$FAKE_PID" 2>/dev/null || st=$?
 	fi
 	[ "$st" -eq 0 ] || fail "fake-anthropic exited $st: $(cat "$BATS_TEST_TMPDIR/stderr")"

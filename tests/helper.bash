@@ -64,6 +64,12 @@ fake_start() {
 fake_stop() {
 	if [ -n "${FAKE_PID:-}" ]; then
 		kill "$FAKE_PID" 2>/dev/null
+		# Bounded: a server still there after 10 s is killed (and the test told).
+		for _ in $(seq 200); do kill -0 "$FAKE_PID" 2>/dev/null || break; sleep 0.05; done
+		if kill -0 "$FAKE_PID" 2>/dev/null; then
+			echo "fake-anthropic did not stop on SIGTERM; killed" >&2
+			kill -9 "$FAKE_PID" 2>/dev/null
+		fi
 		wait "$FAKE_PID" 2>/dev/null
 		FAKE_PID=
 	fi

@@ -59,6 +59,16 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/bllm-bench.XXXXXX") || die "cannot create a te
 pids=""
 cleanup() {
 	for p in $pids; do kill "$p" 2>/dev/null; done
+	# Bounded: a server that does not go within 5 s is killed.
+	i=0
+	while [ $i -lt 100 ]; do
+		alive=""
+		for p in $pids; do kill -0 "$p" 2>/dev/null && alive=1; done
+		[ -z "$alive" ] && break
+		sleep 0.05
+		i=$((i + 1))
+	done
+	for p in $pids; do kill -9 "$p" 2>/dev/null; done
 	for p in $pids; do wait "$p" 2>/dev/null; done
 	pids=""
 	rm -rf "$work"
@@ -76,6 +86,8 @@ failed=0
 fake_start() {
 	d=$work/fake-$1
 	mkdir -p "$d"
+	# The test server's own leak check is not what is measured here.
+	ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0 \
 	timeout 3600 "$B/fake-anthropic" --scenario "$2" --log "$d/log.ndjson" \
 		--port-file "$d/port" >/dev/null 2>"$d/err" &
 	pids="$pids $!"
