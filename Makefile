@@ -106,7 +106,7 @@ fuzz: deps
 			-fsanitize=fuzzer,address,undefined tests/fuzz/fuzz_$$t.c build-fuzz/libbllm.a \
 			$(LDLIBS) -o build-fuzz/fuzz_$$t || exit 1; \
 		mkdir -p build-fuzz/corpus-$$t; \
-		[ $$t = sse ] && cp ../shared/fixtures/anthropic-sse/*.sse build-fuzz/corpus-$$t/ 2>/dev/null; \
+		[ $$t = sse ] && cp tests/fixtures/anthropic-sse/*.sse build-fuzz/corpus-$$t/ 2>/dev/null; \
 		ASAN_OPTIONS=detect_leaks=0 build-fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) \
 			build-fuzz/corpus-$$t || exit 1; \
 	done

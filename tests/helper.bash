@@ -16,8 +16,10 @@ TEST_KEY="sk-test-DO-NOT-LEAK-4f9a1c"
 # Every test starts in its own scratch directory holding config/ and
 # prompts/ (so ./config/agent_config.json is found) and an empty ws/.
 bllm_setup() {
+	# Under `make check` the agents' own make would say "Entering directory"
+	# with the test's path, so runs in two directories would differ.
 	unset ANTHROPIC_API_KEY CLAUDE_CODE_OAUTH_TOKEN ANTHROPIC_BASE_URL BLLM_MODEL \
-		BLLM_API_TIMEOUT LOG_LEVEL LOG_FORMAT LOG_DIR
+		BLLM_API_TIMEOUT LOG_LEVEL LOG_FORMAT LOG_DIR MAKEFLAGS MAKELEVEL MFLAGS
 	for v in $(env | sed -n 's/^\(WORKER_TIMEOUT_[A-Z]*\)=.*/\1/p'); do unset "$v"; done
 	export NO_COLOR=1
 	export BLLM_STATE_DIR="$BATS_TEST_TMPDIR/state" LOG_DIR="$BATS_TEST_TMPDIR/logs"

@@ -2,7 +2,7 @@
  * bench-lib: in-process micro-benchmarks of lib/, one JSON line on stdout.
  *
  * sse: a synthetic streamed reply of about --sse-mb megabytes (10^6 bytes)
- *   in the API's wire format (as ../shared/fixtures/anthropic-sse/ and
+ *   in the API's wire format (as tests/fixtures/anthropic-sse/ and
  *   fake-anthropic send it): message_start, ping, then alternating text
  *   blocks (text_delta pieces of at most 16 bytes: prose, code, escapes,
  *   UTF-8) and tool_use blocks (input_json_delta pieces of at most 12

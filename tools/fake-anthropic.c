@@ -4,7 +4,7 @@
  * Every test and the offline demo talk to this instead of the real API. A
  * scenario file (tests/scenarios/README.md) says which reply answers which
  * request, and which faults to inject. Replies follow the API's wire format
- * (as in the recorded streams of ../shared/fixtures/anthropic-sse/), and
+ * (as in the recorded streams of tests/fixtures/anthropic-sse/), and
  * usage figures, prompt caching included, behave like the API's.
  *
  * Threads: one detached thread per connection. Scenario rules are loaded

@@ -336,7 +336,7 @@ static const char *fixture_dir(void)
 {
 	static const char *dirs[2];
 	dirs[0] = getenv("BLLM_FIXTURES");
-	dirs[1] = "../../../shared/fixtures/anthropic-sse";
+	dirs[1] = "../fixtures/anthropic-sse";
 	for (int i = 0; i < 2; i++) {
 		struct buf f = BUF_INIT;
 		if (!dirs[i])
