@@ -74,13 +74,15 @@ tool_result() { events_of tool_result | head -n 1; }
 }
 
 @test "Bash times out (input timeout in ms) and its process group is killed" {
-	fake_start "$(one_call Bash '{"command": "sleep 30 & sleep 31; echo never", "timeout": 300}')"
+	n=$((RANDOM + 10000))	# a duration no other process on the machine sleeps
+	fake_start "$(one_call Bash "{\"command\": \"sleep $n & sleep $((n + 1)); echo never\", \"timeout\": 300}")"
 	SECONDS=0
 	run --separate-stderr bllm-code -C ws "task"
 	[ "$SECONDS" -lt 15 ]
 	tool_result | jq -e '.is_error and (.content | contains("timed out"))'
 	sleep 0.2
-	refute_alive "sleep 3[01]"
+	refute_alive "sleep $n"
+	refute_alive "sleep $((n + 1))"
 }
 
 @test "Write and Edit report files_changed in the tool result and the result" {

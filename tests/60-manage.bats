@@ -143,10 +143,11 @@ JSON
 }
 
 @test "a worker that times out is killed with its whole process group: status timeout, exit 124" {
-	fake_start "$(scenario slow <<'JSON'
+	n=$((RANDOM + 10000))	# a sleep no other process on the machine has
+	fake_start "$(scenario slow <<JSON
 {"rules": [
  {"match": {"system": "You are the manager"}, "reply": {"content": [{"type": "tool_use", "name": "coder", "input": {"task": "code it"}}]}},
- {"match": {"system": "You are the coder"}, "reply": {"content": [{"type": "tool_use", "name": "Bash", "input": {"command": "sleep 41 & sleep 42", "timeout": 600000}}]}}
+ {"match": {"system": "You are the coder"}, "reply": {"content": [{"type": "tool_use", "name": "Bash", "input": {"command": "sleep $n & sleep $((n + 1))", "timeout": 600000}}]}}
 ]}
 JSON
 )"
@@ -157,7 +158,8 @@ JSON
 	events_of worker_end | jq -e '.worker == "coder" and .status == "timeout"'
 	last_result | jq -e '.status == "timeout" and (.error | contains("WORKER_TIMEOUT_CODER"))'
 	sleep 0.3
-	refute_alive "sleep 4[12]"
+	refute_alive "sleep $n"
+	refute_alive "sleep $((n + 1))"
 	refute_alive "bllm-agent coder"
 }
 
@@ -228,10 +230,11 @@ JSON
 }
 
 @test "SIGINT mid-run stops the workers, saves the session as interrupted, exits 130" {
-	fake_start "$(scenario slow <<'JSON'
+	n=$((RANDOM + 10000))	# a sleep no other process on the machine has
+	fake_start "$(scenario slow <<JSON
 {"rules": [
  {"match": {"system": "You are the manager"}, "reply": {"content": [{"type": "tool_use", "name": "coder", "input": {"task": "code it"}}]}},
- {"match": {"system": "You are the coder"}, "reply": {"content": [{"type": "tool_use", "name": "Bash", "input": {"command": "sleep 43", "timeout": 600000}}]}}
+ {"match": {"system": "You are the coder"}, "reply": {"content": [{"type": "tool_use", "name": "Bash", "input": {"command": "sleep $n", "timeout": 600000}}]}}
 ]}
 JSON
 )"
@@ -246,7 +249,7 @@ JSON
 	id=$(last_result out | jq -r .session_id)
 	gzip -dc "sess/$id.json.gz" | jq -e '.result.status == "interrupted"'
 	sleep 0.3
-	refute_alive "sleep 43"
+	refute_alive "sleep $n"
 }
 
 @test "--resume continues a stopped session without rerunning finished workers" {
@@ -315,7 +318,7 @@ JSON
 	fake_start "$(manage_scenario "planner coder tester")"
 	TMUX_SESSION="bllm-test-$$"
 	tmux new-session -d -s "$TMUX_SESSION" -x 200 -y 50 \
-		"cd '$BATS_TEST_TMPDIR' && ANTHROPIC_BASE_URL=$ANTHROPIC_BASE_URL ANTHROPIC_API_KEY=$ANTHROPIC_API_KEY NO_COLOR=1 '$BLLM_BUILD/bllm-manage' -C ws --sessions-dir sess 'task' >out; echo \"exit=\$?\" >done; sleep 30"
+		"cd '$BATS_TEST_TMPDIR' && ANTHROPIC_BASE_URL=$ANTHROPIC_BASE_URL ANTHROPIC_API_KEY=$ANTHROPIC_API_KEY NO_COLOR=1 '$BLLM_BUILD/bllm-manage' -C ws --sessions-dir sess 'task' >out; echo \"exit=\$?\" >done; sleep 29.5"
 	for _ in $(seq 100); do tmux capture-pane -p -t "$TMUX_SESSION" | grep -q "/stop" && break; sleep 0.05; done
 	tmux capture-pane -p -t "$TMUX_SESSION" | grep -q "planner completed"
 	tmux send-keys -t "$TMUX_SESSION" "/stop" Enter
@@ -330,7 +333,7 @@ JSON
 	fake_start "$(manage_scenario "planner coder tester")"
 	TMUX_SESSION="bllm-test-$$"
 	tmux new-session -d -s "$TMUX_SESSION" -x 200 -y 50 \
-		"cd '$BATS_TEST_TMPDIR' && ANTHROPIC_BASE_URL=$ANTHROPIC_BASE_URL ANTHROPIC_API_KEY=$ANTHROPIC_API_KEY '$BLLM_BUILD/bllm-manage' -C ws --sessions-dir sess 'task' >out; echo \"exit=\$?\" >done; sleep 30"
+		"cd '$BATS_TEST_TMPDIR' && ANTHROPIC_BASE_URL=$ANTHROPIC_BASE_URL ANTHROPIC_API_KEY=$ANTHROPIC_API_KEY '$BLLM_BUILD/bllm-manage' -C ws --sessions-dir sess 'task' >out; echo \"exit=\$?\" >done; sleep 29.5"
 	for _ in $(seq 100); do tmux capture-pane -p -t "$TMUX_SESSION" | grep -q "/stop" && break; sleep 0.05; done
 	tmux send-keys -t "$TMUX_SESSION" "/pause" Enter
 	for _ in $(seq 100); do tmux capture-pane -p -t "$TMUX_SESSION" | grep -q "note for the manager" && break; sleep 0.05; done
@@ -349,10 +352,11 @@ JSON
 worker_order_file() { jq -r 'select(.type == "worker_start") | .worker' out | tr '\n' ' '; }
 
 @test "a second SIGINT exits at once, killing workers and their commands" {
-	fake_start "$(scenario stubborn <<'JSON'
+	n=$((RANDOM + 10000))	# a sleep no other process on the machine has
+	fake_start "$(scenario stubborn <<JSON
 {"rules": [
  {"match": {"system": "You are the manager"}, "reply": {"content": [{"type": "tool_use", "name": "coder", "input": {"task": "code it"}}]}},
- {"match": {"system": "You are the coder"}, "reply": {"content": [{"type": "tool_use", "name": "Bash", "input": {"command": "trap '' TERM; sleep 45", "timeout": 600000}}]}}
+ {"match": {"system": "You are the coder"}, "reply": {"content": [{"type": "tool_use", "name": "Bash", "input": {"command": "trap '' TERM; sleep $n", "timeout": 600000}}]}}
 ]}
 JSON
 )"
@@ -368,15 +372,16 @@ JSON
 	[ "$status" -eq 130 ]
 	[ "$SECONDS" -lt 3 ]
 	sleep 0.3
-	refute_alive "sleep 45"
+	refute_alive "sleep $n"
 	last_result out | jq -e '.status == "interrupted"'
 }
 
 @test "SIGTERM is handled like the first SIGINT" {
-	fake_start "$(scenario slow <<'JSON'
+	n=$((RANDOM + 10000))	# a sleep no other process on the machine has
+	fake_start "$(scenario slow <<JSON
 {"rules": [
  {"match": {"system": "You are the manager"}, "reply": {"content": [{"type": "tool_use", "name": "coder", "input": {"task": "code it"}}]}},
- {"match": {"system": "You are the coder"}, "reply": {"content": [{"type": "tool_use", "name": "Bash", "input": {"command": "sleep 46", "timeout": 600000}}]}}
+ {"match": {"system": "You are the coder"}, "reply": {"content": [{"type": "tool_use", "name": "Bash", "input": {"command": "sleep $n", "timeout": 600000}}]}}
 ]}
 JSON
 )"
@@ -389,5 +394,5 @@ JSON
 	[ "$status" -eq 130 ]
 	id=$(last_result out | jq -r .session_id)
 	gzip -dc "sess/$id.json.gz" | jq -e '.result.status == "interrupted"'
-	refute_alive "sleep 46"
+	refute_alive "sleep $n"
 }

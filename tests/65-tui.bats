@@ -24,7 +24,7 @@ wait_for() {
 
 start_tui() {
 	tmux new-session -d -s "$TMUX_SESSION" -x 180 -y 60 \
-		"cd '$BATS_TEST_TMPDIR' && ANTHROPIC_BASE_URL=${ANTHROPIC_BASE_URL:-} ANTHROPIC_API_KEY=${ANTHROPIC_API_KEY:-} BLLM_STATE_DIR='$BLLM_STATE_DIR' LOG_DIR='$LOG_DIR' NO_COLOR=1 '$BLLM_BUILD/bllm' -C ws --sessions-dir sess; echo \"exit=\$?\" >done; sleep 30"
+		"cd '$BATS_TEST_TMPDIR' && ANTHROPIC_BASE_URL=${ANTHROPIC_BASE_URL:-} ANTHROPIC_API_KEY=${ANTHROPIC_API_KEY:-} BLLM_STATE_DIR='$BLLM_STATE_DIR' LOG_DIR='$LOG_DIR' NO_COLOR=1 '$BLLM_BUILD/bllm' -C ws --sessions-dir sess; echo \"exit=\$?\" >done; sleep 29.5"
 	wait_for "bllm>"
 }
 
