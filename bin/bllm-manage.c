@@ -87,7 +87,7 @@ int main(int argc, char **argv)
 		case O_CONFIG: config_file = optarg; break;
 		case O_MODEL: mo.model = optarg; break;
 		case O_TURNS:
-			if (cli_parse_long(optarg, 1, 1000000, &l) < 0)
+			if (cli_parse_long(optarg, 1, CLI_MAX_TURNS, &l) < 0)
 				return cli_usage_error(prog, "--max-turns: expected a whole number from 1, got \"%s\"", optarg);
 			mo.budget.max_turns = (int)l;
 			break;
@@ -96,7 +96,7 @@ int main(int argc, char **argv)
 				return cli_usage_error(prog, "--max-tokens: expected a positive number, got \"%s\"", optarg);
 			break;
 		case O_COST:
-			if (cli_parse_double(optarg, 1e-6, 1e9, &mo.budget.max_cost_usd) < 0)
+			if (cli_parse_double(optarg, 1e-12, 1e9, &mo.budget.max_cost_usd) < 0)
 				return cli_usage_error(prog, "--max-cost-usd: expected a positive amount, got \"%s\"", optarg);
 			break;
 		case O_SESSIONS: sessions_dir = optarg; break;
@@ -132,14 +132,12 @@ int main(int argc, char **argv)
 
 	char *err = NULL;
 	int code;
-	if (config_load_dotenv(".env", &err) < 0) {
-		cli_error(prog, "%s", err);
-		return 2;
-	}
 	struct config cfg;
-	if (config_load(&cfg, config_file, &err, &code) < 0) {
+	code = 2;
+	if (config_load_dotenv(".env", &err) < 0 || config_load(&cfg, config_file, &err, &code) < 0) {
 		cli_error(prog, "%s", err);
 		free(err);
+		buf_free(&task);
 		return code;
 	}
 	cli_start_observing(&cfg, NULL, prog);
@@ -148,20 +146,9 @@ int main(int argc, char **argv)
 	char *root = realpath(workdir, NULL);
 	char *cfg_path = realpath(cfg.agent_config_path, NULL);
 	char *worker = cli_sibling_program("bllm-agent");
-	const char *mention_end = task.data ? task.data + strcspn(task.data, " \t\n") : NULL;
 	code = 0;
 	if (!root) {
 		code = cli_usage_error(prog, "--workdir %s: no such directory", workdir);
-	} else if (task.len && task.data[0] == '@') {
-		char *name = xstrndup(task.data + 1, (size_t)(mention_end - task.data - 1));
-		if (!config_agent(&cfg, name) || strcmp(name, "manager") == 0) {
-			char *names = config_agent_names(&cfg);
-			cli_error(prog, "%s: unknown agent \"@%s\" (known: %s)", cfg.agent_config_path,
-				  name, names);
-			free(names);
-			code = 2;
-		}
-		free(name);
 	}
 	if (code == 0 && output) {
 		mo.out_fd = open(output, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -174,7 +161,8 @@ int main(int argc, char **argv)
 		mo.config_path = cfg_path;
 		mo.root = root;
 		mo.worker_program = worker;
-		mo.interactive = !no_interactive && isatty(0) && isatty(2);
+		if (!no_interactive && isatty(0) && isatty(2))
+			mo.ask = cli_ask;
 		mo.live_view = !quiet && (progress || isatty(2));
 		mo.color = term_use_color(2, color);
 		mo.sessions_dir = sessions_dir;

@@ -85,6 +85,8 @@ int main(int argc, char **argv)
 			jv_free(code);
 		}
 		jv_free(ev);
+		if (ferror(stdout))
+			break;	/* the reader went away: stop quietly, upstream gets EPIPE */
 	}
 	line_reader_free(&lr);
 	render_free(r);

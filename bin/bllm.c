@@ -1,5 +1,6 @@
 /* bllm: the interactive terminal UI over the manager (see bllm --help). */
 #define _DEFAULT_SOURCE	/* realpath */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -81,8 +82,10 @@ static void stats(const struct config *cfg)
 		perror(prog);
 		_exit(127);
 	}
-	if (pid > 0)
-		waitpid(pid, NULL, 0);
+	if (pid < 0)
+		perror("bllm: fork");
+	while (pid > 0 && waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+		;
 	free(prog);
 }
 
@@ -139,11 +142,12 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	char *err = NULL;
-	int code;
+	int code = 2;
 	struct config cfg;
 	if (config_load_dotenv(".env", &err) < 0 || config_load(&cfg, config_file, &err, &code) < 0) {
 		cli_error(prog, "%s", err);
-		return err && strstr(err, "not found") ? 5 : 2;
+		free(err);
+		return code;
 	}
 	char *root = realpath(workdir, NULL);
 	if (!root) {
@@ -159,7 +163,7 @@ int main(int argc, char **argv)
 	mo.config_path = cfg_path;
 	mo.root = root;
 	mo.worker_program = worker;
-	mo.interactive = true;
+	mo.ask = cli_ask;
 	mo.color = term_use_color(2, color);
 	mo.sessions_dir = sessions_dir;
 	manager_opts_configure(&mo, &cfg);

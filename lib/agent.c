@@ -3,6 +3,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "buf.h"
@@ -264,6 +265,23 @@ static void finish(struct run *r, const char *status, int code, char *error)
 	r->out->error = error;
 }
 
+/*
+ * True when the last "VERDICT:" line of text says word (case-insensitive),
+ * so a review that quotes an earlier verdict is judged by its own.
+ */
+static bool verdict_is(const char *text, const char *word)
+{
+	const char *last = NULL;
+	for (const char *p = text; (p = strcasestr(p, "VERDICT:")); p++)
+		last = p;
+	if (!last)
+		return false;
+	last += strlen("VERDICT:");
+	while (*last == ' ' || *last == '*' || *last == '\t')
+		last++;
+	return strncasecmp(last, word, strlen(word)) == 0;
+}
+
 /* Decides completed/failed for a run the model ended by itself. */
 static void judge(struct run *r, const char *stop_reason)
 {
@@ -291,12 +309,12 @@ static void judge(struct run *r, const char *stop_reason)
 		finish(r, "failed", 1, xstrdup("the tester ran no commands, so nothing was verified"));
 	} else if (strcmp(def->name, "tester") == 0 && passed < n) {
 		finish(r, "failed", 1, xasprintf("%d of %d verification commands failed", n - passed, n));
-	} else if (strcasestr(text, "VERDICT: CHANGES_REQUESTED") ||
-		   strcasestr(text, "VERDICT: REJECTED")) {
+	} else if (strcmp(def->name, "reviewer") == 0 &&
+		   (verdict_is(text, "CHANGES_REQUESTED") || verdict_is(text, "REJECTED"))) {
 		r->out->verdict = xstrdup("changes_requested");
 		finish(r, "failed", 1, xstrdup("the reviewer requested changes"));
 	} else {
-		if (strcasestr(text, "VERDICT: APPROVED"))
+		if (strcmp(def->name, "reviewer") == 0 && verdict_is(text, "APPROVED"))
 			r->out->verdict = xstrdup("approved");
 		finish(r, "completed", 0, NULL);
 	}
@@ -349,6 +367,12 @@ static bool interrupted(const struct agent_opts *o)
 	return o->interrupted && *o->interrupted;
 }
 
+/* Stop before the next tool: a signal came, or the reader went away. */
+static bool must_stop(const struct agent_opts *o)
+{
+	return interrupted(o) || o->ev->closed;
+}
+
 void agent_run(const struct agent_opts *o, jv user_content, struct agent_outcome *out)
 {
 	agent_outcome_set(out, "error", 4, NULL);
@@ -368,6 +392,11 @@ void agent_run(const struct agent_opts *o, jv user_content, struct agent_outcome
 	while (!done) {
 		if (interrupted(o)) {
 			finish(&r, "interrupted", 130, xstrdup("interrupted"));
+			break;
+		}
+		if (o->ev->closed) {
+			/* Nobody reads the events any more: stop spending. */
+			finish(&r, "interrupted", 130, xstrdup("the output was closed (EPIPE)"));
 			break;
 		}
 		if (out->turns >= max_turns) {
@@ -429,7 +458,7 @@ void agent_run(const struct agent_opts *o, jv user_content, struct agent_outcome
 				jv typeh;
 				const char *type = str_field(block, "type", &typeh);
 				if (type && strcmp(type, "tool_use") == 0) {
-					if (interrupted(o)) {
+					if (must_stop(o)) {
 						jv ir = jv_object_set(jv_object(), jv_string("type"),
 								      jv_string("tool_result"));
 						ir = jv_object_set(ir, jv_string("tool_use_id"), get(block, "id"));

@@ -3,13 +3,16 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
+#include <sys/select.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#ifdef __linux__
+#include <sys/prctl.h>
+#endif
 
 #include "io.h"
 
@@ -48,6 +51,7 @@ int child_spawn(struct child *c, char *const argv[], const char *dir, char **err
 		*err = xasprintf("cannot make pipes for %s: %s", argv[0], strerror(errno));
 		goto fail;
 	}
+	pid_t parent = getpid();
 	pid_t pid = fork();
 	if (pid < 0) {
 		*err = xasprintf("cannot start %s: %s", argv[0], strerror(errno));
@@ -64,6 +68,13 @@ int child_spawn(struct child *c, char *const argv[], const char *dir, char **err
 		dup2(in[0], 0);
 		dup2(out[1], 1);
 		dup2(errp[1], 2);
+		io_close_from(3, exec_err[1]);
+#ifdef __linux__
+		/* If the manager dies without stopping it, the worker is told. */
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
+		if (getppid() != parent)
+			_exit(1);
+#endif
 		int e = 0;
 		if (dir && chdir(dir) < 0)
 			e = errno;
@@ -140,6 +151,8 @@ static void reap(struct child *c, int options)
 
 static void deliver_lines(struct child *c, child_line_fn on_line, void *user, bool eof)
 {
+	if (!c->out.data)
+		return;
 	size_t start = 0;
 	char *nl;
 	while ((nl = memchr(c->out.data + start, '\n', c->out.len - start))) {
@@ -178,53 +191,93 @@ static void drain(struct child *c, int *fd, bool is_out, child_line_fn on_line, 
 	}
 }
 
+/*
+ * Waits up to timeout_s (< 0: no limit) for output and reads what came.
+ * Signals in mask_during (the caller's usual mask) are let through only
+ * while waiting, so a signal cannot slip in between the caller's check of
+ * its flag and the wait (pselect). Returns -1 when interrupted.
+ */
+static int wait_output(struct child *c, double timeout_s, const sigset_t *mask_during,
+		       child_line_fn on_line, void *user)
+{
+	fd_set rfds;
+	FD_ZERO(&rfds);
+	int maxfd = -1;
+	if (c->out_fd >= 0 && on_line) {
+		FD_SET(c->out_fd, &rfds);
+		maxfd = c->out_fd;
+	}
+	if (c->err_fd >= 0) {
+		FD_SET(c->err_fd, &rfds);
+		maxfd = c->err_fd > maxfd ? c->err_fd : maxfd;
+	}
+	struct timespec ts, *tp = NULL;
+	if (timeout_s >= 0) {
+		ts.tv_sec = (time_t)timeout_s;
+		ts.tv_nsec = (long)((timeout_s - (double)ts.tv_sec) * 1e9);
+		tp = &ts;
+	}
+	int r = pselect(maxfd + 1, &rfds, NULL, NULL, tp, mask_during);
+	if (r < 0)
+		return errno == EINTR ? -1 : 0;
+	if (c->out_fd >= 0 && on_line && FD_ISSET(c->out_fd, &rfds))
+		drain(c, &c->out_fd, true, on_line, user);
+	if (c->err_fd >= 0 && FD_ISSET(c->err_fd, &rfds))
+		drain(c, &c->err_fd, false, on_line, user);
+	return 0;
+}
+
+/* Blocks the stop signals, keeping the previous mask in *orig. */
+static void block_stop_signals(sigset_t *orig)
+{
+	sigset_t block;
+	sigemptyset(&block);
+	sigaddset(&block, SIGINT);
+	sigaddset(&block, SIGTERM);
+	sigaddset(&block, SIGHUP);
+	sigprocmask(SIG_BLOCK, &block, orig);
+}
+
 enum child_wait child_stream(struct child *c, double deadline_s, volatile sig_atomic_t *interrupted,
 			     child_line_fn on_line, void *user)
 {
+	sigset_t orig;
+	block_stop_signals(&orig);
+	enum child_wait result = CHILD_EXITED;
 	while (c->out_fd >= 0 || c->err_fd >= 0) {
-		if (interrupted && *interrupted)
-			return CHILD_INTERRUPTED;
-		int timeout_ms = -1;
+		if (interrupted && *interrupted) {
+			result = CHILD_INTERRUPTED;
+			goto out;
+		}
+		double left = -1;
 		if (deadline_s > 0) {
-			double left = deadline_s - child_now();
-			if (left <= 0)
-				return CHILD_TIMEOUT;
-			timeout_ms = (int)(left * 1000) + 1;
+			left = deadline_s - child_now();
+			if (left <= 0) {
+				result = CHILD_TIMEOUT;
+				goto out;
+			}
 		}
-		struct pollfd p[2];
-		int n = 0, out_i = -1, err_i = -1;
-		if (c->out_fd >= 0) {
-			p[n] = (struct pollfd){ .fd = c->out_fd, .events = POLLIN };
-			out_i = n++;
-		}
-		if (c->err_fd >= 0) {
-			p[n] = (struct pollfd){ .fd = c->err_fd, .events = POLLIN };
-			err_i = n++;
-		}
-		int r = poll(p, (nfds_t)n, timeout_ms);
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			break;
-		}
-		if (out_i >= 0 && p[out_i].revents)
-			drain(c, &c->out_fd, true, on_line, user);
-		if (err_i >= 0 && p[err_i].revents)
-			drain(c, &c->err_fd, false, on_line, user);
+		wait_output(c, left, &orig, on_line, user);
 	}
 	/* Output closed: the child is exiting; wait for it within the deadline. */
 	while (!c->reaped) {
 		reap(c, WNOHANG);
 		if (c->reaped)
 			break;
-		if (interrupted && *interrupted)
-			return CHILD_INTERRUPTED;
-		if (deadline_s > 0 && child_now() >= deadline_s)
-			return CHILD_TIMEOUT;
+		if (interrupted && *interrupted) {
+			result = CHILD_INTERRUPTED;
+			goto out;
+		}
+		if (deadline_s > 0 && child_now() >= deadline_s) {
+			result = CHILD_TIMEOUT;
+			goto out;
+		}
 		struct timespec ts = { 0, 10 * 1000000 };
-		nanosleep(&ts, NULL);
+		pselect(0, NULL, NULL, NULL, &ts, &orig);
 	}
-	return CHILD_EXITED;
+out:
+	sigprocmask(SIG_SETMASK, &orig, NULL);
+	return result;
 }
 
 /*
@@ -284,20 +337,28 @@ static int descendant_groups(pid_t root, pid_t *groups, int max)
 	return ng;
 }
 
-void child_stop(struct child *c, double grace_s, volatile sig_atomic_t *signals)
+void child_stop(struct child *c, double grace_s, volatile sig_atomic_t *signals,
+		child_line_fn on_line, void *user)
 {
 	if (c->pid <= 0)
 		return;
+	sigset_t orig;
+	block_stop_signals(&orig);
 	if (!c->reaped) {
 		kill(-c->pid, grace_s > 0 ? SIGTERM : SIGKILL);
 		double until = child_now() + grace_s;
 		while (grace_s > 0 && child_now() < until && !(signals && *signals >= 2)) {
 			reap(c, WNOHANG);
-			/* The leader is gone; others of its group may linger. */
-			if (c->reaped && kill(-c->pid, 0) < 0)
+			/* The leader is gone and its output read; others of its group may linger. */
+			if (c->reaped && c->out_fd < 0 && kill(-c->pid, 0) < 0)
 				break;
-			struct timespec ts = { 0, 20 * 1000000 };
-			nanosleep(&ts, NULL);
+			if (c->reaped && c->out_fd < 0) {
+				struct timespec ts = { 0, 20 * 1000000 };
+				pselect(0, NULL, NULL, NULL, &ts, &orig);
+			} else {
+				/* Keep reading: the worker writes its last events as it stops. */
+				wait_output(c, 0.02, &orig, on_line, user);
+			}
 		}
 	}
 	pid_t groups[64];
@@ -306,6 +367,7 @@ void child_stop(struct child *c, double grace_s, volatile sig_atomic_t *signals)
 	for (int i = 0; i < ng; i++)
 		kill(-groups[i], SIGKILL);
 	reap(c, 0);
+	sigprocmask(SIG_SETMASK, &orig, NULL);
 }
 
 void child_free(struct child *c)

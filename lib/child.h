@@ -57,9 +57,12 @@ enum child_wait child_stream(struct child *c, double deadline_s, volatile sig_at
  * Stops the child's whole process group: SIGTERM, then SIGKILL after
  * grace_s if any of it is still there (grace_s 0: SIGKILL at once), and
  * reaps the child. A second signal (*signals >= 2) cuts the grace short.
+ * During the grace its output is still read and its stdout lines given to
+ * on_line (when not NULL), so the events it writes as it stops are kept.
  * Safe to call on a reaped child.
  */
-void child_stop(struct child *c, double grace_s, volatile sig_atomic_t *signals);
+void child_stop(struct child *c, double grace_s, volatile sig_atomic_t *signals,
+		child_line_fn on_line, void *user);
 
 /* Closes descriptors and frees buffers (call after reaping or stopping). */
 void child_free(struct child *c);

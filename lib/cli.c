@@ -2,6 +2,8 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <math.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,7 +60,7 @@ int cli_parse_double(const char *s, double min, double max, double *out)
 	char *end;
 	errno = 0;
 	double v = strtod(s, &end);
-	if (errno || end == s || *end || v < min || v > max)
+	if (errno || end == s || *end || !isfinite(v) || v < min || v > max)
 		return -1;
 	*out = v;
 	return 0;
@@ -82,6 +84,7 @@ void cli_install_signals(volatile sig_atomic_t *count)
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);	/* a closed terminal stops a run like SIGTERM */
 	sa.sa_handler = SIG_IGN;
 	sigaction(SIGPIPE, &sa, NULL);
 }
@@ -139,4 +142,26 @@ char *cli_state_path(const char *name)
 	char *path = xasprintf("%s/%s", dir, name);
 	free(dir);
 	return path;
+}
+
+bool cli_ask(const char *prompt, double timeout_s, char *answer, size_t size)
+{
+	fputs(prompt, stderr);
+	fflush(stderr);
+	struct pollfd p = { .fd = 0, .events = POLLIN };
+	int ready;
+	while ((ready = poll(&p, 1, (int)(timeout_s * 1000))) < 0 && errno == EINTR)
+		;
+	bool answered = false;
+	answer[0] = '\0';
+	if (ready > 0) {
+		ssize_t got;
+		while ((got = read(0, answer, size - 1)) < 0 && errno == EINTR)
+			;
+		answer[got > 0 ? got : 0] = '\0';
+		answer[strcspn(answer, "\r\n")] = '\0';
+		answered = got > 0;
+	}
+	fputc('\n', stderr);
+	return answered;
 }

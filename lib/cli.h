@@ -8,6 +8,7 @@
  */
 #include <signal.h>
 #include <stdbool.h>
+#include <stddef.h>
 
 /* The program's name for messages: the base name of argv[0]. */
 const char *cli_progname(const char *argv0);
@@ -17,12 +18,15 @@ void cli_error(const char *prog, const char *fmt, ...) __attribute__((format(pri
 /* "prog: message" and "Try 'prog --help'." on stderr; returns 2 (the usage exit code). */
 int cli_usage_error(const char *prog, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* The largest --max-turns any program takes (the manager passes what remains on). */
+#define CLI_MAX_TURNS 1000000
+
 /* Parses a whole decimal number in [min, max]. Returns 0 or -1. */
 int cli_parse_long(const char *s, long min, long max, long *out);
 int cli_parse_double(const char *s, double min, double max, double *out);
 
 /*
- * SIGINT and SIGTERM increment *count (so a second signal can be told from
+ * SIGINT, SIGTERM and SIGHUP increment *count (so a second signal can be told from
  * the first); SIGPIPE is ignored so a closed reader shows up as EPIPE.
  * Handlers are installed without SA_RESTART so blocking calls return EINTR.
  */
@@ -47,6 +51,12 @@ struct cache *cli_open_cache(const struct config *cfg, struct event_ctx *ev, con
 
 /* NAME in the state directory (created when missing), or NULL (malloc'd). */
 char *cli_state_path(const char *name);
+
+/*
+ * The terminal's side of an intervention (manager_opts.ask): prompt on
+ * stderr, wait up to timeout_s for a line on stdin.
+ */
+bool cli_ask(const char *prompt, double timeout_s, char *answer, size_t size);
 
 /* The path of another bllm program installed beside this one (malloc'd). */
 char *cli_sibling_program(const char *name);

@@ -7,6 +7,7 @@
 
 #include "buf.h"
 #include "cache.h"
+#include "config.h"
 #include "http.h"
 
 struct client {
@@ -33,6 +34,25 @@ int client_opts_from_env(struct client_opts *opts, char **err)
 			       "in the environment or in .env");
 		return -1;
 	}
+	return 0;
+}
+
+int client_opts_configure(struct client_opts *opts, const struct config *cfg,
+			  volatile sig_atomic_t *interrupted, char **err)
+{
+	memset(opts, 0, sizeof *opts);
+	opts->retry = config_retry_policy(cfg);
+	opts->interrupted = interrupted;
+	opts->connect_timeout_s = config_number(cfg, "timeouts.api_connect", 30);
+	opts->idle_timeout_s = config_number(cfg, "timeouts.api_idle", 300);
+	const char *t = getenv("BLLM_API_TIMEOUT");
+	char *end;
+	double v = t ? strtod(t, &end) : 0;
+	if (t && end != t && *end == '\0' && v >= 0.1 && v <= 86400)
+		opts->idle_timeout_s = v;
+	if (client_opts_from_env(opts, err) < 0)
+		return -1;
+	http_global_init();
 	return 0;
 }
 

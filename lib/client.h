@@ -68,6 +68,18 @@ struct cache;
  */
 int client_opts_from_env(struct client_opts *opts, char **err);
 
+struct config;
+
+/*
+ * The whole set-up from the config and the environment: credentials and
+ * base URL (as client_opts_from_env), retries (performance.worker_retry_*),
+ * timeouts (timeouts.api_connect, timeouts.api_idle, or BLLM_API_TIMEOUT),
+ * the interrupt flag; no cache. Also initialises libcurl. -1 with *err
+ * when no credentials are set.
+ */
+int client_opts_configure(struct client_opts *opts, const struct config *cfg,
+			  volatile sig_atomic_t *interrupted, char **err);
+
 struct client *client_new(const struct client_opts *opts);
 void client_free(struct client *c);
 

@@ -76,9 +76,13 @@ int config_load_dotenv(const char *path, char **err)
 		return -1;
 	}
 	int lineno = 0, rc = 0;
-	char *save = NULL;
-	for (char *line = strtok_r(b.data ? b.data : "", "\n", &save); line;
-	     line = strtok_r(NULL, "\n", &save)) {
+	char *next = b.data;
+	while (next && *next) {
+		char *line = next;
+		char *nl = strchr(line, '\n');
+		next = nl ? nl + 1 : NULL;
+		if (nl)
+			*nl = '\0';
 		lineno++;
 		char *s = trim(line);
 		if (*s == '\0' || *s == '#')
@@ -354,7 +358,17 @@ static int parse_agent_config(struct config *cfg, jv root, const char *path, cha
 	return rc;
 }
 
+static int load(struct config *cfg, const char *explicit_path, char **err, int *exit_code);
+
 int config_load(struct config *cfg, const char *explicit_path, char **err, int *exit_code)
+{
+	int rc = load(cfg, explicit_path, err, exit_code);
+	if (rc < 0)
+		config_free(cfg);
+	return rc;
+}
+
+static int load(struct config *cfg, const char *explicit_path, char **err, int *exit_code)
 {
 	memset(cfg, 0, sizeof *cfg);
 	cfg->system = jv_null();

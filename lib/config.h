@@ -49,7 +49,8 @@ int config_load_dotenv(const char *path, char **err);
 /*
  * Loads the configuration. explicit_path is --config's value or NULL.
  * Returns 0; or -1 with *err and *exit_code set: 5 when no config file can
- * be found (naming the paths tried), 2 for a malformed file or field.
+ * be found (naming the paths tried), 2 for a malformed file or field. On
+ * failure cfg holds nothing (config_free on it is harmless).
  */
 int config_load(struct config *cfg, const char *explicit_path, char **err, int *exit_code);
 void config_free(struct config *cfg);

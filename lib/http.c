@@ -67,7 +67,7 @@ long http_parse_retry_after(const char *value)
 		while (isspace((unsigned char)*end))
 			end++;
 		if (*end == '\0' && secs >= 0)
-			return (long)(secs * 1000);
+			return secs < 86400.0 ? (long)(secs * 1000) : 86400000L;	/* a day at most */
 	}
 	struct tm tm;
 	memset(&tm, 0, sizeof tm);

@@ -46,7 +46,7 @@ int line_reader_next(struct line_reader *r, char **line, size_t *len)
 		char chunk[65536];
 		ssize_t n = read(r->fd, chunk, sizeof chunk);
 		if (n < 0) {
-			if (errno == EINTR)
+			if (errno == EINTR && !(r->cancel && *r->cancel))
 				continue;
 			return -1;
 		}
@@ -132,6 +132,10 @@ bool io_looks_like_json(const char *line, size_t len)
 
 int io_mkdirs(const char *dir, mode_t mode)
 {
+	if (!*dir) {
+		errno = ENOENT;
+		return -1;
+	}
 	char *p = xstrdup(dir);
 	int rc = 0;
 	for (char *s = p + 1;; s++) {
@@ -151,10 +155,21 @@ int io_mkdirs(const char *dir, mode_t mode)
 	free(p);
 	errno = saved;
 	struct stat st;
-	if (rc == 0 && (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode))) {
-		if (errno == 0 || rc == 0)
-			errno = ENOTDIR;
+	if (rc == 0 && stat(dir, &st) < 0)
+		rc = -1;
+	else if (rc == 0 && !S_ISDIR(st.st_mode)) {
+		errno = ENOTDIR;
 		rc = -1;
 	}
 	return rc;
+}
+
+void io_close_from(int lowfd, int keep)
+{
+	long max = sysconf(_SC_OPEN_MAX);
+	if (max < 0 || max > 65536)
+		max = 65536;
+	for (int fd = lowfd; fd < max; fd++)
+		if (fd != keep)
+			close(fd);
 }

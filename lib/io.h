@@ -7,6 +7,7 @@
  * quietly.
  */
 #include <stdbool.h>
+#include <signal.h>
 #include <stddef.h>
 #include <sys/types.h>
 #include <jv.h>
@@ -18,6 +19,7 @@ struct line_reader {
 	size_t start;		/* where the next line begins in buf */
 	bool eof;
 	unsigned long lineno;	/* number of the line last returned, from 1 */
+	volatile sig_atomic_t *cancel;	/* optional: a read interrupted while *cancel is set fails */
 };
 
 void line_reader_init(struct line_reader *r, int fd);
@@ -25,7 +27,7 @@ void line_reader_init(struct line_reader *r, int fd);
  * Returns 1 with the next line (without its newline, NUL-terminated, valid
  * until the next call) in *line and *len; 0 at end of input (a last line
  * without a newline is still returned first); -1 on a read error (errno).
- * Retries on EINTR.
+ * Retries on EINTR, unless r->cancel is set and non-zero (then -1, EINTR).
  */
 int line_reader_next(struct line_reader *r, char **line, size_t *len);
 void line_reader_free(struct line_reader *r);
@@ -46,6 +48,13 @@ int io_read_file(const char *path, struct buf *b, char **err);
  * with errno (ENOTDIR when something else is in the way).
  */
 int io_mkdirs(const char *dir, mode_t mode);
+
+/*
+ * In a child between fork and exec: closes every descriptor from lowfd up
+ * except keep (-1 for none), so nothing the parent holds (libcurl's
+ * sockets, other children's pipes) leaks into the program.
+ */
+void io_close_from(int lowfd, int keep);
 
 /* True when the line, after leading blanks, starts with '{'. */
 bool io_looks_like_json(const char *line, size_t len);

@@ -3,7 +3,6 @@
 
 #include <ctype.h>
 #include <errno.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,7 +13,6 @@
 #include "child.h"
 #include "client.h"
 #include "event.h"
-#include "http.h"
 #include "io.h"
 #include "observe.h"
 #include "render.h"
@@ -261,7 +259,7 @@ static jv spawn_worker(struct mgr *m, const char *name, const char *task)
 	if (b->max_tokens > 0)
 		add_flag(argv, &n, "--max-tokens", xasprintf("%ld", b->max_tokens - b->tokens));
 	if (b->max_cost_usd > 0)
-		add_flag(argv, &n, "--max-cost-usd", xasprintf("%.6f", b->max_cost_usd - b->cost_usd));
+		add_flag(argv, &n, "--max-cost-usd", xasprintf("%.9g", b->max_cost_usd - b->cost_usd));
 	argv[n++] = xstrdup("--");
 	argv[n++] = xstrdup(task);
 	argv[n++] = xstrdup("-");
@@ -273,7 +271,15 @@ static jv spawn_worker(struct mgr *m, const char *name, const char *task)
 	jv result = jv_null();
 	if (child_spawn(&c, argv, NULL, &err) < 0) {
 		event_log(&m->ev, "error", err);
-		result = synthetic_result(m, name, "error", 2, err);
+		result = synthetic_result(m, name, "error", 127, err);
+		jv end = event_new(&m->ev, "worker_end");
+		end = jv_object_set(end, jv_string("worker"), jv_string(name));
+		end = jv_object_set(end, jv_string("worker_run_id"), jv_null());
+		end = jv_object_set(end, jv_string("status"), jv_string("error"));
+		end = jv_object_set(end, jv_string("exit_code"), jv_number(127));
+		end = jv_object_set(end, jv_string("duration_ms"), jv_number(0));
+		end = jv_object_set(end, jv_string("error"), jv_string(err));
+		event_emit(&m->ev, end);
 		free(err);
 		goto out;
 	}
@@ -293,7 +299,7 @@ static jv spawn_worker(struct mgr *m, const char *name, const char *task)
 	const char *status;
 	int code;
 	if (w == CHILD_TIMEOUT) {
-		child_stop(&c, 5.0, o->signals);
+		child_stop(&c, 5.0, o->signals, on_worker_line, &lc);
 		char upper[64];
 		size_t k = 0;
 		for (; name[k] && k < sizeof upper - 1; k++)
@@ -305,7 +311,7 @@ static jv spawn_worker(struct mgr *m, const char *name, const char *task)
 		lc.result = synthetic_result(m, name, "timeout", 124, why);
 		set_stop(m, "timeout", 124, why);
 	} else if (w == CHILD_INTERRUPTED) {
-		child_stop(&c, 5.0, o->signals);
+		child_stop(&c, 5.0, o->signals, on_worker_line, &lc);
 		/* The worker may have written its interrupted result while stopping. */
 		if (jv_get_kind(lc.result) != JV_KIND_OBJECT)
 			lc.result = synthetic_result(m, name, "interrupted", 130, "interrupted");
@@ -338,21 +344,15 @@ out:
 	return result;
 }
 
-/* A limit check before calling a worker: returns false (and stops) when refused. */
+/* A limit check before calling a worker: true when a person allows one more. */
 static bool ask_more(struct mgr *m, const char *what, int max)
 {
-	if (!m->o->interactive)
+	if (!m->o->ask)
 		return false;
 	render_flush(m->view);
-	fprintf(stderr, "\n%s limit reached (%d). Allow one more? [y/N] ", what, max);
-	fflush(stderr);
-	struct pollfd p = { .fd = 0, .events = POLLIN };
-	char line[64] = "";
-	if (poll(&p, 1, 60000) > 0) {
-		ssize_t got = read(0, line, sizeof line - 1);
-		line[got > 0 ? got : 0] = '\0';
-	}
-	return line[0] == 'y' || line[0] == 'Y';
+	char prompt[160], answer[16];
+	snprintf(prompt, sizeof prompt, "\n%s limit reached (%d). Allow one more? [y/N] ", what, max);
+	return m->o->ask(prompt, 60, answer, sizeof answer) && (answer[0] == 'y' || answer[0] == 'Y');
 }
 
 static bool check_cycle(struct mgr *m, const char *name)
@@ -534,39 +534,28 @@ static void call_worker(void *user, jv block, struct tool_result *tr)
 static bool after_tool(void *user, char **note, struct agent_stop *stop)
 {
 	struct mgr *m = user;
-	if (!m->stop_status && m->o->interactive && m->last_was_worker) {
+	if (!m->stop_status && m->o->ask && m->last_was_worker) {
 		render_flush(m->view);
-		fprintf(stderr, "[Enter] continue · /pause add a note · /stop stop  (continuing in %.0fs) ",
-			m->o->intervention_wait_s);
-		fflush(stderr);
-		struct pollfd p = { .fd = 0, .events = POLLIN };
-		char line[4096] = "";
+		char prompt[128], line[4096];
+		snprintf(prompt, sizeof prompt,
+			 "[Enter] continue · /pause add a note · /stop stop  (continuing in %.0fs) ",
+			 m->o->intervention_wait_s);
 		const char *action = NULL;
-		if (poll(&p, 1, (int)(m->o->intervention_wait_s * 1000)) > 0) {
-			ssize_t got = read(0, line, sizeof line - 1);
-			line[got > 0 ? got : 0] = '\0';
-			line[strcspn(line, "\r\n")] = '\0';
+		if (m->o->ask(prompt, m->o->intervention_wait_s, line, sizeof line)) {
 			action = "continue";
 			if (strcmp(line, "/stop") == 0) {
 				action = "stop";
 				set_stop(m, "interrupted", 130, xstrdup("stopped by the user"));
 			} else if (strncmp(line, "/pause", 6) == 0) {
 				action = "pause";
-				fprintf(stderr, "note for the manager: ");
-				fflush(stderr);
-				ssize_t n = read(0, line, sizeof line - 1);
-				line[n > 0 ? n : 0] = '\0';
-				line[strcspn(line, "\r\n")] = '\0';
-				if (*line)
+				if (m->o->ask("note for the manager: ", 600, line, sizeof line) && *line)
 					*note = xasprintf("Note from the user: %s", line);
 			}
 		}
-		fputc('\n', stderr);
 		if (action) {
 			jv ev = event_new(&m->ev, "intervention");
 			ev = jv_object_set(ev, jv_string("action"), jv_string(action));
-			ev = jv_object_set(ev, jv_string("message"),
-					   jv_string(*note ? *note : ""));
+			ev = jv_object_set(ev, jv_string("message"), jv_string(*note ? *note : ""));
 			event_emit(&m->ev, ev);
 		}
 	}
@@ -701,7 +690,7 @@ static void print_summary(struct mgr *m, const struct agent_outcome *out, const 
 	if (!m->view)
 		return;
 	render_flush(m->view);
-	FILE *f = stderr;
+	FILE *f = render_file(m->view);
 	fprintf(f, "\n%-10s %6s %10s %10s %10s %10s\n", "agent", "turns", "input", "output",
 		"cache read", "cost");
 	jv_object_foreach(m->ledger, k, e) {
@@ -786,6 +775,22 @@ int manager_run(const struct manager_opts *o, const char *request, struct manage
 	const char *mention_task = NULL;
 	char *mention = NULL;
 
+	if (!o->resume_id && request[0] == '@') {
+		const char *rest;
+		char *name = parse_mention(request, &rest);
+		bool known = config_agent(o->cfg, name) && strcmp(name, "manager") != 0;
+		if (!known) {
+			char *names = config_agent_names(o->cfg);
+			res->exit_code = 2;
+			res->status = xstrdup("error");
+			res->error = xasprintf("%s: unknown agent \"@%s\" (known: %s)",
+					       o->cfg->agent_config_path, name, names);
+			free(names);
+		}
+		free(name);
+		if (!known)
+			return res->exit_code;
+	}
 	char *resume_id = NULL;
 	if (o->resume_id && session_resolve_id(o->sessions_dir, o->resume_id, &resume_id, &err) < 0) {
 		res->exit_code = 2;
@@ -863,18 +868,12 @@ int manager_run(const struct manager_opts *o, const char *request, struct manage
 		agent_outcome_set(&out, "error", 5, "the config has no \"manager\" agent");
 		outcome_set = true;
 	} else {
-		struct client_opts copts = { .retry = config_retry_policy(o->cfg),
-					     .interrupted = o->signals, .cache = o->cache };
-		if (client_opts_from_env(&copts, &err) < 0) {
+		struct client_opts copts;
+		if (client_opts_configure(&copts, o->cfg, o->signals, &err) < 0) {
 			agent_outcome_set(&out, "error", 5, err);
 			outcome_set = true;
 		} else {
-			copts.connect_timeout_s = config_number(o->cfg, "timeouts.api_connect", 30);
-			copts.idle_timeout_s = config_number(o->cfg, "timeouts.api_idle", 300);
-			const char *t = getenv("BLLM_API_TIMEOUT");
-			if (t && atof(t) > 0)
-				copts.idle_timeout_s = atof(t);
-			http_global_init();
+			copts.cache = o->cache;
 			struct client *client = client_new(&copts);
 			jv prices = config_get(o->cfg, "pricing");
 			struct agent_opts ao = {

@@ -28,7 +28,12 @@ struct manager_opts {
 	const char *model;		/* the manager's model, or NULL for its config's */
 	struct agent_budget budget;	/* limits of the whole tree (the counts start at 0) */
 	int max_turns;			/* the manager's own turns (workflow_limits.max_turns) */
-	bool interactive;		/* a person at a terminal may intervene */
+	/*
+	 * A person at a terminal, or NULL: shows prompt, waits up to timeout_s
+	 * for a line, and returns true with it in answer (without its newline),
+	 * false when nobody answered. cli_ask is the terminal's.
+	 */
+	bool (*ask)(const char *prompt, double timeout_s, char *answer, size_t size);
 	double intervention_wait_s;
 	bool live_view;			/* readable progress on stderr */
 	bool color;

@@ -1,4 +1,5 @@
 #include "proc.h"
+#include "io.h"
 #include "buf.h"
 
 #include <dirent.h>
@@ -202,9 +203,11 @@ static void child(const char *dir, char *const argv[], int out_w, int rep_w)
 		rep = (struct exec_report){ STAGE_DUP, errno };
 		goto fail;
 	}
-	if (nul > 2)
-		close(nul);
-	close(o);
+	io_close_from(3, rep_w);
+	/* The command needs no API credentials; env(1) or a test log must not show them. */
+	unsetenv("ANTHROPIC_API_KEY");
+	unsetenv("CLAUDE_CODE_OAUTH_TOKEN");
+	unsetenv("ANTHROPIC_AUTH_TOKEN");
 	execve("/bin/sh", argv, environ);
 	rep = (struct exec_report){ STAGE_EXEC, errno };
 fail:;

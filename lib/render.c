@@ -41,8 +41,15 @@ void render_free(struct render *r)
 	free(r);
 }
 
+FILE *render_file(const struct render *r)
+{
+	return r->out;
+}
+
 void render_flush(struct render *r)
 {
+	if (!r)
+		return;
 	if (r->mid_line) {
 		fputc('\n', r->out);
 		r->mid_line = false;

@@ -16,8 +16,10 @@ struct render;
 struct render *render_new(FILE *out, bool color, bool verbose);
 /* Writes the lines for one event (borrowed). Unknown types are ignored. */
 void render_event(struct render *r, jv ev);
-/* Finishes a partly written line. */
+/* Finishes a partly written line. A NULL r is allowed (nothing to do). */
 void render_flush(struct render *r);
+/* Where r writes. */
+FILE *render_file(const struct render *r);
 void render_free(struct render *r);
 
 /* "12.3k" style token counts for summaries (into buf, returns buf). */

@@ -22,7 +22,6 @@
 #include "client.h"
 #include "config.h"
 #include "event.h"
-#include "http.h"
 #include "io.h"
 #include "observe.h"
 #include "proc.h"
@@ -145,10 +144,12 @@ static void take_event(struct upstream *up, jv ev)
  * each forwarded to stdout as it arrives unless no_forward.
  * Returns 0, or -1 with up->error set for a malformed line.
  */
-static int read_stdin(struct upstream *up, bool no_forward, struct event_ctx *ev)
+static int read_stdin(struct upstream *up, bool no_forward, struct event_ctx *ev,
+		      volatile sig_atomic_t *signals)
 {
 	struct line_reader r;
 	line_reader_init(&r, 0);
+	r.cancel = signals;
 	char *line;
 	size_t len;
 	int mode = 0;	/* 0 unknown, 1 events, 2 plain text */
@@ -198,7 +199,7 @@ static int read_stdin(struct upstream *up, bool no_forward, struct event_ctx *ev
 		take_event(up, v);
 	}
 	if (rc < 0 && result == 0) {
-		up->error = xstrdup("cannot read stdin");
+		up->error = xstrdup(*signals ? "interrupted while reading stdin" : "cannot read stdin");
 		result = -1;
 	}
 	if (mode == 2) {
@@ -288,7 +289,7 @@ static int parse_flags(int argc, char **argv, const char *prog, struct worker_fl
 		case O_MODEL: f->model = optarg; break;
 		case 'C': f->workdir = optarg; break;
 		case O_MAX_TURNS:
-			if (cli_parse_long(optarg, 1, 100000, &f->max_turns) < 0)
+			if (cli_parse_long(optarg, 1, CLI_MAX_TURNS, &f->max_turns) < 0)
 				return -cli_usage_error(prog, "--max-turns: expected a whole number from 1, got \"%s\"", optarg);
 			break;
 		case O_MAX_TOKENS:
@@ -296,7 +297,7 @@ static int parse_flags(int argc, char **argv, const char *prog, struct worker_fl
 				return -cli_usage_error(prog, "--max-tokens: expected a positive number, got \"%s\"", optarg);
 			break;
 		case O_MAX_COST:
-			if (cli_parse_double(optarg, 0.000001, 1e9, &f->max_cost_usd) < 0)
+			if (cli_parse_double(optarg, 1e-12, 1e9, &f->max_cost_usd) < 0)
 				return -cli_usage_error(prog, "--max-cost-usd: expected a positive amount, got \"%s\"", optarg);
 			break;
 		case O_DELTAS: f->stream_deltas = true; break;
@@ -397,8 +398,9 @@ int worker_main(int argc, char **argv, const char *agent)
 				    "events into stdin");
 		goto out;
 	}
-	if (want_stdin && read_stdin(&up, f.no_forward, &ev) < 0) {
-		code = finish_early(&ev, &init_sent, prog, "error", 2, up.error);
+	if (want_stdin && read_stdin(&up, f.no_forward, &ev, &signals) < 0) {
+		code = signals ? finish_early(&ev, &init_sent, prog, "interrupted", 130, up.error)
+			       : finish_early(&ev, &init_sent, prog, "error", 2, up.error);
 		goto out;
 	}
 	if (up.failed) {
@@ -442,18 +444,11 @@ int worker_main(int argc, char **argv, const char *agent)
 		event_log(&ev, "warning", cfg.warnings[i]);
 	}
 
-	struct client_opts copts = { .retry = config_retry_policy(&cfg), .interrupted = &signals };
-	if (client_opts_from_env(&copts, &err) < 0) {
+	struct client_opts copts;
+	if (client_opts_configure(&copts, &cfg, &signals, &err) < 0) {
 		code = finish_early(&ev, &init_sent, prog, "error", 5, err);
 		goto out;
 	}
-	copts.connect_timeout_s = config_number(&cfg, "timeouts.api_connect", 30);
-	copts.idle_timeout_s = config_number(&cfg, "timeouts.api_idle", 300);
-	const char *t = getenv("BLLM_API_TIMEOUT");
-	double tv;
-	if (t && cli_parse_double(t, 0.1, 86400, &tv) == 0)
-		copts.idle_timeout_s = tv;
-	http_global_init();
 	if (!f.no_cache && config_bool(&cfg, "performance.enable_caching", true))
 		copts.cache = copts_cache = cli_open_cache(&cfg, &ev, prog);
 	client = client_new(&copts);

@@ -8,6 +8,9 @@ BLLM_BUILD=${BLLM_BUILD:-$BATS_TEST_DIRNAME/../build}
 FAKE=$BLLM_BUILD/fake-anthropic
 SECRET=sk-ant-test-0123456789-secret
 
+# jq_assert FILTER: stdin holds at least one JSON value and FILTER is true of each.
+jq_assert() { jq -s -e "length > 0 and all(.[]; $1)" >/dev/null; }
+
 write_scenario() {
 	cat >"$BATS_TEST_TMPDIR/scenario.json" <<'EOF'
 {
@@ -129,7 +132,7 @@ datas() {
 	grep -qi '^request-id: req_fake_1' "$BATS_TEST_TMPDIR/headers"
 	run events
 	assert_output --regexp '^message_start content_block_start ping (content_block_delta ){3,}content_block_stop message_delta message_stop $'
-	datas | jq -e . >/dev/null	# every data line is JSON
+	datas | jq_assert . >/dev/null	# every data line is JSON
 	run bash -c "sed -n 's/^data: //p' '$BATS_TEST_TMPDIR/out' | jq -j 'select(.delta.type == \"text_delta\") | .delta.text'"
 	assert_output "Hello there! This reply is long enough to need several deltas. Ünïcödé ✓."
 	run bash -c "sed -n 's/^data: //p' '$BATS_TEST_TMPDIR/out' | jq -r 'select(.delta.type == \"text_delta\") | .delta.text | utf8bytelength' | sort -n | tail -1"

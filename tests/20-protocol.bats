@@ -46,8 +46,8 @@ JSON
 	[ "$(jq -r .exit_code <<<"$r")" = 0 ]
 	[ "$(jq -r .text <<<"$r")" = "PLAN: write hello.txt" ]
 	[ "$(jq -r .num_turns <<<"$r")" = 2 ]
-	jq -e '.usage.input_tokens + .usage.cache_creation_input_tokens + .usage.cache_read_input_tokens > 0 and .usage.output_tokens > 0' <<<"$r"
-	jq -e '(.total_cost_usd|type) == "number" and .total_cost_usd > 0 and (.duration_ms|type) == "number" and .files_changed == []' <<<"$r"
+	jq_assert '.usage.input_tokens + .usage.cache_creation_input_tokens + .usage.cache_read_input_tokens > 0 and .usage.output_tokens > 0' <<<"$r"
+	jq_assert '(.total_cost_usd|type) == "number" and .total_cost_usd > 0 and (.duration_ms|type) == "number" and .files_changed == []' <<<"$r"
 	# usage events add up to the totals
 	[ "$(events_of usage | jq -s 'map(.output_tokens)|add')" = "$(jq .usage.output_tokens <<<"$r")" ]
 }
@@ -60,7 +60,7 @@ JSON
 	[ "$types" = "init task usage text tool_use tool_result usage text result " ]
 	[ "$(events_of tool_use | jq -r .tool_use_id)" = toolu_p1 ]
 	[ "$(events_of tool_result | jq -r .tool_use_id)" = toolu_p1 ]
-	events_of tool_result | jq -e '.is_error == false and (.content | contains("some notes"))'
+	events_of tool_result | jq_assert '.is_error == false and (.content | contains("some notes"))'
 }
 
 @test "plain text on stdin is the task" {
@@ -199,7 +199,7 @@ JSON
 	run --separate-stderr bllm-test -C ws "run the tests"
 	assert_success
 	r=$(last_result)
-	jq -e '.status == "completed" and .verification.verified == true and .verification.tests_passed == 2 and .verification.tests_failed == 0' <<<"$r"
+	jq_assert '.status == "completed" and .verification.verified == true and .verification.tests_passed == 2 and .verification.tests_failed == 0' <<<"$r"
 	[ "$(jq -c '[.verification.commands[] | [.command, .exit_code]]' <<<"$r")" = '[["make",0],["make test",0]]' ]
 }
 
@@ -215,7 +215,7 @@ JSON
 	run --separate-stderr bllm-test -C ws "run the tests"
 	assert_failure 1
 	r=$(last_result)
-	jq -e '.status == "failed" and .is_error and .verification.verified == false and .verification.commands[0].exit_code == 2' <<<"$r"
+	jq_assert '.status == "failed" and .is_error and .verification.verified == false and .verification.commands[0].exit_code == 2' <<<"$r"
 }
 
 @test "a tester that ran no command has verified nothing: failed" {

@@ -16,11 +16,11 @@ hello() {
 	run --separate-stderr bllm-plan -C ws "task"
 	assert_success
 	r=$(request 1)
-	jq -e '.method == "POST" and .path == "/v1/messages"' <<<"$r"
-	jq -e '.headers["anthropic-version"] == "2023-06-01" and .headers["x-api-key"] == "[redacted]"' <<<"$r"
-	jq -e '(.headers | has("authorization") | not) and (.headers | has("anthropic-beta") | not)' <<<"$r"
-	jq -e '.body.stream == true and .body.model == "claude-sonnet-4-5" and .body.max_tokens == 8192' <<<"$r"
-	jq -e '.body.messages == [{"role": "user", "content": [{"type": "text", "text": "task", "cache_control": {"type": "ephemeral"}}]}]' <<<"$r"
+	jq_assert '.method == "POST" and .path == "/v1/messages"' <<<"$r"
+	jq_assert '.headers["anthropic-version"] == "2023-06-01" and .headers["x-api-key"] == "[redacted]"' <<<"$r"
+	jq_assert '(.headers | has("authorization") | not) and (.headers | has("anthropic-beta") | not)' <<<"$r"
+	jq_assert '.body.stream == true and .body.model == "claude-sonnet-4-5" and .body.max_tokens == 8192' <<<"$r"
+	jq_assert '.body.messages == [{"role": "user", "content": [{"type": "text", "text": "task", "cache_control": {"type": "ephemeral"}}]}]' <<<"$r"
 }
 
 @test "CLAUDE_CODE_OAUTH_TOKEN sends a Bearer token and the oauth beta header" {
@@ -29,7 +29,7 @@ hello() {
 	CLAUDE_CODE_OAUTH_TOKEN=oauth-secret-123 run --separate-stderr bllm-plan -C ws "task"
 	assert_success
 	r=$(request 1 .headers)
-	jq -e '.authorization == "Bearer [redacted]" and .["anthropic-beta"] == "oauth-2025-04-20" and (has("x-api-key") | not)' <<<"$r"
+	jq_assert '.authorization == "Bearer [redacted]" and .["anthropic-beta"] == "oauth-2025-04-20" and (has("x-api-key") | not)' <<<"$r"
 	refute_file_has oauth-secret-123 "$FAKE_LOG"
 }
 
@@ -48,7 +48,7 @@ hello() {
 		[ "$(request $n '.body.system[0].text' | jq -r .)" = "$(cat "prompts/$a.txt")" ]
 		n=$((n + 1))
 	done
-	request 2 '.body.tools[] | select(.name == "Edit") | .input_schema.required' | jq -e '. == ["file_path","old_string","new_string"]'
+	request 2 '.body.tools[] | select(.name == "Edit") | .input_schema.required' | jq_assert '. == ["file_path","old_string","new_string"]'
 }
 
 @test "tool results go back paired by tool_use_id, in order, after the assistant turn" {
@@ -67,10 +67,10 @@ JSON
 	assert_success
 	msgs=$(request 2 .body.messages)
 	[ "$(jq 'length' <<<"$msgs")" = 3 ]
-	jq -e '.[1].role == "assistant" and ([.[1].content[] | .type] == ["text","tool_use","tool_use"])' <<<"$msgs"
-	jq -e '.[2].role == "user" and ([.[2].content[] | .tool_use_id] == ["toolu_A","toolu_B"])' <<<"$msgs"
-	jq -e '(.[2].content[0].content | contains("one")) and (.[2].content[0] | has("is_error") | not)' <<<"$msgs"
-	jq -e '.[2].content[1].is_error == true' <<<"$msgs"
+	jq_assert '.[1].role == "assistant" and ([.[1].content[] | .type] == ["text","tool_use","tool_use"])' <<<"$msgs"
+	jq_assert '.[2].role == "user" and ([.[2].content[] | .tool_use_id] == ["toolu_A","toolu_B"])' <<<"$msgs"
+	jq_assert '(.[2].content[0].content | contains("one")) and (.[2].content[0] | has("is_error") | not)' <<<"$msgs"
+	jq_assert '.[2].content[1].is_error == true' <<<"$msgs"
 }
 
 @test "prompt caching: system, tools and the conversation carry cache_control; turn 2 reads from cache" {
@@ -87,7 +87,7 @@ JSON
 	request 1 '.body.tools[-1].cache_control.type' | grep -q ephemeral
 	request 2 '.body.messages[-1].content[-1].cache_control.type' | grep -q ephemeral
 	u2=$(events_of usage | sed -n 2p)
-	jq -e '.cache_read_input_tokens > 0 and .cache_read_input_tokens > .input_tokens' <<<"$u2"
+	jq_assert '.cache_read_input_tokens > 0 and .cache_read_input_tokens > .input_tokens' <<<"$u2"
 }
 
 @test "529 overloaded is retried with retry events, then succeeds" {
@@ -99,7 +99,7 @@ JSON
 	assert_success
 	[ "$(request_count)" = 3 ]
 	[ "$(events_of retry | jq -c '[.attempt, .max_attempts, .http_status]' | tr '\n' ' ')" = "[1,3,529] [2,3,529] " ]
-	events_of retry | jq -e '.error | contains("overloaded_error")'
+	events_of retry | jq_assert '.error | contains("overloaded_error")'
 }
 
 @test "Retry-After is honoured (capped by worker_retry_max_delay)" {
@@ -132,7 +132,7 @@ JSON
 	assert_failure 4
 	[ "$(request_count)" = 3 ]
 	[ "$(events_of retry | wc -l)" -eq 2 ]
-	jq -e '.status == "error" and .exit_code == 4 and (.error | contains("gave up after 3 attempts"))' <<<"$(last_result)"
+	jq_assert '.status == "error" and .exit_code == 4 and (.error | contains("gave up after 3 attempts"))' <<<"$(last_result)"
 	[[ "$stderr" == *"HTTP 500 api_error: boom"* ]]
 }
 
@@ -183,7 +183,7 @@ JSON
 )"
 	run --separate-stderr bllm-plan -C ws "task"
 	assert_success
-	events_of retry | jq -e '.error | contains("before message_stop")'
+	events_of retry | jq_assert '.error | contains("before message_stop")'
 	[ "$(last_result | jq -r .text)" = whole ]
 }
 
@@ -195,7 +195,7 @@ JSON
 )"
 	run --separate-stderr bllm-plan -C ws "task"
 	assert_success
-	events_of retry | jq -e '.error | contains("Overloaded")'
+	events_of retry | jq_assert '.error | contains("Overloaded")'
 }
 
 @test "a tool call whose JSON was cut short is never executed" {
@@ -209,10 +209,10 @@ JSON
 	run --separate-stderr bllm-code -C ws "task"
 	assert_success
 	[ ! -e ws/evil.txt ]
-	events_of tool_use | jq -e '.input == null and .input_incomplete == true'
-	events_of tool_result | jq -e '.is_error and (.content | contains("cut short"))'
-	request 2 '.body.messages[1].content[0]' | jq -e '.type == "tool_use" and .input == {}'
-	request 2 '.body.messages[2].content[0]' | jq -e '.tool_use_id == "toolu_cut" and .is_error == true'
+	events_of tool_use | jq_assert '.input == null and .input_incomplete == true'
+	events_of tool_result | jq_assert '.is_error and (.content | contains("cut short"))'
+	request 2 '.body.messages[1].content[0]' | jq_assert '.type == "tool_use" and .input == {}'
+	request 2 '.body.messages[2].content[0]' | jq_assert '.tool_use_id == "toolu_cut" and .is_error == true'
 }
 
 @test "a server that never answers times out (BLLM_API_TIMEOUT) and is retried" {
@@ -221,7 +221,7 @@ JSON
 	BLLM_API_TIMEOUT=1 run --separate-stderr timeout 20 bllm-plan -C ws "task"
 	assert_failure 4
 	[ "$(request_count)" = 2 ]
-	events_of retry | jq -e '.error | contains("timed out")'
+	events_of retry | jq_assert '.error | contains("timed out")'
 }
 
 @test "nothing listening: connection errors are retried, then exit 4" {
@@ -235,8 +235,8 @@ JSON
 @test "usage events price known models and give null for unknown ones" {
 	fake_start "$(hello)"
 	run --separate-stderr bllm-plan -C ws "task"
-	events_of usage | jq -e '.cost_usd > 0'
+	events_of usage | jq_assert '.cost_usd > 0'
 	run --separate-stderr bllm-plan --model mystery-model-1 -C ws "task"
-	events_of usage | jq -e '.cost_usd == null'
+	events_of usage | jq_assert '.cost_usd == null'
 	[ "$(last_result | jq .total_cost_usd)" = null ]
 }

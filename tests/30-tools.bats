@@ -28,34 +28,34 @@ tool_result() { events_of tool_result | head -n 1; }
 	fake_start "$(one_call Write '{"file_path": "../outside/new.txt", "content": "x"}')"
 	run --separate-stderr bllm-code -C ws "task"
 	assert_success
-	tool_result | jq -e '.is_error and (.content | contains("outside the workspace"))'
+	tool_result | jq_assert '.is_error and (.content | contains("outside the workspace"))'
 	[ ! -e outside/new.txt ]
 }
 
 @test "an absolute path elsewhere is refused for Read" {
 	fake_start "$(one_call Read "{\"file_path\": \"$BATS_TEST_TMPDIR/outside/secret.txt\"}")"
 	run --separate-stderr bllm-code -C ws "task"
-	tool_result | jq -e '.is_error and (.content | contains("top secret") | not)'
+	tool_result | jq_assert '.is_error and (.content | contains("top secret") | not)'
 }
 
 @test "a symlink pointing out of the workspace is refused for Edit; the target is untouched" {
 	fake_start "$(one_call Edit '{"file_path": "link/secret.txt", "old_string": "top", "new_string": "no"}')"
 	run --separate-stderr bllm-code -C ws "task"
-	tool_result | jq -e '.is_error'
+	tool_result | jq_assert '.is_error'
 	[ "$(cat outside/secret.txt)" = "top secret" ]
 }
 
 @test "Grep does not follow a symlink out of the workspace" {
 	fake_start "$(one_call Grep '{"pattern": "secret"}')"
 	run --separate-stderr bllm-code -C ws "task"
-	tool_result | jq -e '.content | contains("top secret") | not'
+	tool_result | jq_assert '.content | contains("top secret") | not'
 }
 
 @test "a tool the agent was not given is refused, naming the ones it has" {
 	fake_start "$(one_call Bash '{"command": "touch pwned"}')"
 	run --separate-stderr bllm-plan -C ws "task"
 	assert_success
-	tool_result | jq -e '.is_error and (.content | contains("not available")) and (.content | contains("Read, Glob, Grep"))'
+	tool_result | jq_assert '.is_error and (.content | contains("not available")) and (.content | contains("Read, Glob, Grep"))'
 	[ ! -e ws/pwned ]
 }
 
@@ -64,13 +64,13 @@ tool_result() { events_of tool_result | head -n 1; }
 	fake_start "$(one_call Bash '{"command": "echo hi"}')"
 	run --separate-stderr bllm-plan -C ws "task"
 	[ "$(request 1 '[.body.tools[].name]')" = '["Read","Bash"]' ]
-	tool_result | jq -e '.is_error == false and .exit_code == 0'
+	tool_result | jq_assert '.is_error == false and .exit_code == 0'
 }
 
 @test "Bash runs in the workspace root and reports its exit code" {
 	fake_start "$(one_call Bash '{"command": "pwd; exit 3"}')"
 	run --separate-stderr bllm-code -C ws "task"
-	tool_result | jq -e --arg ws "$(cd ws && pwd -P)" '.is_error and .exit_code == 3 and (.content | contains($ws))'
+	tool_result | jq_assert --arg ws "$(cd ws && pwd -P)" '.is_error and .exit_code == 3 and (.content | contains($ws))'
 }
 
 @test "Bash times out (input timeout in ms) and its process group is killed" {
@@ -79,7 +79,7 @@ tool_result() { events_of tool_result | head -n 1; }
 	SECONDS=0
 	run --separate-stderr bllm-code -C ws "task"
 	[ "$SECONDS" -lt 15 ]
-	tool_result | jq -e '.is_error and (.content | contains("timed out"))'
+	tool_result | jq_assert '.is_error and (.content | contains("timed out"))'
 	sleep 0.2
 	refute_alive "sleep $n"
 	refute_alive "sleep $((n + 1))"
@@ -106,11 +106,11 @@ JSON
 	fake_start "$(one_call Edit '{"file_path": 42}')"
 	run --separate-stderr bllm-code -C ws "task"
 	assert_success
-	tool_result | jq -e '.is_error and (.content | contains("file_path"))'
+	tool_result | jq_assert '.is_error and (.content | contains("file_path"))'
 }
 
 @test "Bash output is capped, and the cut is noted" {
 	fake_start "$(one_call Bash '{"command": "head -c 100000 /dev/zero | tr \"\\\\0\" x"}')"
 	run --separate-stderr bllm-code -C ws "task"
-	tool_result | jq -e '(.content | length) < 31000 and (.content | contains("truncated"))'
+	tool_result | jq_assert '(.content | length) < 31000 and (.content | contains("truncated"))'
 }

@@ -78,14 +78,14 @@ write_metrics() {
 	write_metrics
 	run --separate-stderr bllm-stats --json
 	assert_success
-	echo "$output" | jq -e '.agents | keys == ["coder", "planner"]'
-	echo "$output" | jq -e '.agents.coder | .calls == 3 and .latency_p50_ms == 200 and
+	echo "$output" | jq_assert '.agents | keys == ["coder", "planner"]'
+	echo "$output" | jq_assert '.agents.coder | .calls == 3 and .latency_p50_ms == 200 and
 		.latency_p95_ms == 300 and .input_tokens == 3000 and .output_tokens == 600 and
 		.cache_read_input_tokens == 4000 and .cost_usd == 0.06 and .tool_calls == 1 and
 		.errors == 2 and (.cache_hit_rate * 1000 | round) == 571'
-	echo "$output" | jq -e '.agents.planner | .calls == 1 and .errors == 1 and
+	echo "$output" | jq_assert '.agents.planner | .calls == 1 and .errors == 1 and
 		.cost_usd == 0.005'
-	echo "$output" | jq -e '.cache == {"hits": 3, "misses": 1, "hit_rate": 0.75, "stores": 1,
+	echo "$output" | jq_assert '.cache == {"hits": 3, "misses": 1, "hit_rate": 0.75, "stores": 1,
 		"evictions": 0, "size": 5}'
 }
 
@@ -93,8 +93,8 @@ write_metrics() {
 	write_metrics
 	run --separate-stderr bllm-stats --json --session s2
 	assert_success
-	echo "$output" | jq -e '.agents.coder.calls == 1 and .agents.coder.cost_usd == 0.03'
-	echo "$output" | jq -e '.agents.planner.calls == 1'
+	echo "$output" | jq_assert '.agents.coder.calls == 1 and .agents.coder.cost_usd == 0.03'
+	echo "$output" | jq_assert '.agents.planner.calls == 1'
 	run --separate-stderr bllm-stats --session s1
 	assert_success
 	assert_line --regexp '^coder +2 '
@@ -105,14 +105,14 @@ write_metrics() {
 	write_metrics
 	run --separate-stderr bllm-stats --json --since 1h
 	assert_success
-	echo "$output" | jq -e '.agents.coder.calls == 2 and .agents.coder.latency_p50_ms == 200'
+	echo "$output" | jq_assert '.agents.coder.calls == 2 and .agents.coder.latency_p50_ms == 200'
 	run --separate-stderr bllm-stats --json --since 3d
-	echo "$output" | jq -e '.agents.coder.calls == 3'
+	echo "$output" | jq_assert '.agents.coder.calls == 3'
 	run --separate-stderr bllm-stats --json --since "$(date -u -d '-1 day' +%Y-%m-%dT%H:%M:%SZ)"
-	echo "$output" | jq -e '.agents.coder.calls == 2'
+	echo "$output" | jq_assert '.agents.coder.calls == 2'
 	run --separate-stderr bllm-stats --json --since 2030-01-01T00:00:00.000Z
 	assert_success
-	echo "$output" | jq -e '.agents == {} and .cache.hits == 0'
+	echo "$output" | jq_assert '.agents == {} and .cache.hits == 0'
 }
 
 @test "errors lists the counts by type and the recent errors, newest first" {
@@ -126,11 +126,11 @@ write_metrics() {
 	# The two newest share a time: the later line comes first; the old one is last.
 	run --separate-stderr bllm-stats errors --json
 	assert_success
-	echo "$output" | jq -e '.total_errors == 3 and .error_counts == {"api": 2, "timeout": 1}'
-	echo "$output" | jq -e '[.recent[].message] ==
+	echo "$output" | jq_assert '.total_errors == 3 and .error_counts == {"api": 2, "timeout": 1}'
+	echo "$output" | jq_assert '[.recent[].message] ==
 		["rate limited", "Bash timed out after 120 s", "overloaded (529)"]'
 	run --separate-stderr bllm-stats errors --json --session s1 --since 1h
-	echo "$output" | jq -e '.total_errors == 1 and .recent[0].error_type == "timeout"'
+	echo "$output" | jq_assert '.total_errors == 1 and .recent[0].error_type == "timeout"'
 }
 
 @test "errors keeps the 20 most recent" {
@@ -139,17 +139,17 @@ write_metrics() {
 	done >logs/metrics.ndjson
 	run --separate-stderr bllm-stats errors --json
 	assert_success
-	echo "$output" | jq -e '.total_errors == 30 and (.recent | length) == 20'
-	echo "$output" | jq -e '.recent[0].message == "e30" and .recent[19].message == "e11"'
+	echo "$output" | jq_assert '.total_errors == 30 and (.recent | length) == 20'
+	echo "$output" | jq_assert '.recent[0].message == "e30" and .recent[19].message == "e11"'
 }
 
 @test "the log directory comes from --log-dir, else LOG_DIR" {
 	mkdir -p elsewhere
 	call tester s9 "$NEW" 10 1 1 0 0 >elsewhere/metrics.ndjson
 	run --separate-stderr bllm-stats --json --log-dir elsewhere
-	echo "$output" | jq -e '.agents | keys == ["tester"]'
+	echo "$output" | jq_assert '.agents | keys == ["tester"]'
 	LOG_DIR=elsewhere run --separate-stderr bllm-stats --json
-	echo "$output" | jq -e '.agents | keys == ["tester"]'
+	echo "$output" | jq_assert '.agents | keys == ["tester"]'
 }
 
 @test "no metrics yet is not an error" {
@@ -159,11 +159,11 @@ write_metrics() {
 	[[ "$stderr" == *"no metrics yet"* ]]
 	run --separate-stderr bllm-stats --json
 	assert_success
-	echo "$output" | jq -e '. == {"agents": {}, "cache": {"hits": 0, "misses": 0, "hit_rate": 0,
+	echo "$output" | jq_assert '. == {"agents": {}, "cache": {"hits": 0, "misses": 0, "hit_rate": 0,
 		"stores": 0, "evictions": 0, "size": 0}}'
 	run --separate-stderr bllm-stats errors --json --log-dir missing
 	assert_success
-	echo "$output" | jq -e '. == {"total_errors": 0, "error_counts": {}, "recent": []}'
+	echo "$output" | jq_assert '. == {"total_errors": 0, "error_counts": {}, "recent": []}'
 	run --separate-stderr bllm-stats errors
 	assert_success
 	[[ "$stderr" == *"no metrics yet"* ]]

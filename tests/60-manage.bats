@@ -54,9 +54,9 @@ worker_order() {
 	fake_start "$(manage_scenario "planner")"
 	run --separate-stderr manage "task"
 	[ "$(request 1 '[.body.tools[].name]')" = '["planner","coder","reviewer","tester","committer"]' ]
-	request 1 '.body.tools[0].input_schema.required' | jq -e '. == ["task"]'
-	request 1 '.body.tools[1].description' | jq -e 'contains("Implements the plan")'
-	request 1 '.body.system[0].text' | jq -e 'contains("You are the manager")'
+	request 1 '.body.tools[0].input_schema.required' | jq_assert '. == ["task"]'
+	request 1 '.body.tools[1].description' | jq_assert 'contains("Implements the plan")'
+	request 1 '.body.system[0].text' | jq_assert 'contains("You are the manager")'
 }
 
 @test "workers run in the manager's order; their events are forwarded with parent_id = the manager's run" {
@@ -84,28 +84,28 @@ worker_order() {
 @test "the worker's result becomes the manager's tool_result" {
 	fake_start "$(manage_scenario "planner")"
 	run --separate-stderr manage "task"
-	manager_request 2 '.body.messages[2].content[0]' | jq -e '.type == "tool_result" and (.content | contains("planner finished: status completed")) and (.content | contains("worker done"))'
+	manager_request 2 '.body.messages[2].content[0]' | jq_assert '.type == "tool_result" and (.content | contains("planner finished: status completed")) and (.content | contains("worker done"))'
 }
 
 @test "completed and verified only when the tester's commands passed" {
 	fake_start "$(manage_scenario "coder tester")"
 	run --separate-stderr manage "task"
 	assert_success
-	last_result | jq -e '.status == "completed" and .verification.verified == true'
+	last_result | jq_assert '.status == "completed" and .verification.verified == true'
 }
 
 @test "no tester run: the manager does not call the work done (failed, exit 1)" {
 	fake_start "$(manage_scenario "planner coder")"
 	run --separate-stderr manage "task"
 	assert_failure 1
-	last_result | jq -e '.status == "failed" and (.error | contains("not verified"))'
+	last_result | jq_assert '.status == "failed" and (.error | contains("not verified"))'
 }
 
 @test "a failing test leaves the run failed" {
 	fake_start "$(manage_scenario "coder tester" APPROVED false)"
 	run --separate-stderr manage "task"
 	assert_failure 1
-	last_result | jq -e '.status == "failed" and .verification.verified == false'
+	last_result | jq_assert '.status == "failed" and .verification.verified == false'
 }
 
 @test "review cycles are counted and the one past max_review_iterations is refused (exit 6)" {
@@ -115,7 +115,7 @@ worker_order() {
 	assert_failure 6
 	[ "$(events_of cycle | jq -c '[.kind, .n, .max]' | tr '\n' ' ')" = '["review",1,2] ["review",2,2] ' ]
 	[ "$(worker_order)" = "coder reviewer coder reviewer coder reviewer " ]
-	last_result | jq -e '.status == "limit" and (.error | contains("max_review_iterations"))'
+	last_result | jq_assert '.status == "limit" and (.error | contains("max_review_iterations"))'
 }
 
 @test "test cycles past max_retry_cycles are refused" {
@@ -124,7 +124,7 @@ worker_order() {
 	run --separate-stderr manage "task"
 	assert_failure 6
 	[ "$(events_of cycle | jq -r .kind)" = test ]
-	last_result | jq -e '(.error | contains("max_retry_cycles"))'
+	last_result | jq_assert '(.error | contains("max_retry_cycles"))'
 }
 
 @test "coder retries past max_coder_retries are refused" {
@@ -139,7 +139,7 @@ JSON
 	run --separate-stderr manage "task"
 	assert_failure 6
 	[ "$(worker_order)" = "coder coder " ]
-	last_result | jq -e '(.error | contains("max_coder_retries"))'
+	last_result | jq_assert '(.error | contains("max_coder_retries"))'
 }
 
 @test "a worker that times out is killed with its whole process group: status timeout, exit 124" {
@@ -155,8 +155,8 @@ JSON
 	WORKER_TIMEOUT_CODER=1 run --separate-stderr manage "task"
 	assert_failure 124
 	[ "$SECONDS" -lt 15 ]
-	events_of worker_end | jq -e '.worker == "coder" and .status == "timeout"'
-	last_result | jq -e '.status == "timeout" and (.error | contains("WORKER_TIMEOUT_CODER"))'
+	events_of worker_end | jq_assert '.worker == "coder" and .status == "timeout"'
+	last_result | jq_assert '.status == "timeout" and (.error | contains("WORKER_TIMEOUT_CODER"))'
 	sleep 0.3
 	refute_alive "sleep $n"
 	refute_alive "sleep $((n + 1))"
@@ -168,7 +168,8 @@ JSON
 	fake_start "$(manage_scenario "planner")"
 	run --separate-stderr lonely/bllm-manage --no-interactive -C ws "task"
 	any_event '.type == "log" and .level == "error" and (.message | contains("cannot run"))'
-	events_of worker_end | jq -e '.status == "error"'
+	events_of worker_end | jq_assert '.status == "error" and .exit_code == 127 and (.error | contains("bllm-agent"))'
+	[ "$(last_result | jq -r .agent)" = manager ]
 }
 
 @test "@coder runs that worker directly, without the manager model" {
@@ -177,7 +178,7 @@ JSON
 	assert_success
 	[ "$(worker_order)" = "coder " ]
 	[ "$(jq -r '.body.system[0].text' "$FAKE_LOG" | grep -c "You are the manager")" -eq 0 ]
-	request 1 '.body.messages[0].content[0].text' | jq -e 'contains("add a refund() function")'
+	request 1 '.body.messages[0].content[0].text' | jq_assert 'contains("add a refund() function")'
 }
 
 @test "@unknown exits 2 listing the known agents" {
@@ -201,7 +202,7 @@ JSON
 	any_event '.type == "init" and .agent == "coder" and .limits.max_tokens == 890'
 	any_event '.type == "result" and .agent == "coder" and .status == "limit"'
 	[ "$(jq -s 'map(select(.body.system[0].text | contains("You are the coder"))) | length' "$FAKE_LOG")" = 3 ]
-	last_result | jq -e '.status == "limit" and .ledger.coder.turns == 3 and .ledger.manager.turns == 1'
+	last_result | jq_assert '.status == "limit" and .ledger.coder.turns == 3 and .ledger.manager.turns == 1'
 }
 
 @test "the session: journal and summary (.json.gz, mode 0600) in the original's shape" {
@@ -212,7 +213,7 @@ JSON
 	[ -f "sess/$id.ndjson" ] && [ -f "sess/$id.json.gz" ]
 	[ "$(stat -c %a "sess/$id.json.gz")" = 600 ]
 	[ "$(wc -l <"sess/$id.ndjson")" -eq "$(printf '%s\n' "$output" | wc -l)" ]
-	gzip -dc "sess/$id.json.gz" | jq -e --arg id "$id" '.session_id == $id and .user_request == "task"
+	gzip -dc "sess/$id.json.gz" | jq_assert --arg id "$id" '.session_id == $id and .user_request == "task"
 		and (.created_at|type) == "string" and (.completed_at|type) == "string"
 		and .total_turns > 0 and .agents_used == ["planner","coder","tester"] and (.messages|length) > 2
 		and .result.status == "completed" and .result.tests_passed == true
@@ -225,7 +226,7 @@ JSON
 	run --separate-stderr manage "task"
 	assert_failure 1
 	id=$(last_result | jq -r .session_id)
-	jq -e '.result.status == "failed" and .result.tests_passed == false' "plain/$id.json"
+	jq_assert '.result.status == "failed" and .result.tests_passed == false' "plain/$id.json"
 	[ ! -e "plain/$id.json.gz" ]
 }
 
@@ -245,9 +246,9 @@ JSON
 	kill -INT $pid
 	wait $pid && status=0 || status=$?
 	[ "$status" -eq 130 ]
-	last_result out | jq -e '.status == "interrupted"'
+	last_result out | jq_assert '.status == "interrupted"'
 	id=$(last_result out | jq -r .session_id)
-	gzip -dc "sess/$id.json.gz" | jq -e '.result.status == "interrupted"'
+	gzip -dc "sess/$id.json.gz" | jq_assert '.result.status == "interrupted"'
 	sleep 0.3
 	refute_alive "sleep $n"
 }
@@ -278,7 +279,7 @@ JSON
 	jq -r 'select(.body.system[0].text | contains("You are the coder")) | .body.messages[0].content[0].text' "$FAKE_LOG" | grep -q "THE PLAN"
 	[ "$(last_result | jq -r .session_id)" = "$id" ]
 	[ "$(grep -c '"type":"init","agent":"manager"' "sess/$id.ndjson")" -eq 2 ]
-	gzip -dc "sess/$id.json.gz" | jq -e '.result.status == "completed" and .user_request == "build it"'
+	gzip -dc "sess/$id.json.gz" | jq_assert '.result.status == "completed" and .user_request == "build it"'
 }
 
 @test "--resume of an unknown session exits 2" {
@@ -325,7 +326,7 @@ JSON
 	for _ in $(seq 100); do [ -s done ] && break; sleep 0.05; done
 	[ "$(cat done)" = "exit=130" ]
 	[ "$(worker_order_file)" = "planner " ]
-	events_of intervention out | jq -e '.action == "stop"'
+	events_of intervention out | jq_assert '.action == "stop"'
 	tmux capture-pane -p -t "$TMUX_SESSION" | grep -q "session saved"
 }
 
@@ -345,7 +346,7 @@ JSON
 	done
 	for _ in $(seq 200); do [ -s done ] && break; sleep 0.05; done
 	[ "$(cat done)" = "exit=0" ]
-	manager_request 2 '.body.messages[2].content[-1]' | jq -e '.type == "text" and (.text | contains("please keep it small"))'
+	manager_request 2 '.body.messages[2].content[-1]' | jq_assert '.type == "text" and (.text | contains("please keep it small"))'
 	any_event '.type == "intervention" and .action == "pause" and (.message | contains("keep it small"))' out
 }
 
@@ -373,7 +374,7 @@ JSON
 	[ "$SECONDS" -lt 3 ]
 	sleep 0.3
 	refute_alive "sleep $n"
-	last_result out | jq -e '.status == "interrupted"'
+	last_result out | jq_assert '.status == "interrupted"'
 }
 
 @test "SIGTERM is handled like the first SIGINT" {
@@ -393,6 +394,6 @@ JSON
 	wait $pid && status=0 || status=$?
 	[ "$status" -eq 130 ]
 	id=$(last_result out | jq -r .session_id)
-	gzip -dc "sess/$id.json.gz" | jq -e '.result.status == "interrupted"'
+	gzip -dc "sess/$id.json.gz" | jq_assert '.result.status == "interrupted"'
 	refute_alive "sleep $n"
 }

@@ -58,8 +58,8 @@ JSON
 	jq -s -e 'length >= 1 and all(.[]; .level == "ERROR" or .level == "CRITICAL")' logs/better-llm-error.log
 	run --separate-stderr bllm-stats errors --json
 	assert_success
-	jq -e '.total_errors == 3 and .error_counts.api == 3 and (.recent | length) == 3' <<<"$output"
-	jq -e '.recent[0].agent == "planner" and (.recent[0].message | contains("529") or contains("overloaded"))' <<<"$output"
+	jq_assert '.total_errors == 3 and .error_counts.api == 3 and (.recent | length) == 3' <<<"$output"
+	jq_assert '.recent[0].agent == "planner" and (.recent[0].message | contains("529") or contains("overloaded"))' <<<"$output"
 	run --separate-stderr bllm-stats errors
 	assert_output --partial "total_errors: 3"
 }
@@ -70,7 +70,7 @@ JSON
 	for _ in 1 2 3; do bllm-plan -C ws "task" >/dev/null 2>&1 & pids="$pids $!"; done
 	wait $pids || true
 	run --separate-stderr bllm-stats errors --json
-	jq -e '.error_counts.config == 3' <<<"$output"
+	jq_assert '.error_counts.config == 3' <<<"$output"
 }
 
 @test "metrics per API call and tool call feed bllm-stats per agent" {
@@ -81,7 +81,7 @@ JSON
 	jq -s -e 'map(select(.kind == "tool_call")) | length == 2 and all(.[]; .name == "Glob" and (.duration_ms|type) == "number")' logs/metrics.ndjson
 	run --separate-stderr bllm-stats --json
 	assert_success
-	jq -e '.agents.coder.calls == 2 and .agents.planner.calls == 2 and .agents.coder.cost_usd > 0
+	jq_assert '.agents.coder.calls == 2 and .agents.planner.calls == 2 and .agents.coder.cost_usd > 0
 		and (.agents.coder.latency_p50_ms|type) == "number" and .agents.coder.output_tokens > 0' <<<"$output"
 	run --separate-stderr bllm-stats
 	assert_output --partial "coder"
@@ -101,7 +101,7 @@ JSON
 	bllm-manage --no-interactive -C ws "second" >second.ndjson 2>/dev/null || true
 	sid=$(last_result first.ndjson | jq -r .session_id)
 	run --separate-stderr bllm-stats --json --session "$sid"
-	jq -e '.agents.manager.calls == 2 and .agents.planner.calls == 1' <<<"$output"
+	jq_assert '.agents.manager.calls == 2 and .agents.planner.calls == 1' <<<"$output"
 	jq -s -e 'map(select(.kind == "worker")) | length == 2' logs/metrics.ndjson
 }
 
@@ -109,7 +109,7 @@ JSON
 	fake_start "$(tool_then_text)"
 	run --separate-stderr bllm-code -C ws "task"
 	run --separate-stderr bllm-stats --json
-	jq -e '.agents.coder.cache_read_input_tokens > 0 and .agents.coder.cache_hit_rate > 0' <<<"$output"
+	jq_assert '.agents.coder.cache_read_input_tokens > 0 and .agents.coder.cache_hit_rate > 0' <<<"$output"
 }
 
 enable_cache() { config_set ".performance.enable_caching = true | .performance.cache_ttl_seconds = ${1:-3600} | .performance.cache_max_size = ${2:-100}"; }
@@ -120,7 +120,7 @@ enable_cache() { config_set ".performance.enable_caching = true | .performance.c
 	run --separate-stderr bllm-code -C ws "task"
 	assert_success
 	[ "$(request_count)" = 2 ]
-	events_of usage | jq -e '.response_cache == "miss"' >/dev/null
+	events_of usage | jq_assert '.response_cache == "miss"' >/dev/null
 	run --separate-stderr bllm-code -C ws "task"
 	assert_success
 	[ "$(request_count)" = 2 ]
@@ -130,7 +130,7 @@ enable_cache() { config_set ".performance.enable_caching = true | .performance.c
 	run --separate-stderr bllm-code --no-cache -C ws "task"
 	[ "$(request_count)" = 6 ]
 	run --separate-stderr bllm-stats --json
-	jq -e '.cache.hits == 2 and .cache.misses == 4 and .cache.size == 4' <<<"$output"
+	jq_assert '.cache.hits == 2 and .cache.misses == 4 and .cache.size == 4' <<<"$output"
 }
 
 @test "response cache: failed replies are never stored" {
@@ -172,7 +172,7 @@ JSON
 	run --separate-stderr bllm-plan -C ws "three"
 	[ "$(request_count)" = 4 ]
 	run --separate-stderr bllm-stats --json
-	jq -e '.cache.evictions >= 2' <<<"$output"
+	jq_assert '.cache.evictions >= 2' <<<"$output"
 }
 
 @test "response cache: concurrent processes share it safely" {
@@ -184,7 +184,7 @@ JSON
 	for i in 1 2 3 4 5 6 7 8; do [ "$(last_result "out$i" | jq -r .text)" = hi ]; done
 	n=$(ls state/cache | grep -c json)
 	[ "$n" -ge 1 ] && [ "$n" -le 5 ]
-	for f in state/cache/*.json; do jq -e '.message.content[0].text == "hi"' "$f" >/dev/null; done
+	for f in state/cache/*.json; do jq_assert '.message.content[0].text == "hi"' "$f" >/dev/null; done
 	[ "$(ls -A state/cache | grep -c tmp)" -eq 0 ]
 }
 
@@ -204,7 +204,7 @@ JSON
 	run --separate-stderr bllm-manage --no-interactive -C ws/p2 --sessions-dir s "$task"
 	assert_success
 	[ "$(request_count)" = 0 ]
-	last_result | jq -e '.status == "completed" and .verification.verified'
+	last_result | jq_assert '.status == "completed" and .verification.verified'
 	(cd ws/p2 && make -s test >/dev/null)
 	[ "$(events_of usage | jq -r .response_cache | sort -u)" = hit ]
 }

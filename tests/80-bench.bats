@@ -65,9 +65,9 @@ setup() {
 	run ls "$D/results"
 	assert_output --regexp '^bench-[0-9]{8}-[0-9]{6}\.json$'
 	f=$D/results/$output
-	jq -e '.machine.nproc >= 1 and (.machine.kernel | length > 0)
+	jq_assert '.machine.nproc >= 1 and (.machine.kernel | length > 0)
 		and (.machine.compiler | length > 0) and .reps == 1 and .quick' "$f"
-	jq -e '.results.worker.wall_ms > 0 and .results.curl.wall_ms > 0
+	jq_assert '.results.worker.wall_ms > 0 and .results.curl.wall_ms > 0
 		and .results.worker.maxrss_kb > 0 and .results.pipeline.wall_ms > 0
 		and .results.manage.wall_ms > 0 and .results.latency.p50_us >= 0
 		and .results.lib.sse.parse_mb_s > 0 and .results.lib.sse.assemble_mb_s > 0
@@ -96,14 +96,14 @@ setup() {
 @test "bench-measure: exit code, timeout, CPU and RSS of descendants, nothing left behind" {
 	run bench-measure -c 'exit 3'
 	assert_failure 3
-	echo "$output" | jq -e '.exit_code == 3 and .timed_out == false and .wall_ms >= 0'
+	echo "$output" | jq_assert '.exit_code == 3 and .timed_out == false and .wall_ms >= 0'
 	run bench-measure -t 0.3 -c 'sleep 20'
 	assert_failure 124
-	echo "${lines[0]}" | jq -e '.timed_out and .wall_ms < 3000'
+	echo "${lines[0]}" | jq_assert '.timed_out and .wall_ms < 3000'
 	# a grandchild's CPU and memory count
 	run bench-measure -c 'sh -c "x=\$(head -c 20000000 /dev/zero | tr \"\\0\" a); echo \${#x}"; true'
 	assert_success
-	echo "$output" | jq -e '.cpu_ms > 0 and .maxrss_kb > 20000'
+	echo "$output" | jq_assert '.cpu_ms > 0 and .maxrss_kb > 20000'
 	# stdout to -o, and whatever the command left in its process group is killed
 	run bench-measure -o "$BATS_TEST_TMPDIR/out" -c 'sleep 30 & echo $! >pid; echo hi'
 	assert_success
@@ -124,7 +124,7 @@ setup() {
 		'{\"type\":\"text_delta\",\"text\":\"$((now - 1000000))\"}' | bench-latency"
 	assert_success
 	[ "${#lines[@]}" -eq 1 ]
-	echo "$output" | jq -e '.n == 2 and .min_us >= 1000000 and .min_us < 1500000
+	echo "$output" | jq_assert '.n == 2 and .min_us >= 1000000 and .min_us < 1500000
 		and .p50_us == .min_us and .max_us >= 2000000 and .max_us < 2500000 and .p95_us == .max_us'
 	run bench-latency </dev/null
 	assert_output '{"n":0,"min_us":null,"p50_us":null,"p95_us":null,"max_us":null}'
@@ -133,7 +133,7 @@ setup() {
 @test "bench-lib: tiny sizes give throughput and compressed sizes" {
 	run bench-lib --sse-mb 0.02 --session-messages 5 --reps 1 --dir "$BATS_TEST_TMPDIR/s"
 	assert_success
-	echo "$output" | jq -e '.sse.bytes > 0 and .sse.events > 10 and .sse.parse_mb_s > 0
+	echo "$output" | jq_assert '.sse.bytes > 0 and .sse.events > 10 and .sse.parse_mb_s > 0
 		and .sse.assemble_mb_s > 0 and .session.gz_bytes > 0
 		and .session.gz_bytes < .session.json_bytes'
 	run ls -A "$BATS_TEST_TMPDIR/s"

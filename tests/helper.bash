@@ -141,3 +141,20 @@ refute_file_has() {
 		return 1
 	fi
 }
+
+# jq_assert [--arg NAME VALUE]... FILTER [FILE...]: the input (stdin or FILEs)
+# holds at least one JSON value and FILTER is true for every one of them.
+# (Plain `jq -e` passes on empty input and only judges the last value.)
+jq_assert() {
+	local args=()
+	while [ "${1:-}" = --arg ] || [ "${1:-}" = --argjson ]; do
+		args+=("$1" "$2" "$3")
+		shift 3
+	done
+	local filter=$1
+	shift
+	if ! jq -s -e "${args[@]}" "length > 0 and all(.[]; $filter)" "$@" >/dev/null; then
+		echo "jq_assert: not true of every value (or there was none): $filter" >&2
+		return 1
+	fi
+}
