@@ -124,6 +124,26 @@ static char *describe_http_error(long status, const struct buf *body)
 	return msg ? msg : xasprintf("HTTP %ld", status);
 }
 
+/* A reply whose tool input was cut short (max_tokens) is not worth keeping. */
+static bool has_cut_tool_input(jv message)
+{
+	bool cut = false;
+	jv content = jv_object_get(jv_copy(message), jv_string("content"));
+	if (jv_get_kind(content) == JV_KIND_ARRAY) {
+		jv_array_foreach(content, i, block) {
+			jv input = jv_object_get(jv_copy(block), jv_string("input"));
+			jv type = jv_object_get(block, jv_string("type"));
+			cut = cut || (jv_get_kind(type) == JV_KIND_STRING &&
+				      strcmp(jv_string_value(type), "tool_use") == 0 &&
+				      jv_get_kind(input) != JV_KIND_OBJECT);
+			jv_free(type);
+			jv_free(input);
+		}
+	}
+	jv_free(content);
+	return cut;
+}
+
 static int feed_assembler(const char *p, size_t n, void *user)
 {
 	/* Keep reading after an assembler error: the error is checked at the end. */
@@ -223,7 +243,7 @@ enum client_status client_messages(struct client *c, jv request, anth_text_fn on
 			memcpy(out->request_id, resp.request_id, sizeof out->request_id);
 			anth_assembler_free(a);
 			status = CLIENT_OK;
-			if (key) {
+			if (key && !has_cut_tool_input(out->message)) {
 				/* Only whole, successful replies reach this point. */
 				int evicted = cache_put(c->cache, key, out->message);
 				out->cache_stored = evicted >= 0;

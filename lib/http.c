@@ -23,7 +23,9 @@ struct transfer {
 	http_body_fn on_body;
 	void *user;
 	struct timespec start;
+	long last_data_ms;	/* since start: when the server last sent anything */
 	bool got_first_byte;
+	bool idle;		/* abandoned for sending nothing too long */
 };
 
 static long ms_since(const struct timespec *t0)
@@ -82,6 +84,7 @@ static size_t on_header(char *p, size_t size, size_t n, void *userp)
 {
 	struct transfer *t = userp;
 	size_t len = size * n;
+	t->last_data_ms = ms_since(&t->start);
 	char line[512];
 	size_t m = len < sizeof line - 1 ? len : sizeof line - 1;
 	memcpy(line, p, m);
@@ -109,6 +112,7 @@ static size_t on_write(char *p, size_t size, size_t n, void *userp)
 {
 	struct transfer *t = userp;
 	size_t len = size * n;
+	t->last_data_ms = ms_since(&t->start);
 	if (!t->got_first_byte) {
 		t->got_first_byte = true;
 		t->resp->ttfb_ms = ms_since(&t->start);
@@ -134,6 +138,12 @@ static int on_progress(void *userp, curl_off_t dltotal, curl_off_t dlnow, curl_o
 	struct transfer *t = userp;
 	if (t->h->interrupted && *t->h->interrupted) {
 		t->resp->aborted = true;
+		return 1;
+	}
+	/* The idle timeout is ours: curl's low-speed check averages over
+	 * seconds and counts the upload, so it fires late. */
+	if (ms_since(&t->start) - t->last_data_ms > (long)(t->h->idle_timeout_s * 1000)) {
+		t->idle = true;
 		return 1;
 	}
 	return 0;
@@ -165,8 +175,6 @@ int http_post(struct http *h, const char *url, const char *const *headers, const
 	curl_easy_setopt(c, CURLOPT_USERAGENT, "bllm/" BLLM_VERSION);
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)(h->connect_timeout_s * 1000));
-	curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
-	curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, (long)(h->idle_timeout_s + 0.999));
 	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(c, CURLOPT_HEADERDATA, &t);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_write);
@@ -191,7 +199,7 @@ int http_post(struct http *h, const char *url, const char *const *headers, const
 		return 0;
 	if (resp->aborted && h->interrupted && *h->interrupted)
 		*err = xstrdup("interrupted");
-	else if (rc == CURLE_OPERATION_TIMEDOUT)
+	else if (t.idle || rc == CURLE_OPERATION_TIMEDOUT)
 		*err = xasprintf("no data from the server for %.0f s (timed out)", h->idle_timeout_s);
 	else
 		*err = xasprintf("%s", curl_easy_strerror(rc));

@@ -218,8 +218,11 @@ JSON
 @test "a server that never answers times out (BLLM_API_TIMEOUT) and is retried" {
 	fake_start "$(scenario hang <<<'{"rules": [{"fault": "hang"}]}')"
 	config_set '.performance.worker_retry_max_attempts = 2'
+	SECONDS=0
 	BLLM_API_TIMEOUT=1 run --separate-stderr timeout 20 bllm-plan -C ws "task"
 	assert_failure 4
+	# two attempts of about a second each: the idle timeout is honoured closely
+	[ "$SECONDS" -lt 6 ]
 	[ "$(request_count)" = 2 ]
 	events_of retry | jq_assert '.error | contains("timed out")'
 }
