@@ -417,10 +417,13 @@ void agent_run(const struct agent_opts *o, jv user_content, struct agent_outcome
 		out->turns++;
 		if (st != CLIENT_OK) {
 			out->turns--;
-			if (st == CLIENT_INTERRUPTED)
+			if (st == CLIENT_INTERRUPTED) {
 				finish(&r, "interrupted", 130, err);
-			else
+			} else {
 				finish(&r, "error", st == CLIENT_AUTH ? 5 : 4, err);
+				out->error_type = st == CLIENT_AUTH ? "auth"
+						  : st == CLIENT_API && call.http_status == 0 ? "network" : "api";
+			}
 			client_call_free(&call);
 			break;
 		}
@@ -523,6 +526,8 @@ jv agent_result_event(const struct event_ctx *ev, const struct agent_outcome *ou
 		e = jv_object_set(e, jv_string("error"), jv_string(out->error));
 	if (out->verdict)
 		e = jv_object_set(e, jv_string("verdict"), jv_string(out->verdict));
+	if (out->error_type)
+		e = jv_object_set(e, jv_string("error_type"), jv_string(out->error_type));
 	e = jv_object_set(e, jv_string("verification"), jv_copy(out->verification));
 	e = jv_object_set(e, jv_string("usage"), anth_usage_to_json(&out->usage));
 	e = jv_object_set(e, jv_string("total_cost_usd"),

@@ -82,6 +82,7 @@ struct agent_outcome {
 	int exit_code;
 	char *text;			/* the model's last text (malloc'd) */
 	char *error;			/* why it did not complete, or NULL (malloc'd) */
+	const char *error_type;		/* static: network, api, auth, limit, ... or NULL */
 	struct anth_usage usage;
 	double cost_usd;
 	bool cost_known;		/* every call's model had a price */

@@ -109,9 +109,12 @@ static jv pick(jv ev, const char *const *keys)
 	return o;
 }
 
-/* The error type of a result that is not completed, from its exit code. */
+/* The error type of a result that is not completed: its own, else from its exit code. */
 static const char *result_error_type(jv ev)
 {
+	const char *given = str(ev, "error_type");
+	if (given)
+		return given;
 	jv code = get(ev, "exit_code");
 	int c = jv_get_kind(code) == JV_KIND_NUMBER ? (int)jv_number_value(code) : 1;
 	jv_free(code);

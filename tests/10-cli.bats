@@ -165,3 +165,9 @@ JSON
 	[ "$status" -eq 2 ]
 	[[ "$output" == *"no task"* ]]
 }
+
+@test "scripts/install.sh does nothing when every package is present" {
+	run "$TOP/scripts/install.sh"
+	assert_success
+	[ -z "$output" ]
+}

@@ -253,3 +253,44 @@ JSON
 	[[ "$stderr" == *"status "[01]* ]]
 	[[ "$stderr" != *"Broken pipe"* ]]
 }
+
+@test "a three-stage pipeline gives the last stage the task and every earlier result" {
+	echo "some notes" >ws/notes.txt
+	fake_start "$(scenario three <<'JSON'
+{"rules": [
+ {"match": {"system": "You are the planner"}, "reply": {"content": [{"type": "text", "text": "PLAN-TEXT"}]}},
+ {"match": {"system": "You are the coder"}, "reply": {"content": [{"type": "text", "text": "CODER-TEXT"}]}},
+ {"match": {"system": "You are the tester", "turn": 0}, "reply": {"content": [{"type": "tool_use", "name": "Bash", "input": {"command": "true"}}]}},
+ {"match": {"system": "You are the tester"}, "reply": {"content": [{"type": "text", "text": "TESTS: PASSED"}]}}
+]}
+JSON
+)"
+	run --separate-stderr bash -c 'bllm-plan -C ws "the task" | bllm-code -C ws | bllm-test -C ws'
+	assert_success
+	prompt=$(request 3 '.body.messages[0].content[0].text' | jq -r .)
+	[[ "$prompt" == *"the task"*"### planner (completed)"*"PLAN-TEXT"*"### coder (completed)"*"CODER-TEXT"*"as the tester"* ]]
+	[ "$(events_of task | wc -l)" -eq 1 ]
+}
+
+@test "a worker's own events are written as they happen, not at the end" {
+	fake_start "$(scenario slow <<'JSON'
+{"rules": [{"drip_ms": 400, "reply": {"content": [{"type": "text", "text": "slow answer"}]}}]}
+JSON
+)"
+	bllm-plan -C ws "task" >out 2>err &
+	pid=$!
+	for _ in $(seq 40); do grep -q '"type":"task"' out 2>/dev/null && break; sleep 0.05; done
+	# init and task are out while the model is still answering
+	[ "$(jq -r .type out | tr '\n' ' ')" = "init task " ]
+	wait $pid
+	[ "$(last_result out | jq -r .text)" = "slow answer" ]
+}
+
+@test "defaults: the workspace is the current directory, 50 turns" {
+	fake_start "$(scenario hi <<<'{"rules": [{"reply": {"content": [{"type": "text", "text": "hi"}]}}]}')"
+	cd ws
+	cp -r ../config ../prompts .
+	run --separate-stderr bllm-plan "task"
+	assert_success
+	events_of init | jq_assert --arg d "$(pwd -P)" '.cwd == $d and .limits.max_turns == 50'
+}

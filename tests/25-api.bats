@@ -243,3 +243,13 @@ JSON
 	events_of usage | jq_assert '.cost_usd == null'
 	[ "$(last_result | jq .total_cost_usd)" = null ]
 }
+
+@test "a slow stream that keeps sending is not an idle timeout" {
+	fake_start "$(scenario drip <<'JSON'
+{"rules": [{"drip_ms": 300, "reply": {"content": [{"type": "text", "text": "a reply that takes a few seconds to drip in, piece by piece"}]}}]}
+JSON
+)"
+	BLLM_API_TIMEOUT=1 run --separate-stderr timeout 30 bllm-plan -C ws "task"
+	assert_success
+	[ "$(events_of retry | wc -l)" -eq 0 ]
+}

@@ -397,3 +397,173 @@ JSON
 	gzip -dc "sess/$id.json.gz" | jq_assert '.result.status == "interrupted"'
 	refute_alive "sleep $n"
 }
+
+# wait_for_line PATTERN FILE: until FILE has a line matching PATTERN (at most 5 s).
+wait_for_line() {
+	for _ in $(seq 100); do grep -q -- "$1" "$2" 2>/dev/null && return 0; sleep 0.05; done
+	echo "never appeared in $2: $1" >&2
+	return 1
+}
+
+@test "worker events reach the manager's stdout and the journal while the worker runs" {
+	n=$((RANDOM + 10000))
+	fake_start "$(scenario live <<JSON
+{"rules": [
+ {"match": {"system": "You are the manager"}, "reply": {"content": [{"type": "tool_use", "name": "coder", "input": {"task": "x"}}]}},
+ {"match": {"system": "You are the coder"}, "reply": {"content": [{"type": "tool_use", "name": "Bash", "input": {"command": "sleep $n", "timeout": 600000}}]}}
+]}
+JSON
+)"
+	bllm-manage --no-interactive -C ws --sessions-dir sess "task" >out 2>err &
+	pid=$!
+	wait_for_line '"type":"tool_use","agent":"coder"' out
+	# the worker is still running: no worker_end yet, and the journal already has its events
+	[ "$(grep -c '"type":"worker_end"' out)" -eq 0 ]
+	grep -q '"type":"tool_use","agent":"coder"' sess/*.ndjson
+	kill -TERM $pid
+	wait $pid || true
+	refute_alive "sleep $n"
+}
+
+@test "the manager's own turns are limited and its context trimmed, the task kept" {
+	config_set '.workflow_limits.max_turns = 4 | .workflow_limits.max_context_messages = 4'
+	fake_start "$(manage_scenario "planner planner planner planner planner planner")"
+	run --separate-stderr manage "the original task"
+	assert_failure 6
+	[ "$(jq -s 'map(select(.body.system[0].text | contains("You are the manager"))) | length' "$FAKE_LOG")" = 4 ]
+	manager_request 4 .body.messages | jq_assert 'length <= 4 and .[0].role == "user"
+		and (.[0].content | tostring | contains("the original task")) and .[1].role == "assistant"'
+	last_result | jq_assert '.status == "limit" and (.error | contains("turn limit"))'
+}
+
+@test "--max-turns holds for the whole tree" {
+	fake_start "$(scenario loop <<'JSON'
+{"rules": [
+ {"match": {"system": "You are the manager"}, "reply": {"content": [{"type": "tool_use", "name": "coder", "input": {"task": "x"}}]}},
+ {"match": {"system": "You are the coder"}, "reply": {"content": [{"type": "tool_use", "name": "Glob", "input": {"pattern": "*"}}]}}
+]}
+JSON
+)"
+	run --separate-stderr manage --max-turns 4 "task"
+	assert_failure 6
+	any_event '.type == "init" and .agent == "coder" and .limits.max_turns == 3'
+	last_result | jq_assert '.status == "limit" and .num_turns == 4 and .ledger.manager.turns + .ledger.coder.turns == 4'
+}
+
+@test "--max-cost-usd holds for the whole tree" {
+	fake_start "$(scenario costly <<'JSON'
+{"rules": [
+ {"match": {"system": "You are the manager"}, "reply": {"content": [{"type": "tool_use", "name": "coder", "input": {"task": "x"}}],
+   "usage": {"input_tokens": 1000, "output_tokens": 0, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}}},
+ {"match": {"system": "You are the coder"}, "reply": {"content": [{"type": "tool_use", "name": "Glob", "input": {"pattern": "*"}}],
+   "usage": {"input_tokens": 1000, "output_tokens": 0, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}}}
+]}
+JSON
+)"
+	# claude-sonnet-4-5 input costs $3/Mtok: each call $0.003
+	run --separate-stderr manage --max-cost-usd 0.01 "task"
+	assert_failure 6
+	last_result | jq_assert '.status == "limit" and .total_cost_usd >= 0.01 and .total_cost_usd < 0.0131'
+	any_event '.type == "result" and .agent == "coder" and .status == "limit" and (.error | contains("cost budget"))'
+}
+
+@test "the live view: agents, streamed text, tools, the cycle counter and a summary per agent" {
+	cp -r "$TOP/examples/wordcount/." ws/
+	fake_start "$TOP/examples/wordcount.manage.json"
+	run --separate-stderr bllm-manage --progress --no-interactive -C ws --sessions-dir sess \
+		"add a -l flag to wordcount that prints the number of lines"
+	assert_success
+	[[ "$stderr" == *"── planner"* ]]
+	[[ "$stderr" == *"→ Edit wordcount.c"* ]]
+	[[ "$stderr" == *"Review cycle 1/3"* ]]
+	[[ "$stderr" == *"verification: verified"* ]]
+	[[ "$stderr" == *"status: completed (exit 0) · verified: yes"* ]]
+	printf '%s\n' "$stderr" | grep -Eq '^tester +2 +[0-9]+ +[0-9]+ +[0-9]+ +0\.[0-9]{4}$'
+	[[ "$stderr" == *"session saved: sess/"* ]]
+	# deltas the view asked for do not reach the record
+	[ "$(events_of text_delta | wc -l)" -eq 0 ]
+	run --separate-stderr bllm-manage --quiet --progress --no-interactive -C ws --sessions-dir sess "@planner plan"
+	[ -z "$stderr" ]
+}
+
+@test "worker timeouts come from .env and from system_config" {
+	config_set '.timeouts.planner = 77'
+	printf 'WORKER_TIMEOUT_CODER=33\n' >.env
+	fake_start "$(manage_scenario "planner coder tester")"
+	run --separate-stderr manage "task"
+	[ "$(events_of worker_start | jq -c '[.worker, .timeout_s]' | tr '\n' ' ')" = '["planner",77] ["coder",33] ["tester",600] ' ]
+}
+
+@test "a session is saved with the true status however the run ends" {
+	config_set '.workflow_limits.max_review_iterations = 1'
+	fake_start "$(manage_scenario "coder reviewer coder reviewer coder" CHANGES_REQUESTED)"
+	run --separate-stderr manage --sessions-dir sess "task"
+	assert_failure 6
+	id=$(last_result | jq -r .session_id)
+	gzip -dc "sess/$id.json.gz" | jq_assert '.result.status == "limit"'
+	[ "$(ls -A sess | wc -l)" -eq 2 ]
+	fake_stop
+	fake_start "$(scenario down <<<'{"rules": [{"status": 500}]}')"
+	run --separate-stderr manage --sessions-dir sess2 "task"
+	assert_failure 4
+	id=$(last_result | jq -r .session_id)
+	gzip -dc "sess2/$id.json.gz" | jq_assert '.result.status == "error" and .result.exit_code == 4'
+}
+
+@test "max_retry_cycles: the third coder call after failed tests is refused" {
+	config_set '.workflow_limits.max_retry_cycles = 1'
+	fake_start "$(manage_scenario "coder tester coder tester coder tester" APPROVED false)"
+	run --separate-stderr manage "task"
+	assert_failure 6
+	[ "$(worker_order)" = "coder tester coder tester " ]
+}
+
+@test "in a terminal the intervention wait runs out and the run goes on by itself" {
+	config_set '.intervention_wait_seconds = 0.3'
+	fake_start "$(manage_scenario "planner coder tester")"
+	TMUX_SESSION="bllm-test-$$"
+	tmux new-session -d -s "$TMUX_SESSION" -x 200 -y 50 \
+		"cd '$BATS_TEST_TMPDIR' && ANTHROPIC_BASE_URL=$ANTHROPIC_BASE_URL ANTHROPIC_API_KEY=$ANTHROPIC_API_KEY '$BLLM_BUILD/bllm-manage' -C ws --sessions-dir sess 'task' >out; echo \"exit=\$?\" >done; sleep 29.5"
+	for _ in $(seq 200); do [ -s done ] && break; sleep 0.05; done
+	[ "$(cat done)" = "exit=0" ]
+	[ "$(worker_order_file)" = "planner coder tester " ]
+	[ "$(grep -c '"type":"intervention"' out)" -eq 0 ]
+}
+
+@test "in a terminal --no-interactive never asks" {
+	fake_start "$(manage_scenario "planner coder tester")"
+	TMUX_SESSION="bllm-test-$$"
+	tmux new-session -d -s "$TMUX_SESSION" -x 200 -y 50 \
+		"cd '$BATS_TEST_TMPDIR' && ANTHROPIC_BASE_URL=$ANTHROPIC_BASE_URL ANTHROPIC_API_KEY=$ANTHROPIC_API_KEY '$BLLM_BUILD/bllm-manage' --no-interactive -C ws --sessions-dir sess 'task' >out; echo \"exit=\$?\" >done; sleep 29.5"
+	SECONDS=0
+	for _ in $(seq 100); do [ -s done ] && break; sleep 0.05; done
+	[ "$(cat done)" = "exit=0" ]
+	[ "$SECONDS" -lt 3 ]
+	! tmux capture-pane -p -t "$TMUX_SESSION" | grep -q "/pause" || false
+}
+
+@test "in a terminal a limit asks whether to allow one more" {
+	config_set '.workflow_limits.max_review_iterations = 1'
+	fake_start "$(manage_scenario "coder reviewer coder reviewer coder tester" CHANGES_REQUESTED)"
+	TMUX_SESSION="bllm-test-$$"
+	tmux new-session -d -s "$TMUX_SESSION" -x 200 -y 50 \
+		"cd '$BATS_TEST_TMPDIR' && ANTHROPIC_BASE_URL=$ANTHROPIC_BASE_URL ANTHROPIC_API_KEY=$ANTHROPIC_API_KEY NO_COLOR=1 '$BLLM_BUILD/bllm-manage' -C ws --sessions-dir sess 'task' >out; echo \"exit=\$?\" >done; sleep 29.5"
+	for _ in $(seq 12); do
+		for _ in $(seq 100); do
+			screen=$(tmux capture-pane -p -t "$TMUX_SESSION")
+			[[ "$screen" == *"Allow one more?"* || "$screen" == *"continuing in"* || -s done ]] && break
+			sleep 0.05
+		done
+		[ -s done ] && break
+		if [[ "$(tmux capture-pane -p -t "$TMUX_SESSION" | tail -n 3)" == *"Allow one more?"* ]]; then
+			tmux send-keys -t "$TMUX_SESSION" y Enter
+		else
+			tmux send-keys -t "$TMUX_SESSION" Enter
+		fi
+		sleep 0.2
+	done
+	for _ in $(seq 100); do [ -s done ] && break; sleep 0.05; done
+	[ "$(cat done)" = "exit=0" ]
+	[ "$(worker_order_file)" = "coder reviewer coder reviewer coder tester " ]
+	[ "$(jq -c 'select(.type == "cycle") | [.n, .max]' out | tr '\n' ' ')" = "[1,1] [2,2] " ]
+}

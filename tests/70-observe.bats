@@ -208,3 +208,40 @@ JSON
 	(cd ws/p2 && make -s test >/dev/null)
 	[ "$(events_of usage | jq -r .response_cache | sort -u)" = hit ]
 }
+
+@test "several processes log at once across rotations: nothing torn, nothing lost" {
+	config_set '.logging.max_bytes = 6000 | .logging.backup_count = 100'
+	fake_start "$(tool_then_text)"
+	pids=
+	for i in 1 2 3 4 5 6; do bllm-code -C ws "task $i" >/dev/null 2>&1 & pids="$pids $!"; done
+	wait $pids
+	[ -e logs/better-llm.log.1 ]
+	for f in logs/better-llm.log*; do
+		jq_assert 'has("event")' "$f"
+		[ "$(stat -c %s "$f")" -le 6000 ]
+	done
+	[ "$(cat logs/better-llm.log* | jq -s 'map(select(.event == "api_call")) | length')" -eq 12 ]
+	[ "$(cat logs/better-llm.log* | jq -s 'map(select(.event == "run_start")) | length')" -eq 6 ]
+}
+
+@test "errors are recorded by type: network, timeout, limit, tool" {
+	config_set '.performance.worker_retry_max_attempts = 1'
+	ANTHROPIC_API_KEY=$TEST_KEY ANTHROPIC_BASE_URL=http://127.0.0.1:9 run bllm-plan -C ws "task"
+	n=$((RANDOM + 10000))
+	fake_start "$(scenario errs <<JSON
+{"rules": [
+ {"match": {"system": "You are the manager"}, "reply": {"content": [{"type": "tool_use", "name": "coder", "input": {"task": "x"}}]}},
+ {"match": {"turn": 0}, "reply": {"content": [{"type": "tool_use", "name": "Read", "input": {"file_path": "missing.txt"}}]}},
+ {"reply": {"content": [{"type": "tool_use", "name": "Bash", "input": {"command": "sleep $n", "timeout": 600000}}]}}
+]}
+JSON
+)"
+	run bllm-code --max-turns 1 -C ws "task"
+	WORKER_TIMEOUT_CODER=1 run bllm-manage --no-interactive -C ws "task"
+	run --separate-stderr bllm-stats errors --json
+	jq_assert '.error_counts.network == 1 and .error_counts.limit == 1 and .error_counts.timeout == 1
+		and .error_counts.tool >= 2' <<<"$output"
+	jq_assert 'any(.recent[]; .error_type == "tool" and .agent == "coder" and (.run_id | startswith("run_"))
+		and (.message | contains("missing.txt")))' <<<"$output"
+	refute_alive "sleep $n"
+}
