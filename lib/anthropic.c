@@ -7,24 +7,12 @@
 
 #include "buf.h"
 #include "sse.h"
+#include "json.h"
 
 /* Block indexes beyond this are treated as a broken stream, not allocated. */
 #define MAX_BLOCKS 4096
 
 /* ---- small jv helpers; all borrow obj ---- */
-
-/* obj[key] as a new reference; jv_null() when obj is no object or lacks key. */
-static jv field(jv obj, const char *key)
-{
-	if (jv_get_kind(obj) != JV_KIND_OBJECT)
-		return jv_null();
-	jv v = jv_object_get(jv_copy(obj), jv_string(key));
-	if (!jv_is_valid(v)) {
-		jv_free(v);
-		return jv_null();
-	}
-	return v;
-}
 
 static bool has(jv obj, const char *key)
 {
@@ -35,7 +23,7 @@ static bool has(jv obj, const char *key)
  * stays valid as long as obj is neither freed nor changed. */
 static const char *str_field(jv obj, const char *key)
 {
-	jv v = field(obj, key);
+	jv v = json_get(obj, key);
 	const char *s = jv_get_kind(v) == JV_KIND_STRING ? jv_string_value(v) : NULL;
 	jv_free(v);
 	return s;
@@ -44,7 +32,7 @@ static const char *str_field(jv obj, const char *key)
 /* Stores obj[key] in *out when it is a number that fits a long. */
 static bool long_field(jv obj, const char *key, long *out)
 {
-	jv v = field(obj, key);
+	jv v = json_get(obj, key);
 	bool ok = false;
 	if (jv_get_kind(v) == JV_KIND_NUMBER) {
 		double d = jv_number_value(v);
@@ -59,7 +47,7 @@ static bool long_field(jv obj, const char *key, long *out)
 
 static double num_field(jv obj, const char *key)
 {
-	jv v = field(obj, key);
+	jv v = json_get(obj, key);
 	double d = jv_get_kind(v) == JV_KIND_NUMBER ? jv_number_value(v) : 0;
 	jv_free(v);
 	return d;
@@ -225,7 +213,7 @@ jv anth_request_new(const char *model, long max_tokens, jv system, jv tools, jv 
 	if (cache_control && nonempty_array(messages)) {
 		int n = jv_array_length(jv_copy(messages));
 		jv last = jv_array_get(jv_copy(messages), n - 1);
-		jv content = field(last, "content");
+		jv content = json_get(last, "content");
 		if (jv_get_kind(content) == JV_KIND_STRING)
 			content = JV_ARRAY(text_block(content));
 		if (jv_get_kind(content) == JV_KIND_ARRAY) {
@@ -338,21 +326,21 @@ static void tool_stop(struct block *b)
 
 static int content_block_start(struct anth_assembler *a, struct block *b, jv d)
 {
-	jv cb = field(d, "content_block");
+	jv cb = json_get(d, "content_block");
 	const char *type = str_field(cb, "type");
 	int rc = 0;
 	block_clear(b);
 	if (type && strcmp(type, "text") == 0) {
 		b->kind = BLOCK_TEXT;
 		b->open = true;
-		jv text = field(cb, "text");
+		jv text = json_get(cb, "text");
 		rc = block_append(a, b, text);
 		jv_free(text);
 	} else if (type && strcmp(type, "tool_use") == 0) {
 		b->kind = BLOCK_TOOL;
 		b->open = true;
-		b->id = field(cb, "id");
-		b->name = field(cb, "name");
+		b->id = json_get(cb, "id");
+		b->name = json_get(cb, "name");
 	}
 	jv_free(cb);
 	return rc;
@@ -360,17 +348,17 @@ static int content_block_start(struct anth_assembler *a, struct block *b, jv d)
 
 static int content_block_delta(struct anth_assembler *a, struct block *b, jv d)
 {
-	jv delta = field(d, "delta");
+	jv delta = json_get(d, "delta");
 	const char *type = str_field(delta, "type");
 	int rc = 0;
 	if (!b->open || !type) {
 		/* deltas of skipped or finished blocks are ignored */
 	} else if (b->kind == BLOCK_TEXT && strcmp(type, "text_delta") == 0) {
-		jv text = field(delta, "text");
+		jv text = json_get(delta, "text");
 		rc = block_append(a, b, text);
 		jv_free(text);
 	} else if (b->kind == BLOCK_TOOL && strcmp(type, "input_json_delta") == 0) {
-		jv piece = field(delta, "partial_json");
+		jv piece = json_get(delta, "partial_json");
 		rc = block_append(a, b, piece);
 		jv_free(piece);
 	}
@@ -380,16 +368,16 @@ static int content_block_delta(struct anth_assembler *a, struct block *b, jv d)
 
 static void message_start(struct anth_assembler *a, jv d)
 {
-	jv m = field(d, "message");
+	jv m = json_get(d, "message");
 	jv_free(a->id);
 	jv_free(a->model);
 	jv_free(a->stop_reason);
 	jv_free(a->stop_sequence);
-	a->id = field(m, "id");
-	a->model = field(m, "model");
-	a->stop_reason = field(m, "stop_reason");
-	a->stop_sequence = field(m, "stop_sequence");
-	jv u = field(m, "usage");
+	a->id = json_get(m, "id");
+	a->model = json_get(m, "model");
+	a->stop_reason = json_get(m, "stop_reason");
+	a->stop_sequence = json_get(m, "stop_sequence");
+	jv u = json_get(m, "usage");
 	a->usage = anth_usage_from_json(u);
 	jv_free(u);
 	jv_free(m);
@@ -397,17 +385,17 @@ static void message_start(struct anth_assembler *a, jv d)
 
 static void message_delta(struct anth_assembler *a, jv d)
 {
-	jv delta = field(d, "delta");
+	jv delta = json_get(d, "delta");
 	if (has(delta, "stop_reason")) {
 		jv_free(a->stop_reason);
-		a->stop_reason = field(delta, "stop_reason");
+		a->stop_reason = json_get(delta, "stop_reason");
 	}
 	if (has(delta, "stop_sequence")) {
 		jv_free(a->stop_sequence);
-		a->stop_sequence = field(delta, "stop_sequence");
+		a->stop_sequence = json_get(delta, "stop_sequence");
 	}
 	jv_free(delta);
-	jv u = field(d, "usage");
+	jv u = json_get(d, "usage");
 	usage_update(&a->usage, u);
 	jv_free(u);
 }
@@ -473,7 +461,7 @@ static int on_event(const struct sse_event *ev, void *user)
 				b->open = false;
 		}
 	} else if (strcmp(type, "error") == 0) {
-		jv e = field(d, "error");
+		jv e = json_get(d, "error");
 		const char *msg = str_field(e, "message");
 		rc = fail(a, xstrdup(msg ? msg : "anthropic stream: error event without a message"),
 			  str_field(e, "type"));

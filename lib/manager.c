@@ -17,6 +17,7 @@
 #include "observe.h"
 #include "render.h"
 #include "session.h"
+#include "json.h"
 
 struct mgr {
 	const struct manager_opts *o;
@@ -45,39 +46,6 @@ struct mgr {
 	char *stop_reason;
 	jv tool_defs;
 };
-
-static const char *str_of(jv obj, const char *key)
-{
-	if (jv_get_kind(obj) != JV_KIND_OBJECT)
-		return NULL;
-	jv v = jv_object_get(jv_copy(obj), jv_string(key));
-	const char *s = jv_get_kind(v) == JV_KIND_STRING ? jv_string_value(v) : NULL;
-	jv_free(v);
-	return s;	/* lives on inside obj */
-}
-
-static double num_of(jv obj, const char *key, double def)
-{
-	if (jv_get_kind(obj) != JV_KIND_OBJECT)
-		return def;
-	jv v = jv_object_get(jv_copy(obj), jv_string(key));
-	double d = jv_get_kind(v) == JV_KIND_NUMBER ? jv_number_value(v) : def;
-	jv_free(v);
-	return d;
-}
-
-/* obj[key] (borrowed obj), or null when obj is not an object or lacks key. */
-static jv field(jv obj, const char *key)
-{
-	if (jv_get_kind(obj) != JV_KIND_OBJECT)
-		return jv_null();
-	jv v = jv_object_get(jv_copy(obj), jv_string(key));
-	if (!jv_is_valid(v)) {
-		jv_free(v);
-		return jv_null();
-	}
-	return v;
-}
 
 /* Every event passes here: the journal (synced at results) and the live view. */
 static void tap(void *user, jv ev)
@@ -121,7 +89,7 @@ static void publish_line(struct mgr *m, const char *line, size_t len, jv *result
 	}
 	tap(m, ev);
 	const char *type = event_type(ev);
-	const char *parent = str_of(ev, "parent_id");
+	const char *parent = json_str(ev, "parent_id");
 	if (strcmp(type, "result") == 0 && parent && strcmp(parent, m->ev.run_id) == 0) {
 		jv_free(*result);
 		*result = jv_copy(ev);
@@ -151,13 +119,13 @@ static void ledger_add(struct mgr *m, const char *agent, jv usage, double cost, 
 	static const char *keys[] = { "input_tokens", "output_tokens", "cache_read_input_tokens",
 				      "cache_creation_input_tokens" };
 	for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
-		double v = num_of(entry, keys[i], 0) + num_of(usage, keys[i], 0);
+		double v = json_num(entry, keys[i], 0) + json_num(usage, keys[i], 0);
 		entry = jv_object_set(entry, jv_string(keys[i]), jv_number(v));
 	}
-	entry = jv_object_set(entry, jv_string("turns"), jv_number(num_of(entry, "turns", 0) + turns));
+	entry = jv_object_set(entry, jv_string("turns"), jv_number(json_num(entry, "turns", 0) + turns));
 	entry = jv_object_set(entry, jv_string("cost_usd"),
-			      jv_number(num_of(entry, "cost_usd", 0) + cost));
-	entry = jv_object_set(entry, jv_string("calls"), jv_number(num_of(entry, "calls", 0) + 1));
+			      jv_number(json_num(entry, "cost_usd", 0) + cost));
+	entry = jv_object_set(entry, jv_string("calls"), jv_number(json_num(entry, "calls", 0) + 1));
 	m->ledger = jv_object_set(m->ledger, jv_string(agent), entry);
 }
 
@@ -198,11 +166,11 @@ static char *worker_input(struct mgr *m)
 	jv_array_foreach(m->results, i, r) {
 		/* A context event's "agent" is the worker whose result it carries. */
 		jv c = event_new(&m->ev, "context");
-		c = jv_object_set(c, jv_string("agent"), field(r, "agent"));
-		c = jv_object_set(c, jv_string("status"), field(r, "status"));
-		c = jv_object_set(c, jv_string("text"), field(r, "text"));
+		c = jv_object_set(c, jv_string("agent"), json_get(r, "agent"));
+		c = jv_object_set(c, jv_string("status"), json_get(r, "status"));
+		c = jv_object_set(c, jv_string("text"), json_get(r, "text"));
 		c = jv_object_set(c, jv_string("verification"),
-				  field(r, "verification"));
+				  json_get(r, "verification"));
 		jv cs = jv_dump_string(c, 0);
 		buf_printf(&b, "%s\n", jv_string_value(cs));
 		jv_free(cs);
@@ -326,12 +294,12 @@ static jv spawn_worker(struct mgr *m, const char *name, const char *task)
 		lc.result = synthetic_result(m, name, "error", c.exit_code, why);
 		free(why);
 	}
-	status = str_of(lc.result, "status");
-	code = (int)num_of(lc.result, "exit_code", c.exit_code);
+	status = json_str(lc.result, "status");
+	code = (int)json_num(lc.result, "exit_code", c.exit_code);
 	jv end = event_new(&m->ev, "worker_end");
 	end = jv_object_set(end, jv_string("worker"), jv_string(name));
 	end = jv_object_set(end, jv_string("worker_run_id"),
-			    field(lc.result, "run_id"));
+			    json_get(lc.result, "run_id"));
 	end = jv_object_set(end, jv_string("status"), jv_string(status ? status : "error"));
 	end = jv_object_set(end, jv_string("exit_code"), jv_number(code));
 	end = jv_object_set(end, jv_string("duration_ms"), jv_number((child_now() - t0) * 1000.0));
@@ -399,8 +367,8 @@ static bool check_cycle(struct mgr *m, const char *name)
 /* Takes a finished worker's result (borrowed) into the run's state. */
 static void record_result(struct mgr *m, const char *name, jv result)
 {
-	const char *status = str_of(result, "status");
-	const char *verdict = str_of(result, "verdict");
+	const char *status = json_str(result, "status");
+	const char *verdict = json_str(result, "verdict");
 	free(m->last_agent);
 	free(m->last_status);
 	m->last_agent = xstrdup(name);
@@ -411,30 +379,30 @@ static void record_result(struct mgr *m, const char *name, jv result)
 	note_agent_used(m, name);
 	if (strcmp(name, "tester") == 0) {
 		jv_free(m->verification);
-		m->verification = field(result, "verification");
+		m->verification = json_get(result, "verification");
 		m->coder_after_test = false;
 	} else if (strcmp(name, "coder") == 0) {
 		m->coder_after_test = true;
 	}
-	jv usage = field(result, "usage");
-	double cost = num_of(result, "total_cost_usd", 0);
-	int turns = (int)num_of(result, "num_turns", 0);
+	jv usage = json_get(result, "usage");
+	double cost = json_num(result, "total_cost_usd", 0);
+	int turns = (int)json_num(result, "num_turns", 0);
 	ledger_add(m, name, usage, cost, turns);
 	m->budget.turns += turns;
-	m->budget.tokens += (long)(num_of(usage, "input_tokens", 0) + num_of(usage, "output_tokens", 0) +
-				   num_of(usage, "cache_read_input_tokens", 0) +
-				   num_of(usage, "cache_creation_input_tokens", 0));
+	m->budget.tokens += (long)(json_num(usage, "input_tokens", 0) + json_num(usage, "output_tokens", 0) +
+				   json_num(usage, "cache_read_input_tokens", 0) +
+				   json_num(usage, "cache_creation_input_tokens", 0));
 	m->budget.cost_usd += cost;
 	jv_free(usage);
 	jv msg = jv_object();
 	msg = jv_object_set(msg, jv_string("role"), jv_string("assistant"));
 	msg = jv_object_set(msg, jv_string("agent"), jv_string(name));
 	msg = jv_object_set(msg, jv_string("status"), jv_string(m->last_status));
-	msg = jv_object_set(msg, jv_string("content"), field(result, "text"));
+	msg = jv_object_set(msg, jv_string("content"), json_get(result, "text"));
 	m->messages = jv_array_append(m->messages, msg);
 	if (status && strcmp(status, "limit") == 0)
 		set_stop(m, "limit", 6, xasprintf("the %s stopped: %s", name,
-						  str_of(result, "error") ? str_of(result, "error") : "limit reached"));
+						  json_str(result, "error") ? json_str(result, "error") : "limit reached"));
 }
 
 /* Resume: the next journaled result of this worker, if the replay is still in step. */
@@ -443,7 +411,7 @@ static jv take_replay(struct mgr *m, const char *name)
 	if (jv_array_length(jv_copy(m->replay)) == 0)
 		return jv_invalid();
 	jv head = jv_array_get(jv_copy(m->replay), 0);
-	const char *agent = str_of(head, "agent");
+	const char *agent = json_str(head, "agent");
 	if (!agent || strcmp(agent, name) != 0) {
 		/* The manager took another path: run everything from here. */
 		jv_free(head);
@@ -459,24 +427,24 @@ static jv take_replay(struct mgr *m, const char *name)
 static char *tool_text(const char *name, jv result)
 {
 	struct buf b = BUF_INIT;
-	const char *status = str_of(result, "status");
+	const char *status = json_str(result, "status");
 	buf_printf(&b, "%s finished: status %s (exit %d)\n", name, status ? status : "error",
-		   (int)num_of(result, "exit_code", 1));
-	jv ver = field(result, "verification");
+		   (int)json_num(result, "exit_code", 1));
+	jv ver = json_get(result, "verification");
 	if (jv_get_kind(ver) == JV_KIND_OBJECT) {
 		jv vs = jv_dump_string(jv_copy(ver), 0);
 		buf_printf(&b, "verification: %s\n", jv_string_value(vs));
 		jv_free(vs);
 	}
 	jv_free(ver);
-	jv files = field(result, "files_changed");
+	jv files = json_get(result, "files_changed");
 	if (jv_get_kind(files) == JV_KIND_ARRAY && jv_array_length(jv_copy(files)) > 0) {
 		jv fs = jv_dump_string(jv_copy(files), 0);
 		buf_printf(&b, "files changed: %s\n", jv_string_value(fs));
 		jv_free(fs);
 	}
 	jv_free(files);
-	const char *text = str_of(result, "text");
+	const char *text = json_str(result, "text");
 	buf_printf(&b, "\n%s", text ? text : "");
 	return buf_detach(&b);
 }
@@ -489,9 +457,9 @@ static void call_worker(void *user, jv block, struct tool_result *tr)
 	tr->exit_code = -1;
 	tr->files_changed = jv_array();
 	m->last_was_worker = false;
-	const char *name = str_of(block, "name");
+	const char *name = json_str(block, "name");
 	jv input = jv_object_get(jv_copy(block), jv_string("input"));
-	const char *task = jv_get_kind(input) == JV_KIND_OBJECT ? str_of(input, "task") : NULL;
+	const char *task = jv_get_kind(input) == JV_KIND_OBJECT ? json_str(input, "task") : NULL;
 	if (!name || !config_agent(m->o->cfg, name) || strcmp(name, "manager") == 0) {
 		tr->content = jv_string_fmt("unknown worker \"%s\"", name ? name : "");
 		tr->is_error = true;
@@ -523,7 +491,7 @@ static void call_worker(void *user, jv block, struct tool_result *tr)
 		char *text = tool_text(name, result);
 		tr->content = jv_string(text);
 		free(text);
-		const char *status = str_of(result, "status");
+		const char *status = json_str(result, "status");
 		tr->is_error = !status || strcmp(status, "completed") != 0;
 		jv_free(result);
 	}
@@ -599,13 +567,13 @@ static int load_resume(struct mgr *m, char **err)
 		return -1;
 	jv_array_foreach(events, i, ev) {
 		const char *type = event_type(ev);
-		const char *agent = str_of(ev, "agent");
+		const char *agent = json_str(ev, "agent");
 		if (type && agent && strcmp(type, "task") == 0 && strcmp(agent, "manager") == 0 &&
-		    !m->request && str_of(ev, "text"))
-			m->request = xstrdup(str_of(ev, "text"));
-		const char *status = str_of(ev, "status");
+		    !m->request && json_str(ev, "text"))
+			m->request = xstrdup(json_str(ev, "text"));
+		const char *status = json_str(ev, "status");
 		if (type && agent && strcmp(type, "result") == 0 && strcmp(agent, "manager") != 0 &&
-		    str_of(ev, "parent_id") && status &&
+		    json_str(ev, "parent_id") && status &&
 		    (strcmp(status, "completed") == 0 || strcmp(status, "failed") == 0))
 			m->replay = jv_array_append(m->replay, jv_copy(ev));
 		jv_free(ev);
@@ -621,7 +589,7 @@ static int load_resume(struct mgr *m, char **err)
 /* The tester's last run passed, and the code has not changed since. */
 static bool work_verified(const struct mgr *m)
 {
-	jv v = field(m->verification, "verified");
+	jv v = json_get(m->verification, "verified");
 	bool ok = jv_get_kind(v) == JV_KIND_TRUE && !m->coder_after_test;
 	jv_free(v);
 	return ok;
@@ -695,9 +663,9 @@ static void print_summary(struct mgr *m, const struct agent_outcome *out, const 
 		"cache read", "cost");
 	jv_object_foreach(m->ledger, k, e) {
 		fprintf(f, "%-10s %6d %10.0f %10.0f %10.0f %10.4f\n", jv_string_value(k),
-			(int)num_of(e, "turns", 0), num_of(e, "input_tokens", 0),
-			num_of(e, "output_tokens", 0), num_of(e, "cache_read_input_tokens", 0),
-			num_of(e, "cost_usd", 0));
+			(int)json_num(e, "turns", 0), json_num(e, "input_tokens", 0),
+			json_num(e, "output_tokens", 0), json_num(e, "cache_read_input_tokens", 0),
+			json_num(e, "cost_usd", 0));
 		jv_free(k);
 		jv_free(e);
 	}
@@ -728,17 +696,17 @@ static void run_mention(struct mgr *m, const char *name, const char *task, struc
 	agent_outcome_set(out, "error", 4, NULL);
 	jv result = spawn_worker(m, name, *task ? task : m->request);
 	record_result(m, name, result);
-	const char *status = str_of(result, "status");
-	const char *error = str_of(result, "error");
+	const char *status = json_str(result, "status");
+	const char *error = json_str(result, "error");
 	static const char *words[] = { "completed", "failed", "error", "skipped", "limit",
 				       "timeout", "interrupted" };
 	out->status = "error";
 	for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
 		if (status && strcmp(status, words[i]) == 0)
 			out->status = words[i];
-	out->exit_code = (int)num_of(result, "exit_code", 1);
+	out->exit_code = (int)json_num(result, "exit_code", 1);
 	free(out->text);
-	out->text = xstrdup(str_of(result, "text") ? str_of(result, "text") : "");
+	out->text = xstrdup(json_str(result, "text") ? json_str(result, "text") : "");
 	out->error = error ? xstrdup(error) : NULL;
 	free(m->stop_reason);
 	m->stop_reason = NULL;

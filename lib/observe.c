@@ -8,6 +8,7 @@
 #include "event.h"
 #include "log.h"
 #include "stats.h"
+#include "json.h"
 
 /* Process-wide, like the log and metrics files it feeds. */
 static struct {
@@ -82,40 +83,22 @@ void observe_set_context(const char *session_id, const char *run_id, const char 
 	stats_set_context(session_id, run_id, agent);
 }
 
-static const char *str(jv ev, const char *key)
-{
-	jv v = jv_object_get(jv_copy(ev), jv_string(key));
-	const char *s = jv_get_kind(v) == JV_KIND_STRING ? jv_string_value(v) : NULL;
-	jv_free(v);
-	return s;
-}
-
-static jv get(jv ev, const char *key)
-{
-	jv v = jv_object_get(jv_copy(ev), jv_string(key));
-	if (!jv_is_valid(v)) {
-		jv_free(v);
-		return jv_null();
-	}
-	return v;
-}
-
 /* The fields of ev named in keys, as a new object. */
 static jv pick(jv ev, const char *const *keys)
 {
 	jv o = jv_object();
 	for (; *keys; keys++)
-		o = jv_object_set(o, jv_string(*keys), get(ev, *keys));
+		o = jv_object_set(o, jv_string(*keys), json_get(ev, *keys));
 	return o;
 }
 
 /* The error type of a result that is not completed: its own, else from its exit code. */
 static const char *result_error_type(jv ev)
 {
-	const char *given = str(ev, "error_type");
+	const char *given = json_str(ev, "error_type");
 	if (given)
 		return given;
-	jv code = get(ev, "exit_code");
+	jv code = json_get(ev, "exit_code");
 	int c = jv_get_kind(code) == JV_KIND_NUMBER ? (int)jv_number_value(code) : 1;
 	jv_free(code);
 	switch (c) {
@@ -136,11 +119,11 @@ static void on_usage(jv ev)
 					    "output_tokens", "cache_creation_input_tokens",
 					    "cache_read_input_tokens", "cost_usd", "response_cache", NULL };
 	jv rec = pick(ev, keys);
-	const char *rc = str(ev, "response_cache");
+	const char *rc = json_str(ev, "response_cache");
 	rec = jv_object_set(rec, jv_string("kind"), jv_string("api_call"));
 	rec = jv_object_set(rec, jv_string("status"), jv_string("ok"));
 	rec = jv_object_set(rec, jv_string("cached"), jv_bool(rc && strcmp(rc, "hit") == 0));
-	LOG(LOG_INFO, "api_call", jv_copy(rec), "model call: %s", str(ev, "model"));
+	LOG(LOG_INFO, "api_call", jv_copy(rec), "model call: %s", json_str(ev, "model"));
 	stats_record(rec);
 	if (rc) {
 		static const char *const events[] = { "hit", "miss", "store", "evict" };
@@ -148,11 +131,11 @@ static void on_usage(jv ev)
 			bool happened = strcmp(rc, events[i]) == 0;
 			jv count = jv_null();
 			if (i == 2) {
-				jv stored = get(ev, "response_cache_stored");
+				jv stored = json_get(ev, "response_cache_stored");
 				happened = jv_get_kind(stored) == JV_KIND_TRUE;
 				jv_free(stored);
 			} else if (i == 3) {
-				count = get(ev, "response_cache_evicted");
+				count = json_get(ev, "response_cache_evicted");
 				happened = jv_get_kind(count) == JV_KIND_NUMBER && jv_number_value(count) > 0;
 			}
 			if (!happened) {
@@ -161,7 +144,7 @@ static void on_usage(jv ev)
 			}
 			jv c = jv_object_set(jv_object(), jv_string("kind"), jv_string("cache"));
 			c = jv_object_set(c, jv_string("event"), jv_string(events[i]));
-			c = jv_object_set(c, jv_string("size"), get(ev, "response_cache_size"));
+			c = jv_object_set(c, jv_string("size"), json_get(ev, "response_cache_size"));
 			if (i == 3)
 				c = jv_object_set(c, jv_string("count"), count);
 			else
@@ -173,7 +156,7 @@ static void on_usage(jv ev)
 
 static void on_tool_result(jv ev)
 {
-	const char *id = str(ev, "tool_use_id");
+	const char *id = json_str(ev, "tool_use_id");
 	double duration = 0;
 	if (id) {
 		jv t = jv_object_get(jv_copy(obs.tool_started), jv_string(id));
@@ -182,21 +165,21 @@ static void on_tool_result(jv ev)
 		jv_free(t);
 		obs.tool_started = jv_object_delete(obs.tool_started, jv_string(id));
 	}
-	jv is_error = get(ev, "is_error");
+	jv is_error = json_get(ev, "is_error");
 	bool err = jv_get_kind(is_error) == JV_KIND_TRUE;
 	jv_free(is_error);
 	jv rec = jv_object_set(jv_object(), jv_string("kind"), jv_string("tool_call"));
-	rec = jv_object_set(rec, jv_string("name"), get(ev, "name"));
+	rec = jv_object_set(rec, jv_string("name"), json_get(ev, "name"));
 	rec = jv_object_set(rec, jv_string("duration_ms"), jv_number(duration));
-	rec = jv_object_set(rec, jv_string("exit_code"), get(ev, "exit_code"));
+	rec = jv_object_set(rec, jv_string("exit_code"), json_get(ev, "exit_code"));
 	rec = jv_object_set(rec, jv_string("is_error"), jv_bool(err));
 	LOG(err ? LOG_WARNING : LOG_INFO, "tool_call", jv_copy(rec), "tool %s%s",
-	    str(ev, "name") ? str(ev, "name") : "?", err ? " failed" : "");
+	    json_str(ev, "name") ? json_str(ev, "name") : "?", err ? " failed" : "");
 	stats_record(rec);
 	if (err) {
-		const char *content = str(ev, "content");
+		const char *content = json_str(ev, "content");
 		struct buf b = BUF_INIT;
-		buf_printf(&b, "%s: %.300s", str(ev, "name") ? str(ev, "name") : "tool",
+		buf_printf(&b, "%s: %.300s", json_str(ev, "name") ? json_str(ev, "name") : "tool",
 			   content ? content : "");
 		stats_error("tool", b.data, pick(ev, (const char *const[]){ "tool_use_id", "name", NULL }));
 		buf_free(&b);
@@ -208,54 +191,54 @@ void observe_event(void *unused, jv ev)
 	(void)unused;
 	if (!obs.open)
 		return;
-	const char *run = str(ev, "run_id");
+	const char *run = json_str(ev, "run_id");
 	if (obs.run_id && (!run || strcmp(run, obs.run_id) != 0))
 		return;
-	const char *type = str(ev, "type");
+	const char *type = json_str(ev, "type");
 	if (!type)
 		return;
 	if (strcmp(type, "usage") == 0) {
 		on_usage(ev);
 	} else if (strcmp(type, "tool_use") == 0) {
-		const char *id = str(ev, "tool_use_id");
+		const char *id = json_str(ev, "tool_use_id");
 		if (id)
 			obs.tool_started = jv_object_set(obs.tool_started, jv_string(id), jv_number(now_ms()));
 		LOG(LOG_DEBUG, "tool_use", pick(ev, (const char *const[]){ "name", "input", NULL }),
-		    "tool call %s", str(ev, "name") ? str(ev, "name") : "?");
+		    "tool call %s", json_str(ev, "name") ? json_str(ev, "name") : "?");
 	} else if (strcmp(type, "tool_result") == 0) {
 		on_tool_result(ev);
 	} else if (strcmp(type, "retry") == 0) {
-		jv status = get(ev, "http_status");
+		jv status = json_get(ev, "http_status");
 		bool network = jv_get_kind(status) != JV_KIND_NUMBER;
 		jv_free(status);
 		jv ctx = pick(ev, (const char *const[]){ "attempt", "max_attempts", "delay_ms", "http_status", NULL });
-		LOG(LOG_WARNING, "retry", jv_copy(ctx), "retrying: %s", str(ev, "error"));
-		stats_error(network ? "network" : "api", str(ev, "error") ? str(ev, "error") : "", ctx);
+		LOG(LOG_WARNING, "retry", jv_copy(ctx), "retrying: %s", json_str(ev, "error"));
+		stats_error(network ? "network" : "api", json_str(ev, "error") ? json_str(ev, "error") : "", ctx);
 	} else if (strcmp(type, "worker_end") == 0) {
 		jv rec = pick(ev, (const char *const[]){ "worker", "duration_ms", "status", "exit_code", NULL });
 		rec = jv_object_set(rec, jv_string("kind"), jv_string("worker"));
-		LOG(LOG_INFO, "worker_end", jv_copy(rec), "worker %s: %s", str(ev, "worker"),
-		    str(ev, "status"));
+		LOG(LOG_INFO, "worker_end", jv_copy(rec), "worker %s: %s", json_str(ev, "worker"),
+		    json_str(ev, "status"));
 		stats_record(rec);
 	} else if (strcmp(type, "log") == 0) {
-		const char *level = str(ev, "level");
+		const char *level = json_str(ev, "level");
 		enum log_level l = LOG_WARNING;
 		if (level)
 			log_parse_level(level, &l);
-		LOG(l, "log", jv_null(), "%s", str(ev, "message") ? str(ev, "message") : "");
+		LOG(l, "log", jv_null(), "%s", json_str(ev, "message") ? json_str(ev, "message") : "");
 		if (l >= LOG_ERROR)
-			stats_error("internal", str(ev, "message") ? str(ev, "message") : "", jv_null());
+			stats_error("internal", json_str(ev, "message") ? json_str(ev, "message") : "", jv_null());
 	} else if (strcmp(type, "init") == 0) {
 		LOG(LOG_INFO, "run_start", pick(ev, (const char *const[]){ "cwd", "tools", "limits", NULL }),
 		    "run started");
 	} else if (strcmp(type, "result") == 0) {
-		const char *status = str(ev, "status");
+		const char *status = json_str(ev, "status");
 		bool ok = status && strcmp(status, "completed") == 0;
 		jv rec = pick(ev, (const char *const[]){ "status", "exit_code", "num_turns", "duration_ms",
 							 "total_cost_usd", "error", NULL });
 		LOG(ok ? LOG_INFO : LOG_ERROR, "run_end", rec, "run ended: %s", status ? status : "?");
 		if (!ok && status && strcmp(status, "skipped") != 0)
-			stats_error(result_error_type(ev), str(ev, "error") ? str(ev, "error") : status,
+			stats_error(result_error_type(ev), json_str(ev, "error") ? json_str(ev, "error") : status,
 				    pick(ev, (const char *const[]){ "status", "exit_code", NULL }));
 	}
 }

@@ -5,6 +5,7 @@
 
 #include "buf.h"
 #include "event.h"
+#include "json.h"
 
 #define C_RESET "\033[0m"
 #define C_BOLD "\033[1m"
@@ -76,18 +77,8 @@ const char *render_tokens(long n, char buf[32])
 /* A field as a string ("" when missing); borrowed from ev. */
 static const char *s(jv ev, const char *key)
 {
-	jv v = jv_object_get(jv_copy(ev), jv_string(key));
-	const char *str = jv_get_kind(v) == JV_KIND_STRING ? jv_string_value(v) : "";
-	jv_free(v);
-	return str;
-}
-
-static double num(jv ev, const char *key, double def)
-{
-	jv v = jv_object_get(jv_copy(ev), jv_string(key));
-	double d = jv_get_kind(v) == JV_KIND_NUMBER ? jv_number_value(v) : def;
-	jv_free(v);
-	return d;
+	const char *v = json_str(ev, key);
+	return v ? v : "";
 }
 
 static const char *indent(jv ev)
@@ -133,17 +124,17 @@ static void render_result(struct render *r, jv ev, const char *in)
 	jv usage = jv_object_get(jv_copy(ev), jv_string("usage"));
 	long tokens = 0;
 	if (jv_get_kind(usage) == JV_KIND_OBJECT)
-		tokens = (long)(num(usage, "input_tokens", 0) + num(usage, "output_tokens", 0) +
-				num(usage, "cache_read_input_tokens", 0) +
-				num(usage, "cache_creation_input_tokens", 0));
+		tokens = (long)(json_num(usage, "input_tokens", 0) + json_num(usage, "output_tokens", 0) +
+				json_num(usage, "cache_read_input_tokens", 0) +
+				json_num(usage, "cache_creation_input_tokens", 0));
 	jv_free(usage);
 	fprintf(r->out, "%s%s%s %s %s%s (exit %d) · %d turns · %s tokens", in,
 		c(r, ok ? C_GREEN : C_RED), ok ? "✓" : "✗", s(ev, "agent"), status, c(r, C_RESET),
-		(int)num(ev, "exit_code", 0), (int)num(ev, "num_turns", 0), render_tokens(tokens, tok));
-	double cost = num(ev, "total_cost_usd", -1);
+		(int)json_num(ev, "exit_code", 0), (int)json_num(ev, "num_turns", 0), render_tokens(tokens, tok));
+	double cost = json_num(ev, "total_cost_usd", -1);
 	if (cost >= 0)
 		fprintf(r->out, " · $%.4f", cost);
-	fprintf(r->out, " · %.1fs\n", num(ev, "duration_ms", 0) / 1000.0);
+	fprintf(r->out, " · %.1fs\n", json_num(ev, "duration_ms", 0) / 1000.0);
 	jv ver = jv_object_get(jv_copy(ev), jv_string("verification"));
 	if (jv_get_kind(ver) == JV_KIND_OBJECT) {
 		jv cmds = jv_object_get(jv_copy(ver), jv_string("commands"));
@@ -152,7 +143,7 @@ static void render_result(struct render *r, jv ev, const char *in)
 			jv_get_kind(verified) == JV_KIND_TRUE ? "verified" : "NOT verified");
 		if (jv_get_kind(cmds) == JV_KIND_ARRAY) {
 			jv_array_foreach(cmds, i, cmd) {
-				int code = (int)num(cmd, "exit_code", -1);
+				int code = (int)json_num(cmd, "exit_code", -1);
 				fprintf(r->out, "%s    %s%s%s %s (exit %d)\n", in,
 					c(r, code == 0 ? C_GREEN : C_RED), code == 0 ? "✓" : "✗",
 					c(r, C_RESET), s(cmd, "command"), code);
@@ -216,7 +207,7 @@ void render_event(struct render *r, jv ev)
 		jv is_error = jv_object_get(jv_copy(ev), jv_string("is_error"));
 		bool err = jv_get_kind(is_error) == JV_KIND_TRUE;
 		jv_free(is_error);
-		double code = num(ev, "exit_code", -1);
+		double code = json_num(ev, "exit_code", -1);
 		const char *content = s(ev, "content");
 		size_t lines = 0;
 		for (const char *p = content; *p; p++)
@@ -235,26 +226,26 @@ void render_event(struct render *r, jv ev)
 			c(r, C_RESET), buf_str(&b));
 	} else if (strcmp(type, "retry") == 0) {
 		fprintf(r->out, "%s  %s↻ retry %d/%d in %.1fs:%s %s\n", in, c(r, C_YELLOW),
-			(int)num(ev, "attempt", 0) + 1, (int)num(ev, "max_attempts", 0),
-			num(ev, "delay_ms", 0) / 1000.0, c(r, C_RESET), s(ev, "error"));
+			(int)json_num(ev, "attempt", 0) + 1, (int)json_num(ev, "max_attempts", 0),
+			json_num(ev, "delay_ms", 0) / 1000.0, c(r, C_RESET), s(ev, "error"));
 	} else if (strcmp(type, "log") == 0) {
 		fprintf(r->out, "%s  %s! %s:%s %s\n", in, c(r, C_YELLOW), s(ev, "level"), c(r, C_RESET),
 			s(ev, "message"));
 	} else if (strcmp(type, "usage") == 0 && r->verbose) {
 		fprintf(r->out, "%s  %susage: in %d, out %d, cache read %d, write %d, %d ms%s\n", in,
-			c(r, C_DIM), (int)num(ev, "input_tokens", 0), (int)num(ev, "output_tokens", 0),
-			(int)num(ev, "cache_read_input_tokens", 0),
-			(int)num(ev, "cache_creation_input_tokens", 0), (int)num(ev, "latency_ms", 0),
+			c(r, C_DIM), (int)json_num(ev, "input_tokens", 0), (int)json_num(ev, "output_tokens", 0),
+			(int)json_num(ev, "cache_read_input_tokens", 0),
+			(int)json_num(ev, "cache_creation_input_tokens", 0), (int)json_num(ev, "latency_ms", 0),
 			c(r, C_RESET));
 	} else if (strcmp(type, "worker_start") == 0) {
 		fprintf(r->out, "%s%s▶ %s%s (timeout %ds)\n", in, c(r, C_BLUE), s(ev, "worker"),
-			c(r, C_RESET), (int)num(ev, "timeout_s", 0));
+			c(r, C_RESET), (int)json_num(ev, "timeout_s", 0));
 	} else if (strcmp(type, "worker_end") == 0) {
 		fprintf(r->out, "%s%s■ %s: %s%s (%.1fs)\n", in, c(r, C_BLUE), s(ev, "worker"),
-			s(ev, "status"), c(r, C_RESET), num(ev, "duration_ms", 0) / 1000.0);
+			s(ev, "status"), c(r, C_RESET), json_num(ev, "duration_ms", 0) / 1000.0);
 	} else if (strcmp(type, "cycle") == 0) {
 		fprintf(r->out, "%s%s%s cycle %d/%d%s\n", in, c(r, C_BOLD), s(ev, "label"),
-			(int)num(ev, "n", 0), (int)num(ev, "max", 0), c(r, C_RESET));
+			(int)json_num(ev, "n", 0), (int)json_num(ev, "max", 0), c(r, C_RESET));
 	} else if (strcmp(type, "intervention") == 0) {
 		fprintf(r->out, "%s%s✋ %s%s %s\n", in, c(r, C_YELLOW), s(ev, "action"), c(r, C_RESET),
 			s(ev, "message"));

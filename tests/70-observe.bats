@@ -70,7 +70,7 @@ JSON
 	for _ in 1 2 3; do bllm-plan -C ws "task" >/dev/null 2>&1 & pids="$pids $!"; done
 	wait $pids || true
 	run --separate-stderr bllm-stats errors --json
-	jq_assert '.error_counts.config == 3' <<<"$output"
+	jq_assert '.error_counts.auth == 3' <<<"$output"
 }
 
 @test "metrics per API call and tool call feed bllm-stats per agent" {
