@@ -748,7 +748,12 @@ int manager_run(const struct manager_opts *o, const char *request, struct manage
 		char *name = parse_mention(request, &rest);
 		bool known = config_agent(o->cfg, name) && strcmp(name, "manager") != 0;
 		if (!known) {
-			char *names = config_agent_names(o->cfg);
+			struct buf workers = BUF_INIT;
+			for (int i = 0; i < o->cfg->n_agents; i++)
+				if (strcmp(o->cfg->agents[i].name, "manager") != 0)
+					buf_printf(&workers, "%s%s", workers.len ? ", " : "",
+						   o->cfg->agents[i].name);
+			char *names = buf_detach(&workers);
 			res->exit_code = 2;
 			res->status = xstrdup("error");
 			res->error = xasprintf("%s: unknown agent \"@%s\" (known: %s)",
@@ -757,7 +762,7 @@ int manager_run(const struct manager_opts *o, const char *request, struct manage
 		}
 		free(name);
 		if (!known)
-			return res->exit_code;
+			goto done;
 	}
 	char *resume_id = NULL;
 	if (o->resume_id && session_resolve_id(o->sessions_dir, o->resume_id, &resume_id, &err) < 0) {
