@@ -21,7 +21,7 @@ bllm_setup() {
 	unset ANTHROPIC_API_KEY CLAUDE_CODE_OAUTH_TOKEN ANTHROPIC_BASE_URL BLLM_MODEL \
 		BLLM_API_TIMEOUT LOG_LEVEL LOG_FORMAT LOG_DIR MAKEFLAGS MAKELEVEL MFLAGS
 	for v in $(env | sed -n 's/^\(WORKER_TIMEOUT_[A-Z]*\)=.*/\1/p'); do unset "$v"; done
-	export NO_COLOR=1
+	export NO_COLOR=1 TERM=${TERM:-xterm}	# tmux, in the terminal tests, wants a TERM
 	export BLLM_STATE_DIR="$BATS_TEST_TMPDIR/state" LOG_DIR="$BATS_TEST_TMPDIR/logs"
 	cd "$BATS_TEST_TMPDIR" || return 1
 	cp -r "$TOP/config" "$TOP/prompts" .
