@@ -253,3 +253,29 @@ JSON
 	assert_success
 	[ "$(events_of retry | wc -l)" -eq 0 ]
 }
+
+@test "the backoff doubles from worker_retry_base_delay, with jitter inside worker_retry_jitter" {
+	config_set '.performance.worker_retry_base_delay = 0.1 | .performance.worker_retry_max_delay = 1 | .performance.worker_retry_max_attempts = 4'
+	fake_start "$(scenario down <<<'{"rules": [{"status": 503}]}')"
+	run --separate-stderr bllm-plan -C ws "task"
+	assert_failure 4
+	[ "$(events_of retry | wc -l)" -eq 3 ]
+	delays=$(events_of retry | jq -s -c 'map(.delay_ms)')
+	jq_assert '.[0] >= 90 and .[0] <= 110 and .[1] >= 180 and .[1] <= 220 and .[2] >= 360 and .[2] <= 440' <<<"$delays"
+}
+
+@test "worker_retry_enabled = false makes one attempt" {
+	config_set '.performance.worker_retry_enabled = false'
+	fake_start "$(scenario down <<<'{"rules": [{"status": 529}]}')"
+	run --separate-stderr bllm-plan -C ws "task"
+	assert_failure 4
+	[ "$(request_count)" = 1 ]
+}
+
+@test "performance.enable_prompt_caching = false sends no cache_control" {
+	config_set '.performance.enable_prompt_caching = false'
+	fake_start "$(hello)"
+	run --separate-stderr bllm-code -C ws "task"
+	assert_success
+	[ "$(request 1 '[.. | objects | select(has("cache_control"))] | length')" = 0 ]
+}

@@ -152,12 +152,12 @@ JSON
 }
 
 @test "response cache: entries expire after cache_ttl_seconds" {
-	enable_cache 1
+	enable_cache 2
 	fake_start "$(tool_then_text)"
 	run --separate-stderr bllm-plan -C ws "task"
 	run --separate-stderr bllm-plan -C ws "task"
 	[ "$(request_count)" = 2 ]
-	sleep 1.2
+	sleep 2.2
 	run --separate-stderr bllm-plan -C ws "task"
 	[ "$(request_count)" = 4 ]
 }
