@@ -79,7 +79,7 @@ $(B)/better-llm: | $(B)/bllm
 
 # Every test: C unit tests, then the bats suites; ends with "N passed, N failed".
 check: deps
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) -s --no-print-directory all
 	@BLLM_BUILD=$(abspath $(B)) tests/run
 
 check-asan: deps
@@ -89,7 +89,7 @@ check-asan: deps
 		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 tests/run
 
 demo: deps
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) -s --no-print-directory all
 	@BLLM_BUILD=$(abspath $(B)) scripts/demo.sh
 
 bench: deps

@@ -212,8 +212,15 @@ void render_event(struct render *r, jv ev)
 		size_t lines = 0;
 		for (const char *p = content; *p; p++)
 			lines += *p == '\n';
+		const char *tool = s(ev, "name");
+		size_t items = lines + (*content && content[strlen(content) - 1] != '\n');
 		if (code >= 0 && !err) {
 			buf_printf(&b, "exit %d", (int)code);
+		} else if (!err && strcmp(tool, "Read") == 0) {
+			buf_printf(&b, "%zu lines", items);
+		} else if (!err && (strcmp(tool, "Glob") == 0 || strcmp(tool, "Grep") == 0) &&
+			   strncmp(content, "no ", 3) != 0) {
+			buf_printf(&b, "%zu %s", items, strcmp(tool, "Glob") == 0 ? "files" : "matches");
 		} else {
 			size_t first = strcspn(content, "\n");
 			buf_append(&b, content, first < 100 ? first : 100);
