@@ -129,6 +129,7 @@ int main(int argc, char **argv)
 	if (!task.len && !mo.resume_id)
 		return cli_usage_error(prog, "no task: give it as an argument (or --resume ID)");
 	cli_install_signals(&signals);
+	cli_protect_secrets();
 
 	char *err = NULL;
 	int code;

@@ -1,6 +1,7 @@
 /* bllm-session: lists, shows, exports and replays the saved sessions of bllm-manage. */
 #include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -131,6 +132,7 @@ out:
 int main(int argc, char **argv)
 {
 	const char *prog = cli_progname(argv[0]);
+	signal(SIGPIPE, SIG_IGN);	/* a closed reader is EPIPE: a quiet end */
 	static const struct option opts[] = {
 		{ "json", no_argument, NULL, 'j' },
 		{ "sessions-dir", required_argument, NULL, 'd' },
@@ -188,6 +190,8 @@ int main(int argc, char **argv)
 				       "replay)", cmd);
 	}
 	if (fflush(stdout) != 0 || ferror(stdout)) {
+		if (errno == EPIPE)
+			return rc;	/* the reader had enough */
 		cli_error(prog, "write error: %s", strerror(errno));
 		return 1;
 	}

@@ -1,6 +1,8 @@
 /* bllm-stats: latency, tokens and cost per agent, cache hit rate, and errors, from metrics. */
+#include <errno.h>
 #include <getopt.h>
 #include <stdbool.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -117,9 +119,10 @@ static void print_errors(jv summary)
 	jv_free(recent);
 }
 
+/* Prints v (borrowed) as pretty JSON. */
 static void print_json(jv v)
 {
-	jv s = jv_dump_string(v, JV_PRINT_PRETTY | JV_PRINT_SPACE1);
+	jv s = jv_dump_string(jv_copy(v), JV_PRINT_PRETTY | JV_PRINT_SPACE1);
 	puts(jv_string_value(s));
 	jv_free(s);
 }
@@ -127,6 +130,7 @@ static void print_json(jv v)
 int main(int argc, char **argv)
 {
 	const char *prog = cli_progname(argv[0]);
+	signal(SIGPIPE, SIG_IGN);	/* a closed reader is EPIPE: a quiet end */
 	static const struct option opts[] = {
 		{ "json", no_argument, NULL, 'j' },
 		{ "session", required_argument, NULL, 's' },
@@ -218,5 +222,5 @@ int main(int argc, char **argv)
 		jv_free(cache);
 	}
 	jv_free(records);
-	return fclose(stdout) == 0 ? 0 : 1;
+	return fclose(stdout) == 0 || errno == EPIPE ? 0 : 1;
 }

@@ -155,6 +155,7 @@ int main(int argc, char **argv)
 		return cli_usage_error(prog, "--workdir %s: no such directory", workdir);
 	}
 	cli_install_signals(&signals);
+	cli_protect_secrets();
 	cli_start_observing(&cfg, NULL, prog);
 	if (!mo.no_cache && config_bool(&cfg, "performance.enable_caching", true))
 		mo.cache = cli_open_cache(&cfg, NULL, prog);

@@ -9,6 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#ifdef __linux__
+#include <sys/prctl.h>
+#endif
 
 #include "buf.h"
 #include "cache.h"
@@ -164,4 +167,31 @@ bool cli_ask(const char *prompt, double timeout_s, char *answer, size_t size)
 	}
 	fputc('\n', stderr);
 	return answered;
+}
+
+void cli_protect_secrets(void)
+{
+#ifdef __linux__
+	/* Not dumpable: other processes of the same user (a command an agent
+	 * runs) cannot read /proc/PID/environ nor attach a debugger. */
+	prctl(PR_SET_DUMPABLE, 0);
+#endif
+	/*
+	 * /proc/PID/environ shows the environment block the process started
+	 * with, to root whatever the above says. Move the credentials out of
+	 * it: wipe them there and set them again, which copies them to the
+	 * heap, where getenv and child processes still find them.
+	 */
+	static const char *const names[] = { "ANTHROPIC_API_KEY", "CLAUDE_CODE_OAUTH_TOKEN",
+					     "ANTHROPIC_AUTH_TOKEN" };
+	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+		char *value = getenv(names[i]);
+		if (!value)
+			continue;
+		char *copy = xstrdup(value);
+		memset(value, 0, strlen(value));
+		setenv(names[i], copy, 1);
+		memset(copy, 0, strlen(copy));
+		free(copy);
+	}
 }

@@ -58,6 +58,14 @@ char *cli_state_path(const char *name);
  */
 bool cli_ask(const char *prompt, double timeout_s, char *answer, size_t size);
 
+/*
+ * Keeps the API credentials in this process's environment from other
+ * processes (the commands agents run): not dumpable, and the credentials
+ * moved out of the block /proc/PID/environ shows. Call before anything
+ * else reads the environment.
+ */
+void cli_protect_secrets(void);
+
 /* The path of another bllm program installed beside this one (malloc'd). */
 char *cli_sibling_program(const char *name);
 

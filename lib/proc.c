@@ -13,6 +13,9 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#ifdef __linux__
+#include <sys/prctl.h>
+#endif
 
 extern char **environ;
 
@@ -162,8 +165,32 @@ struct exec_report {
 	int err;
 };
 
+/*
+ * The environment for a command: this process's, without the API
+ * credentials (the command needs none, and env(1) or a test log must not
+ * show them). Built before fork; the strings are borrowed from environ.
+ */
+static char **command_environment(void)
+{
+	size_t n = 0;
+	while (environ[n])
+		n++;
+	char **envp = xcalloc(n + 1, sizeof *envp);
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++) {
+		const char *e = environ[i];
+		if (strncmp(e, "ANTHROPIC_API_KEY=", 18) == 0 ||
+		    strncmp(e, "CLAUDE_CODE_OAUTH_TOKEN=", 24) == 0 ||
+		    strncmp(e, "ANTHROPIC_AUTH_TOKEN=", 21) == 0)
+			continue;
+		envp[k++] = environ[i];
+	}
+	envp[k] = NULL;
+	return envp;
+}
+
 /* After fork: async-signal-safe calls only (the caller may have threads). */
-static void child(const char *dir, char *const argv[], int out_w, int rep_w)
+static void child(const char *dir, char *const argv[], char *const envp[], int out_w, int rep_w)
 {
 	struct exec_report rep = { STAGE_FD, 0 };
 	/* Keep both pipe ends off 0..2, which the dup2()s below overwrite. */
@@ -204,11 +231,7 @@ static void child(const char *dir, char *const argv[], int out_w, int rep_w)
 		goto fail;
 	}
 	io_close_from(3, rep_w);
-	/* The command needs no API credentials; env(1) or a test log must not show them. */
-	unsetenv("ANTHROPIC_API_KEY");
-	unsetenv("CLAUDE_CODE_OAUTH_TOKEN");
-	unsetenv("ANTHROPIC_AUTH_TOKEN");
-	execve("/bin/sh", argv, environ);
+	execve("/bin/sh", argv, envp);
 	rep = (struct exec_report){ STAGE_EXEC, errno };
 fail:;
 	const char *p = (const char *)&rep;
@@ -264,6 +287,54 @@ void proc_set_cancel_flag(volatile sig_atomic_t *flag)
 	cancel_flag = flag;
 }
 
+bool proc_cancelled(void)
+{
+	return cancel_flag && *cancel_flag;
+}
+
+void proc_become_subreaper(void)
+{
+#ifdef __linux__
+	prctl(PR_SET_CHILD_SUBREAPER, 1);
+#endif
+}
+
+int proc_kill_orphans(void)
+{
+	int killed = 0;
+	DIR *d = opendir("/proc");
+	if (!d)
+		return 0;
+	pid_t self = getpid();
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		if (e->d_name[0] < '1' || e->d_name[0] > '9')
+			continue;
+		char path[300], buf[512];
+		snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
+		FILE *f = fopen(path, "r");
+		if (!f)
+			continue;
+		size_t got = fread(buf, 1, sizeof buf - 1, f);
+		fclose(f);
+		buf[got] = '\0';
+		char *rp = strrchr(buf, ')');
+		int ppid, pgrp;
+		char state;
+		if (!rp || sscanf(rp + 1, " %c %d %d", &state, &ppid, &pgrp) != 3 || ppid != self)
+			continue;
+		pid_t pid = (pid_t)atoi(e->d_name);
+		if (pgrp > 1 && pgrp != getpgrp())
+			kill(-pgrp, SIGKILL);
+		kill(pid, SIGKILL);
+		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+			;
+		killed += state != 'Z';
+	}
+	closedir(d);
+	return killed;
+}
+
 int proc_run_shell(const char *command, const char *dir, double timeout_s, double grace_s,
 		   size_t cap, struct proc_capture *out, char **err)
 {
@@ -286,12 +357,14 @@ int proc_run_shell(const char *command, const char *dir, double timeout_s, doubl
 	set_cloexec(repp[1]);
 
 	char *argv[] = { "sh", "-c", (char *)command, NULL };
+	char **envp = command_environment();
 	double start = now_s();
 	pid_t pid = fork();
 	if (pid < 0) {
 		char *why = reason(errno);
 		*err = xasprintf("cannot run the command: fork: %s", why);
 		free(why);
+		free(envp);
 		close_noeintr(outp[0]);
 		close_noeintr(outp[1]);
 		close_noeintr(repp[0]);
@@ -300,8 +373,9 @@ int proc_run_shell(const char *command, const char *dir, double timeout_s, doubl
 	}
 	if (pid == 0) {
 		setpgid(0, 0);
-		child(dir, argv, outp[1], repp[1]);
+		child(dir, argv, envp, outp[1], repp[1]);
 	}
+	free(envp);
 	/* Both sides set the group, so it exists whichever runs first. */
 	setpgid(pid, pid);
 	close_noeintr(outp[1]);

@@ -49,6 +49,22 @@ void proc_capture_free(struct proc_capture *c);
  * a running proc_run_shell stops its command's group as on a timeout.
  */
 void proc_set_cancel_flag(volatile sig_atomic_t *flag);
+/* True when that flag is set. */
+bool proc_cancelled(void);
+
+/*
+ * Makes this process the reaper of its orphaned descendants (Linux), so
+ * that what a command leaves running in a session of its own (setsid)
+ * can be found by proc_kill_orphans. Elsewhere it does nothing.
+ */
+void proc_become_subreaper(void);
+
+/*
+ * Kills (SIGKILL, with their process groups) and reaps every child of
+ * this process: after a shell command has been reaped, any child left is
+ * an orphan the command left behind. Returns how many there were.
+ */
+int proc_kill_orphans(void);
 
 /*
  * Sends SIGTERM (and SIGCONT, so stopped members see it) to the process

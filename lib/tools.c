@@ -11,10 +11,16 @@
 #include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <poll.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
+
+#include "io.h"
 
 #define DEFAULT_CAP 30000
 #define DEFAULT_BASH_TIMEOUT_S 120.0
@@ -358,7 +364,28 @@ static int arg_int(const struct tool_ctx *ctx, struct tool_result *r, const char
 
 /* ---- files ---- */
 
-static int read_all(const char *abs, size_t max, char **data, size_t *len, int *err)
+/*
+ * True when the file open on fd is inside root. path_confine checked the
+ * name; this checks what was actually opened, so a directory swapped for
+ * a symlink between the check and the open is caught (Linux: through
+ * /proc/self/fd; where that cannot be read, the name's check stands).
+ */
+static bool fd_inside(int fd, const char *root)
+{
+	char link[64], real[PATH_MAX];
+	snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+	ssize_t n = readlink(link, real, sizeof real - 1);
+	if (n < 0)
+		return true;
+	real[n] = '\0';
+	size_t rl = strlen(root);
+	if (strcmp(root, "/") == 0)
+		return true;
+	return strncmp(real, root, rl) == 0 && (real[rl] == '/' || real[rl] == '\0');
+}
+
+static int read_all(const char *root, const char *abs, size_t max, char **data, size_t *len,
+		    int *err)
 {
 	int fd;
 	do
@@ -366,6 +393,11 @@ static int read_all(const char *abs, size_t max, char **data, size_t *len, int *
 	while (fd < 0 && errno == EINTR);
 	if (fd < 0) {
 		*err = errno;
+		return -1;
+	}
+	if (!fd_inside(fd, root)) {
+		*err = EACCES;
+		close(fd);
 		return -1;
 	}
 	struct stat st;
@@ -546,6 +578,11 @@ static void tool_read(const struct tool_ctx *ctx, jv input, struct tool_result *
 	do
 		fd = open(abs, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
 	while (fd < 0 && errno == EINTR);
+	if (fd >= 0 && !fd_inside(fd, ctx->root)) {
+		close(fd);
+		fd = -1;
+		errno = EACCES;
+	}
 	if (fd < 0 || !(f = fdopen(fd, "r"))) {
 		int e = errno;
 		if (fd >= 0)
@@ -733,7 +770,7 @@ static void tool_edit(const struct tool_ctx *ctx, jv input, struct tool_result *
 	}
 	size_t len;
 	int e;
-	if (read_all(abs, (size_t)1 << 30, &data, &len, &e) < 0) {
+	if (read_all(ctx->root, abs, (size_t)1 << 30, &data, &len, &e) < 0) {
 		fail_errno(ctx, r, "Edit", "read", rel, e);
 		goto out;
 	}
@@ -749,6 +786,12 @@ static void tool_edit(const struct tool_ctx *ctx, jv input, struct tool_result *
 	if (count > 1 && !replace_all) {
 		fail(ctx, r, "Edit: \"old_string\" found %zu times in \"%s\"; give more context or "
 		     "set replace_all", count, rel);
+		goto out;
+	}
+	/* The result must fit what Read and Edit accept: refuse before building it. */
+	if (nlen > olen && count > (((size_t)1 << 30) - len) / (nlen - olen)) {
+		fail(ctx, r, "Edit: replacing %zu occurrences would make \"%s\" larger than 1 GiB",
+		     count, rel);
 		goto out;
 	}
 	const char *p = data, *end = data + len, *hit;
@@ -1158,7 +1201,7 @@ static void grep_file(struct grep_walk *w, const char *abs, const char *rel)
 	char *data;
 	size_t len;
 	int e;
-	if (read_all(abs, GREP_MAX_FILE, &data, &len, &e) < 0)
+	if (read_all(w->ctx->root, abs, GREP_MAX_FILE, &data, &len, &e) < 0)
 		return;
 	if (memchr(data, '\0', len)) {
 		free(data);
@@ -1298,7 +1341,10 @@ static void tool_bash(const struct tool_ctx *ctx, jv input, struct tool_result *
 
 	struct proc_capture pc;
 	char *err = NULL;
-	if (proc_run_shell(command, ctx->root, timeout, BASH_GRACE_S, cap_of(ctx), &pc, &err) < 0) {
+	int rc = proc_run_shell(command, ctx->root, timeout, BASH_GRACE_S, cap_of(ctx), &pc, &err);
+	/* What the command left behind outside its group (setsid, daemons) goes too. */
+	int orphans = proc_kill_orphans();
+	if (rc < 0) {
 		fail(ctx, r, "Bash: %s", err);
 		free(err);
 		goto out;
@@ -1311,6 +1357,9 @@ static void tool_bash(const struct tool_ctx *ctx, jv input, struct tool_result *
 	if (pc.truncated)
 		buf_printf(&b, "[output truncated: %zu bytes total, first %zu shown]\n",
 			   pc.total_len, shown);
+	if (orphans > 0)
+		buf_printf(&b, "[%d background process%s left running %s stopped]\n", orphans,
+			   orphans == 1 ? "" : "es", orphans == 1 ? "was" : "were");
 	if (pc.timed_out)
 		buf_printf(&b, "[timed out after %g s]", timeout);
 	else if (pc.exit_code < 0)
@@ -1325,6 +1374,106 @@ static void tool_bash(const struct tool_ctx *ctx, jv input, struct tool_result *
 out:
 	jv_free(cmd);
 	jv_free(to);
+}
+
+/* ---- isolation ---- */
+
+#define ISOLATED_DEFAULT_S 30
+#define ISOLATED_MEMORY ((rlim_t)1 << 30)
+
+typedef void (*tool_fn)(const struct tool_ctx *, jv, struct tool_result *);
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/*
+ * Runs a search tool in a child process with limits on CPU time, memory
+ * and wall time, so a pattern the model wrote (a regex with nested
+ * repetition or back-references, a Glob of many "**") cannot hang the
+ * agent or exhaust the machine. The child sends the result back as JSON.
+ */
+static void run_isolated(const struct tool_ctx *ctx, jv input, struct tool_result *r, tool_fn fn,
+			 const char *name)
+{
+	double limit_s = ctx->search_timeout_s > 0 ? ctx->search_timeout_s : ISOLATED_DEFAULT_S;
+	int fds[2];
+	if (pipe(fds) < 0) {
+		fn(ctx, input, r);
+		return;
+	}
+	pid_t pid = fork();
+	if (pid < 0) {
+		close(fds[0]);
+		close(fds[1]);
+		fn(ctx, input, r);
+		return;
+	}
+	if (pid == 0) {
+		close(fds[0]);
+		rlim_t seconds = (rlim_t)(limit_s + 0.999);
+		struct rlimit cpu = { seconds, seconds };
+		setrlimit(RLIMIT_CPU, &cpu);
+#ifndef __SANITIZE_ADDRESS__	/* ASan reserves terabytes of address space */
+		struct rlimit mem = { ISOLATED_MEMORY, ISOLATED_MEMORY };
+		setrlimit(RLIMIT_AS, &mem);
+#endif
+		struct tool_result cr = { jv_string(""), false, -1, false, jv_array() };
+		fn(ctx, input, &cr);
+		jv out = jv_object_set(jv_object(), jv_string("content"), cr.content);
+		out = jv_object_set(out, jv_string("is_error"), jv_bool(cr.is_error));
+		jv text = jv_dump_string(out, 0);
+		int ok = io_write_all(fds[1], jv_string_value(text),
+				      (size_t)jv_string_length_bytes(jv_copy(text)));
+		_exit(ok == 0 ? 0 : 1);
+	}
+	close(fds[1]);
+	struct buf b = BUF_INIT;
+	double deadline = now_s() + limit_s;
+	bool timed_out = false;
+	for (;;) {
+		struct pollfd p = { .fd = fds[0], .events = POLLIN };
+		int ready = poll(&p, 1, 100);
+		if (ready < 0 && errno != EINTR)
+			break;
+		if (proc_cancelled() || now_s() > deadline) {
+			timed_out = true;
+			break;
+		}
+		if (ready <= 0)
+			continue;
+		char chunk[65536];
+		ssize_t n = read(fds[0], chunk, sizeof chunk);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		buf_append(&b, chunk, (size_t)n);
+	}
+	close(fds[0]);
+	if (timed_out)
+		kill(pid, SIGKILL);
+	int st = 0;
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	jv got = b.len ? jv_parse_sized(b.data, (int)b.len) : jv_invalid();
+	buf_free(&b);
+	jv content = jv_get_kind(got) == JV_KIND_OBJECT ? jv_object_get(jv_copy(got), jv_string("content"))
+							: jv_invalid();
+	if (!timed_out && WIFEXITED(st) && WEXITSTATUS(st) == 0 && jv_get_kind(content) == JV_KIND_STRING) {
+		jv is_error = jv_object_get(jv_copy(got), jv_string("is_error"));
+		set_content(r, content);
+		r->is_error = jv_get_kind(is_error) == JV_KIND_TRUE;
+		jv_free(is_error);
+	} else {
+		jv_free(content);
+		fail(ctx, r, "%s: the search took too much time or memory and was stopped; use a "
+		     "simpler pattern or a narrower path", name);
+	}
+	jv_free(got);
 }
 
 /* ---- dispatch ---- */
@@ -1375,10 +1524,10 @@ struct tool_result tool_run(const struct tool_ctx *ctx, const char *name, jv inp
 		tool_edit(ctx, input, &r);
 		break;
 	case TOOL_GLOB:
-		tool_glob(ctx, input, &r);
+		run_isolated(ctx, input, &r, tool_glob, "Glob");
 		break;
 	case TOOL_GREP:
-		tool_grep(ctx, input, &r);
+		run_isolated(ctx, input, &r, tool_grep, "Grep");
 		break;
 	case TOOL_BASH:
 		tool_bash(ctx, input, &r);

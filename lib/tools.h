@@ -29,6 +29,7 @@ struct tool_ctx {
 	unsigned allowed;		/* TOOL_BIT()s of the tools this agent has */
 	double bash_timeout_s;		/* default 120 */
 	size_t output_cap;		/* characters kept of any result, default 30000 */
+	double search_timeout_s;	/* Glob and Grep run at most this long, default 30 */
 };
 
 /* Case-insensitive ("read" is Read). -1 when unknown. */

@@ -338,7 +338,9 @@ int worker_main(int argc, char **argv, const char *agent)
 		agent = argv[optind++];
 	}
 	cli_install_signals(&signals);
+	cli_protect_secrets();
 	proc_set_cancel_flag(&signals);
+	proc_become_subreaper();
 
 	struct event_ctx ev;
 	event_ctx_init(&ev, agent, f.parent_id, f.session_id, 1);
@@ -463,6 +465,7 @@ int worker_main(int argc, char **argv, const char *agent)
 		.prompt_cache = config_bool(&cfg, "performance.enable_prompt_caching", true),
 		.tools = { .root = root, .allowed = def->tools,
 			   .bash_timeout_s = config_number(&cfg, "timeouts.bash_default", 120),
+			   .search_timeout_s = config_number(&cfg, "timeouts.search", 30),
 			   .output_cap = 30000 },
 		.client = client,
 		.ev = &ev,

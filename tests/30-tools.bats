@@ -114,3 +114,51 @@ JSON
 	run --separate-stderr bllm-code -C ws "task"
 	tool_result | jq_assert '(.content | length) < 31000 and (.content | contains("truncated"))'
 }
+
+@test "what a Bash command leaves running in a session of its own is stopped" {
+	n=$((RANDOM + 10000))
+	fake_start "$(one_call Bash "{\"command\": \"setsid sleep $n >/dev/null 2>&1 & echo started\"}")"
+	run --separate-stderr bllm-code -C ws "task"
+	assert_success
+	tool_result | jq_assert '.exit_code == 0 and (.content | contains("1 background process left running was stopped"))'
+	refute_alive "sleep $n"
+}
+
+@test "a Grep pattern that would take too long or too much memory is stopped" {
+	seq 1 2000 | tr -d '\n' >ws/digits.txt
+	fake_start "$(one_call Grep '{"pattern": "(a{1,1000}){1,1000}b"}')"
+	SECONDS=0
+	run --separate-stderr timeout 120 bllm-code -C ws "task"
+	assert_success
+	[ "$SECONDS" -lt 90 ]
+	tool_result | jq_assert '.is_error == false or (.content | test("too much time or memory|Memory exhausted"))'
+}
+
+@test "an Edit whose replace_all would blow the file up is refused" {
+	head -c 1000000 /dev/zero | tr '\0' a >ws/big.txt
+	new=$(head -c 20000 /dev/zero | tr '\0' b)
+	fake_start "$(one_call Edit "{\"file_path\": \"big.txt\", \"old_string\": \"a\", \"new_string\": \"$new\", \"replace_all\": true}")"
+	run --separate-stderr bllm-code -C ws "task"
+	assert_success
+	tool_result | jq_assert '.is_error and (.content | contains("larger than 1 GiB"))'
+	[ "$(stat -c %s ws/big.txt)" -eq 1000000 ]
+}
+
+@test "a command cannot read the API key from the environment or from /proc" {
+	fake_start "$(one_call Bash '{"command": "env; cat /proc/$PPID/environ /proc/$(ps -o ppid= -p $PPID | tr -d \" \")/environ 2>&1 | tr \"\\\\0\" \"\\\\n\"; true"}')"
+	run --separate-stderr bllm-code -C ws "task"
+	assert_success
+	[[ "$output" != *"$TEST_KEY"* ]]
+	tool_result | jq_assert '.exit_code == 0'
+}
+
+@test "a Grep that runs past timeouts.search is stopped" {
+	config_set '.timeouts.search = 1'
+	printf '%0200d\n' 0 | tr 0 a >ws/line.txt
+	fake_start "$(one_call Grep '{"pattern": "(.*)(.*)(.*)(.*)(.*)(.*)\\6\\5\\4\\3\\2\\1x"}')"
+	SECONDS=0
+	run --separate-stderr timeout 60 bllm-code -C ws "task"
+	assert_success
+	[ "$SECONDS" -lt 10 ]
+	tool_result | jq_assert '.is_error and (.content | contains("too much time or memory"))'
+}

@@ -31,7 +31,7 @@ static const char SECRET[] = "top secret\n";
 
 static struct tool_ctx ctx_all(void)
 {
-	struct tool_ctx c = { root, ALL_TOOLS, 120, 0 };
+	struct tool_ctx c = { root, ALL_TOOLS, 120, 0, 30 };
 	return c;
 }
 
