@@ -299,9 +299,26 @@ void proc_become_subreaper(void)
 #endif
 }
 
+/* One pass of proc_kill_orphans; returns the children found (killed in *killed). */
+static int kill_children_once(int *killed);
+
 int proc_kill_orphans(void)
 {
 	int killed = 0;
+	/* A child may still be on its way (a setsid(1) that forks first): look
+	 * again until a pass finds nobody, a few times at most. */
+	for (int pass = 0; pass < 5; pass++) {
+		if (kill_children_once(&killed) == 0)
+			break;
+		struct timespec ts = { 0, 20 * 1000000 };
+		nanosleep(&ts, NULL);
+	}
+	return killed;
+}
+
+static int kill_children_once(int *killed)
+{
+	int found = 0;
 	DIR *d = opendir("/proc");
 	if (!d)
 		return 0;
@@ -329,10 +346,11 @@ int proc_kill_orphans(void)
 		kill(pid, SIGKILL);
 		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
 			;
-		killed += state != 'Z';
+		*killed += state != 'Z';
+		found++;
 	}
 	closedir(d);
-	return killed;
+	return found;
 }
 
 int proc_run_shell(const char *command, const char *dir, double timeout_s, double grace_s,

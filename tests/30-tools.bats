@@ -120,7 +120,7 @@ JSON
 	fake_start "$(one_call Bash "{\"command\": \"setsid sleep $n >/dev/null 2>&1 & echo started\"}")"
 	run --separate-stderr bllm-code -C ws "task"
 	assert_success
-	tool_result | jq_assert '.exit_code == 0 and (.content | contains("1 background process left running was stopped"))'
+	tool_result | jq_assert '.exit_code == 0 and (.content | test("[0-9]+ background process(es)? left running (was|were) stopped"))'
 	refute_alive "sleep $n"
 }
 
