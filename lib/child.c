@@ -370,6 +370,37 @@ void child_stop(struct child *c, double grace_s, volatile sig_atomic_t *signals,
 	sigprocmask(SIG_SETMASK, &orig, NULL);
 }
 
+static volatile pid_t foreground_pgid;
+
+static void on_terminal_stop(int sig)
+{
+	(void)sig;
+	int saved = errno;
+	pid_t pgid = foreground_pgid;
+	if (pgid > 0)
+		kill(-pgid, SIGSTOP);
+	raise(SIGSTOP);
+	/* Here again after `fg`: the worker goes on too. */
+	if (pgid > 0)
+		kill(-pgid, SIGCONT);
+	errno = saved;
+}
+
+void child_job_control(pid_t pgid)
+{
+	static bool installed;
+	foreground_pgid = pgid;
+	if (installed)
+		return;
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_terminal_stop;
+	sigemptyset(&sa.sa_mask);
+	sa.sa_flags = SA_RESTART;
+	sigaction(SIGTSTP, &sa, NULL);
+	installed = true;
+}
+
 void child_free(struct child *c)
 {
 	close_fd(&c->in_fd);

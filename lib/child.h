@@ -64,6 +64,14 @@ enum child_wait child_stream(struct child *c, double deadline_s, volatile sig_at
 void child_stop(struct child *c, double grace_s, volatile sig_atomic_t *signals,
 		child_line_fn on_line, void *user);
 
+/*
+ * Job control for the child that runs in the foreground of a terminal
+ * session: Ctrl-Z (SIGTSTP) stops it with this process, and `fg` (SIGCONT)
+ * continues it, although it has a process group of its own. pgid 0: none.
+ * Process-wide; the handler is installed on the first call.
+ */
+void child_job_control(pid_t pgid);
+
 /* Closes descriptors and frees buffers (call after reaping or stopping). */
 void child_free(struct child *c);
 

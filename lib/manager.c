@@ -251,6 +251,7 @@ static jv spawn_worker(struct mgr *m, const char *name, const char *task)
 		free(err);
 		goto out;
 	}
+	child_job_control(c.pid);
 	jv start = event_new(&m->ev, "worker_start");
 	start = jv_object_set(start, jv_string("worker"), jv_string(name));
 	start = jv_object_set(start, jv_string("timeout_s"), jv_number(timeout));
@@ -294,6 +295,7 @@ static jv spawn_worker(struct mgr *m, const char *name, const char *task)
 		lc.result = synthetic_result(m, name, "error", c.exit_code, why);
 		free(why);
 	}
+	child_job_control(0);
 	status = json_str(lc.result, "status");
 	code = (int)json_num(lc.result, "exit_code", c.exit_code);
 	jv end = event_new(&m->ev, "worker_end");

@@ -567,3 +567,32 @@ JSON
 	[ "$(worker_order_file)" = "coder reviewer coder reviewer coder tester " ]
 	[ "$(jq -c 'select(.type == "cycle") | [.n, .max]' out | tr '\n' ' ')" = "[1,1] [2,2] " ]
 }
+
+@test "Ctrl-Z stops the running worker with the manager, and fg continues both" {
+	n=$((RANDOM + 10000))
+	fake_start "$(scenario slow <<JSON
+{"rules": [
+ {"match": {"system": "You are the manager", "turn": 0}, "reply": {"content": [{"type": "tool_use", "name": "coder", "input": {"task": "x"}}]}},
+ {"match": {"system": "You are the manager"}, "reply": {"content": [{"type": "text", "text": "TERMINATE"}]}},
+ {"match": {"system": "You are the coder", "turn": 0}, "reply": {"content": [{"type": "tool_use", "name": "Bash", "input": {"command": "sleep 1.5; echo $n"}}]}},
+ {"match": {"system": "You are the coder"}, "reply": {"content": [{"type": "text", "text": "done"}]}}
+]}
+JSON
+)"
+	TMUX_SESSION="bllm-test-$$"
+	tmux new-session -d -s "$TMUX_SESSION" -x 200 -y 50 "bash --norc -i"
+	# one job (sh and the manager), as a person's command line would be
+	tmux send-keys -t "$TMUX_SESSION" "cd '$BATS_TEST_TMPDIR' && sh -c 'ANTHROPIC_BASE_URL=$ANTHROPIC_BASE_URL ANTHROPIC_API_KEY=$ANTHROPIC_API_KEY $BLLM_BUILD/bllm-manage --no-interactive -q -C ws --sessions-dir sess task >out; echo exit=\$? >done'" Enter
+	wait_for_line '"type":"tool_use","agent":"coder"' out
+	tmux send-keys -t "$TMUX_SESSION" C-z
+	sleep 0.5
+	worker=$(pgrep -f "bllm-agent coder.*$BATS_TEST_TMPDIR" | head -n 1)
+	[ -n "$worker" ]
+	[ "$(ps -o stat= -p "$worker" | cut -c1)" = T ]
+	sleep 1.5
+	[ ! -s done ]
+	tmux send-keys -t "$TMUX_SESSION" "fg" Enter
+	for _ in $(seq 200); do [ -s done ] && break; sleep 0.05; done
+	[ "$(cat done)" = "exit=1" ]
+	any_event '.type == "tool_result" and .agent == "coder" and .exit_code == 0' out
+}
