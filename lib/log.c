@@ -85,7 +85,8 @@ unsigned long log_dropped(void)
 
 static int open_append(const char *path)
 {
-	return open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+	/* 0600: records hold tool inputs and error output from the user's code. */
+	return open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
 }
 
 static void set_str(char **slot, const char *s)
@@ -159,7 +160,7 @@ static bool lock_acquire(void)
 		L.lock_fd = -1;
 	}
 	if (L.lock_fd < 0) {
-		L.lock_fd = open(L.lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+		L.lock_fd = open(L.lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 		if (L.lock_fd < 0)
 			return false;
 		L.lock_pid = getpid();

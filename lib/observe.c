@@ -70,6 +70,8 @@ int observe_open(const struct config *cfg, char **err)
 		.dir = obs.dir.data,
 		.flush_interval_s = cfg ? config_number(cfg, "performance.metrics_flush_interval", 5) : 5,
 		.buffer_size = (int)setting(cfg, "performance.metrics_buffer_size", 100),
+		.max_bytes = lc.max_bytes,
+		.backup_count = lc.backup_count,
 	};
 	return stats_open(&sc, err);
 }

@@ -33,6 +33,8 @@ static struct {
 	char *path, *lock_path;
 	double flush_interval_s;
 	int buffer_size;
+	long max_bytes;
+	int backup_count;
 	char *session_id, *run_id, *agent;
 	struct buf pending;	/* whole lines not yet written */
 	int npending;
@@ -74,6 +76,8 @@ int stats_open(const struct stats_config *cfg, char **err)
 	S.lock_path = xasprintf("%s/.metrics.lock", dir);
 	S.flush_interval_s = cfg->flush_interval_s;
 	S.buffer_size = cfg->buffer_size > 0 ? cfg->buffer_size : 1;
+	S.max_bytes = cfg->max_bytes;
+	S.backup_count = cfg->backup_count > 0 ? cfg->backup_count : 1;
 	S.last_flush = monotonic_s();
 	S.pid = getpid();
 	S.open = true;
@@ -171,6 +175,18 @@ static bool lock_wait(int fd)
 	}
 }
 
+/* metrics.ndjson -> .1 -> .2 ...; the oldest beyond backup_count goes. Under the lock. */
+static void rotate(void)
+{
+	for (int i = S.backup_count; i >= 1; i--) {
+		char *from = i == 1 ? xstrdup(S.path) : xasprintf("%s.%d", S.path, i - 1);
+		char *to = xasprintf("%s.%d", S.path, i);
+		rename(from, to);
+		free(from);
+		free(to);
+	}
+}
+
 void stats_flush(void)
 {
 	if (!S.open)
@@ -180,7 +196,7 @@ void stats_flush(void)
 	if (S.npending == 0)
 		return;
 	/* Opened per flush: a lock descriptor shared with a forked child would not exclude it. */
-	int lock = open(S.lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	int lock = open(S.lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (lock < 0 || !lock_wait(lock)) {
 		if (lock >= 0)
 			close(lock);
@@ -191,7 +207,11 @@ void stats_flush(void)
 		}
 		return;
 	}
-	int fd = open(S.path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+	struct stat st;
+	if (S.max_bytes > 0 && stat(S.path, &st) == 0 &&
+	    st.st_size > 0 && st.st_size + (off_t)S.pending.len > S.max_bytes)
+		rotate();
+	int fd = open(S.path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
 	if (fd >= 0) {
 		io_write_all(fd, S.pending.data, S.pending.len);
 		close(fd);

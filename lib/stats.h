@@ -15,7 +15,8 @@
  *    auth, input, internal), "message", "context": {...}}
  *   {"kind":"cache", "event": "hit" | "miss" | "store" | "evict", "size"}
  * Records are buffered in memory and written (whole lines, O_APPEND, under
- * an flock of LOGDIR/.metrics.lock) every flush_interval_s seconds or
+ * an flock of LOGDIR/.metrics.lock, which also guards the rotation to
+ * metrics.ndjson.1 .. .N) every flush_interval_s seconds or
  * buffer_size records, at stats_close, and at once for errors. Recording
  * never blocks the agent loop on I/O other than that flush.
  *
@@ -29,6 +30,8 @@ struct stats_config {
 	const char *dir;		/* the log directory */
 	double flush_interval_s;	/* performance.metrics_flush_interval, default 5 */
 	int buffer_size;		/* performance.metrics_buffer_size, default 100 */
+	long max_bytes;			/* rotate metrics.ndjson past this (logging.max_bytes); 0: never */
+	int backup_count;		/* metrics.ndjson.1 .. .N kept (logging.backup_count) */
 };
 
 /* Starts recording for this process. -1 with *err when dir cannot be made. */

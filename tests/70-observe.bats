@@ -210,7 +210,7 @@ JSON
 }
 
 @test "several processes log at once across rotations: nothing torn, nothing lost" {
-	config_set '.logging.max_bytes = 6000 | .logging.backup_count = 100'
+	config_set '.logging.max_bytes = 3000 | .logging.backup_count = 200'
 	fake_start "$(tool_then_text)"
 	pids=
 	for i in 1 2 3 4 5 6; do bllm-code -C ws "task $i" >/dev/null 2>&1 & pids="$pids $!"; done
@@ -218,10 +218,15 @@ JSON
 	[ -e logs/better-llm.log.1 ]
 	for f in logs/better-llm.log*; do
 		jq_assert 'has("event")' "$f"
-		[ "$(stat -c %s "$f")" -le 6000 ]
+		[ "$(stat -c %s "$f")" -le 3000 ]
 	done
 	[ "$(cat logs/better-llm.log* | jq -s 'map(select(.event == "api_call")) | length')" -eq 12 ]
 	[ "$(cat logs/better-llm.log* | jq -s 'map(select(.event == "run_start")) | length')" -eq 6 ]
+	# the metrics rotate with the same size, and bllm-stats reads every file
+	[ -e logs/metrics.ndjson.1 ]
+	[ "$(stat -c %a logs/metrics.ndjson)" = 600 ] && [ "$(stat -c %a logs/better-llm.log)" = 600 ]
+	run --separate-stderr bllm-stats --json
+	jq_assert '.agents.coder.calls == 12' <<<"$output"
 }
 
 @test "errors are recorded by type: network, timeout, limit, tool" {
