@@ -250,3 +250,20 @@ JSON
 		and (.message | contains("missing.txt")))' <<<"$output"
 	refute_alive "sleep $n"
 }
+
+@test "the API key appears in no log, metric, session, cache entry or event" {
+	config_set '.performance.enable_caching = true'
+	cp -r "$TOP/examples/wordcount/." ws/
+	fake_start "$TOP/examples/wordcount.manage.json"
+	LOG_LEVEL=DEBUG run --separate-stderr bllm-manage --no-interactive -C ws --sessions-dir sess \
+		"add a -l flag to wordcount that prints the number of lines"
+	assert_success
+	[ -s logs/better-llm-debug.log ] && [ -n "$(ls sess)" ] && [ -n "$(ls state/cache)" ]
+	[[ "$output" != *"$TEST_KEY"* && "$stderr" != *"$TEST_KEY"* ]]
+	run grep -rlF -- "$TEST_KEY" logs sess state "$FAKE_LOG"
+	assert_failure 1
+	for f in sess/*.gz; do
+		run sh -c "gzip -dc '$f' | grep -cF -- '$TEST_KEY'"
+		assert_output 0
+	done
+}
