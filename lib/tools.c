@@ -617,6 +617,21 @@ static void tool_read(const struct tool_ctx *ctx, jv input, struct tool_result *
 			out_add(&o, line, l);
 			out_adds(&o, "\n");
 		}
+		if (n == last)
+			break;
+	}
+	if (n == last) {
+		/* The rest is only counted, in chunks: a huge file costs no memory. */
+		char chunk[65536];
+		size_t k;
+		char end = '\n';
+		while ((k = fread(chunk, 1, sizeof chunk, f)) > 0) {
+			for (const char *p = chunk; (p = memchr(p, '\n', (size_t)(chunk + k - p))); p++)
+				n++;
+			end = chunk[k - 1];
+		}
+		if (end != '\n')
+			n++;
 	}
 	if (ferror(f)) {
 		buf_free(&o.b);
