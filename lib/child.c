@@ -1,10 +1,8 @@
 #include "child.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/select.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -15,6 +13,7 @@
 #endif
 
 #include "io.h"
+#include "proc.h"
 
 #define ERR_TAIL_MAX 4096
 
@@ -288,50 +287,24 @@ out:
 static int descendant_groups(pid_t root, pid_t *groups, int max)
 {
 	enum { MAXP = 4096 };
-	static pid_t pids[MAXP], ppids[MAXP], pgids[MAXP], queue[MAXP];
-	DIR *d = opendir("/proc");
-	if (!d)
-		return 0;
-	int n = 0;
-	struct dirent *e;
-	while ((e = readdir(d)) && n < MAXP) {
-		if (e->d_name[0] < '0' || e->d_name[0] > '9')
-			continue;
-		char path[300], buf[512];
-		snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
-		FILE *f = fopen(path, "r");
-		if (!f)
-			continue;
-		size_t got = fread(buf, 1, sizeof buf - 1, f);
-		fclose(f);
-		buf[got] = '\0';
-		/* "pid (comm) state ppid pgrp": comm may hold spaces, so start after ')'. */
-		char *rp = strrchr(buf, ')');
-		int ppid, pgrp;
-		char state;
-		if (!rp || sscanf(rp + 1, " %c %d %d", &state, &ppid, &pgrp) != 3)
-			continue;
-		pids[n] = (pid_t)atoi(e->d_name);
-		ppids[n] = ppid;
-		pgids[n] = pgrp;
-		n++;
-	}
-	closedir(d);
+	static struct proc_info procs[MAXP];
+	static pid_t queue[MAXP];
+	int n = proc_list(procs, MAXP);
 	int head = 0, tail = 0, ng = 0;
 	queue[tail++] = root;
 	while (head < tail) {
 		pid_t p = queue[head++];
 		for (int i = 0; i < n; i++) {
-			if (pids[i] == 0 || ppids[i] != p)
+			if (procs[i].pid == 0 || procs[i].ppid != p)
 				continue;
 			if (tail < MAXP)
-				queue[tail++] = pids[i];
-			bool seen = pgids[i] == root || pgids[i] <= 1;
+				queue[tail++] = procs[i].pid;
+			bool seen = procs[i].pgrp == root || procs[i].pgrp <= 1;
 			for (int g = 0; g < ng && !seen; g++)
-				seen = groups[g] == pgids[i];
+				seen = groups[g] == procs[i].pgrp;
 			if (!seen && ng < max)
-				groups[ng++] = pgids[i];
-			pids[i] = 0;
+				groups[ng++] = procs[i].pgrp;
+			procs[i].pid = 0;	/* visited */
 		}
 	}
 	return ng;

@@ -318,13 +318,32 @@ int proc_kill_orphans(void)
 
 static int kill_children_once(int *killed)
 {
-	int found = 0;
+	enum { MAXP = 4096 };
+	static struct proc_info procs[MAXP];
+	int n = proc_list(procs, MAXP), found = 0;
+	pid_t self = getpid();
+	for (int i = 0; i < n; i++) {
+		if (procs[i].ppid != self)
+			continue;
+		if (procs[i].pgrp > 1 && procs[i].pgrp != getpgrp())
+			kill(-procs[i].pgrp, SIGKILL);
+		kill(procs[i].pid, SIGKILL);
+		while (waitpid(procs[i].pid, NULL, 0) < 0 && errno == EINTR)
+			;
+		*killed += procs[i].state != 'Z';
+		found++;
+	}
+	return found;
+}
+
+int proc_list(struct proc_info *list, int max)
+{
 	DIR *d = opendir("/proc");
 	if (!d)
 		return 0;
-	pid_t self = getpid();
+	int n = 0;
 	struct dirent *e;
-	while ((e = readdir(d))) {
+	while (n < max && (e = readdir(d))) {
 		if (e->d_name[0] < '1' || e->d_name[0] > '9')
 			continue;
 		char path[300], buf[512];
@@ -335,22 +354,16 @@ static int kill_children_once(int *killed)
 		size_t got = fread(buf, 1, sizeof buf - 1, f);
 		fclose(f);
 		buf[got] = '\0';
+		/* "pid (comm) state ppid pgrp": comm may hold spaces, so start after ')'. */
 		char *rp = strrchr(buf, ')');
 		int ppid, pgrp;
 		char state;
-		if (!rp || sscanf(rp + 1, " %c %d %d", &state, &ppid, &pgrp) != 3 || ppid != self)
+		if (!rp || sscanf(rp + 1, " %c %d %d", &state, &ppid, &pgrp) != 3)
 			continue;
-		pid_t pid = (pid_t)atoi(e->d_name);
-		if (pgrp > 1 && pgrp != getpgrp())
-			kill(-pgrp, SIGKILL);
-		kill(pid, SIGKILL);
-		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-			;
-		*killed += state != 'Z';
-		found++;
+		list[n++] = (struct proc_info){ (pid_t)atoi(e->d_name), ppid, pgrp, state };
 	}
 	closedir(d);
-	return found;
+	return n;
 }
 
 int proc_run_shell(const char *command, const char *dir, double timeout_s, double grace_s,

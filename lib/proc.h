@@ -52,6 +52,18 @@ void proc_set_cancel_flag(volatile sig_atomic_t *flag);
 /* True when that flag is set. */
 bool proc_cancelled(void);
 
+/* One process as /proc/PID/stat shows it. */
+struct proc_info {
+	pid_t pid, ppid, pgrp;
+	char state;		/* R, S, Z, ... */
+};
+
+/*
+ * Every process of the system (Linux: from /proc), at most max of them,
+ * into list. Returns the number found; 0 where /proc cannot be read.
+ */
+int proc_list(struct proc_info *list, int max);
+
 /*
  * Makes this process the reaper of its orphaned descendants (Linux), so
  * that what a command leaves running in a session of its own (setsid)
