@@ -26,7 +26,7 @@ UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNITS    := $(UNIT_SRC:tests/unit/%.c=$(B)/unit/%)
 ALIASES  := $(B)/better-llm-cli $(if $(wildcard bin/bllm.c),$(B)/better-llm)
 
-.PHONY: all deps check check-asan demo bench fuzz install clean help
+.PHONY: all deps check check-asan check-valgrind demo bench fuzz install clean help
 all: $(PROGS) $(TOOLS) $(UNITS) $(ALIASES)
 
 deps:
@@ -88,6 +88,16 @@ check-asan: deps
 	@BLLM_BUILD=$(abspath build-asan) ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 tests/run
 
+# The worker, protocol, API, session and stats suites with every program
+# run under valgrind: slow, and the one place a jv freed twice inside libjq
+# is seen (libjq is not built with ASan).
+check-valgrind: deps
+	@command -v valgrind >/dev/null || { echo "make check-valgrind: needs valgrind (apt-get install valgrind)"; exit 2; }
+	@$(MAKE) -s --no-print-directory all
+	@scripts/valgrind-wrap.sh $(abspath $(B)) $(abspath $(B))/valgrind
+	@BLLM_BUILD=$(abspath $(B))/valgrind bats tests/10-cli.bats tests/20-protocol.bats \
+		tests/25-api.bats tests/40-session.bats tests/50-stats.bats
+
 demo: deps
 	@$(MAKE) -s --no-print-directory all
 	@BLLM_BUILD=$(abspath $(B)) scripts/demo.sh
@@ -128,6 +138,7 @@ help:
 	@echo "make            build programs into $(B)/"
 	@echo "make check      install missing packages, build, run every test"
 	@echo "make check-asan the same under AddressSanitizer and UBSan"
+	@echo "make check-valgrind  the worker and tool suites with the programs under valgrind"
 	@echo "make demo       run a whole task offline against tools/fake-anthropic"
 	@echo "make bench      print the benchmark table"
 	@echo "make fuzz       run the libFuzzer targets (FUZZ_SECONDS=$(FUZZ_SECONDS) each)"
