@@ -463,42 +463,65 @@ static int write_full(int fd, const char *p, size_t n)
  * Replaces abs with data through a temporary file in the same directory,
  * so readers see the old file or the new one, never a mix. -1 with errno.
  */
-static int write_atomic(const char *abs, const char *data, size_t len, mode_t mode)
+/*
+ * Replaces abs with data: a temporary file beside it, fsync, rename, fsync
+ * of the directory. Everything happens relative to the directory's
+ * descriptor, which is checked to be inside root once open, so a directory
+ * swapped for a symlink after the path check cannot redirect the write.
+ */
+static int write_atomic(const char *root, const char *abs, const char *data, size_t len,
+			mode_t mode)
 {
 	const char *slash = strrchr(abs, '/');
 	size_t dlen = slash == abs ? 1 : (size_t)(slash - abs);
 	char *dir = xstrndup(abs, dlen);
-	char *tmp = xasprintf("%s/.%s.bllm-XXXXXX", dlen == 1 ? "" : dir, slash + 1);
-	int e = 0;
-	int fd = mkstemp(tmp);
-	if (fd < 0) {
+	const char *base = slash + 1;
+	char *tmp = NULL;
+	int e = 0, fd = -1;
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0) {
 		e = errno;
 		goto out;
 	}
-	fcntl(fd, F_SETFD, FD_CLOEXEC);
+	if (!fd_inside(dfd, root)) {
+		e = EACCES;
+		goto out;
+	}
+	static unsigned counter;
+	for (int attempt = 0; attempt < 100 && fd < 0; attempt++) {
+		free(tmp);
+		tmp = xasprintf(".%s.bllm-%ld-%u", base, (long)getpid(), counter++);
+		fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+		if (fd < 0 && errno != EEXIST) {
+			e = errno;
+			goto out;
+		}
+	}
+	if (fd < 0) {
+		e = EEXIST;
+		goto out;
+	}
 	if (fchmod(fd, mode) < 0 || write_full(fd, data, len) < 0 || fsync(fd) < 0) {
 		e = errno;
 		close(fd);
-		unlink(tmp);
+		unlinkat(dfd, tmp, 0);
 		goto out;
 	}
 	if (close(fd) < 0 && errno != EINTR) {
 		e = errno;
-		unlink(tmp);
+		unlinkat(dfd, tmp, 0);
 		goto out;
 	}
-	if (rename(tmp, abs) < 0) {
+	if (renameat(dfd, tmp, dfd, base) < 0) {
 		e = errno;
-		unlink(tmp);
+		unlinkat(dfd, tmp, 0);
 		goto out;
 	}
 	/* The rename itself is durable only once the directory is synced. */
-	int dfd = open(dir, O_RDONLY | O_CLOEXEC);
-	if (dfd >= 0) {
-		fsync(dfd);
-		close(dfd);
-	}
+	fsync(dfd);
 out:
+	if (dfd >= 0)
+		close(dfd);
 	free(tmp);
 	free(dir);
 	errno = e;
@@ -707,7 +730,7 @@ static void tool_write(const struct tool_ctx *ctx, jv input, struct tool_result 
 	}
 	const char *data = jv_string_value(content);
 	size_t len = (size_t)jv_string_length_bytes(jv_copy(content));
-	if (write_atomic(abs, data, len, mode) < 0) {
+	if (write_atomic(ctx->root, abs, data, len, mode) < 0) {
 		fail_errno(ctx, r, "Write", "write", rel, errno);
 		goto out;
 	}
@@ -816,7 +839,7 @@ static void tool_edit(const struct tool_ctx *ctx, jv input, struct tool_result *
 		p = hit + olen;
 	}
 	buf_append(&nb, p, (size_t)(end - p));
-	if (write_atomic(abs, buf_str(&nb), nb.len, st.st_mode & 07777) < 0) {
+	if (write_atomic(ctx->root, abs, buf_str(&nb), nb.len, st.st_mode & 07777) < 0) {
 		fail_errno(ctx, r, "Edit", "write", rel, errno);
 		goto out;
 	}
