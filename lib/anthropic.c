@@ -12,7 +12,7 @@
 /* Block indexes beyond this are treated as a broken stream, not allocated. */
 #define MAX_BLOCKS 4096
 
-/* ---- small jv helpers; all borrow obj ---- */
+/* Small jv helpers; all borrow obj. */
 
 static bool has(jv obj, const char *key)
 {
@@ -58,8 +58,6 @@ static jv text_block(jv text)
 {
 	return JV_OBJECT(jv_string("type"), jv_string("text"), jv_string("text"), text);
 }
-
-/* ---- usage and cost ---- */
 
 /* Overwrites the fields of *u that usage (borrowed) gives as numbers. */
 static void usage_update(struct anth_usage *u, jv usage)
@@ -128,8 +126,6 @@ bool anth_cost_usd(jv prices, const char *model, const struct anth_usage *u, dou
 	return true;
 }
 
-/* ---- retries ---- */
-
 bool anth_status_retryable(long http_status)
 {
 	return http_status == 408 || http_status == 409 || http_status == 429 ||
@@ -154,8 +150,6 @@ long anth_retry_delay_ms(const struct retry_policy *p, int attempt, long retry_a
 		return 0;
 	return d >= (double)LONG_MAX ? LONG_MAX : lround(d);
 }
-
-/* ---- requests ---- */
 
 /* Marks the last element of arr (an array, consumed) as a cache breakpoint
  * when that element is an object. */
@@ -227,8 +221,6 @@ jv anth_request_new(const char *model, long max_tokens, jv system, jv tools, jv 
 	req = jv_object_set(req, jv_string("messages"), messages);
 	return jv_object_set(req, jv_string("stream"), jv_bool(stream));
 }
-
-/* ---- streaming assembly ---- */
 
 enum block_kind { BLOCK_NONE, BLOCK_TEXT, BLOCK_TOOL };
 

@@ -278,8 +278,6 @@ void session_close(struct session *s)
 	s->journal_fd = -1;
 }
 
-/* ---- reading ---------------------------------------------------------- */
-
 struct idlist {
 	char **v;
 	size_t n, cap;
@@ -552,8 +550,6 @@ int session_load_summary(const char *dir, const char *id, jv *summary, char **er
 	return rc == 0 ? 0 : -1;
 }
 
-/* ---- summaries derived from journals ---------------------------------- */
-
 /* A borrowed C string of obj[key], or NULL. Valid while obj is alive and unchanged. */
 static const char *sget(jv obj, const char *key)
 {
@@ -779,8 +775,6 @@ int session_list(const char *dir, jv *sessions, char **err)
 	*sessions = all;
 	return 0;
 }
-
-/* ---- text views ------------------------------------------------------- */
 
 #define C_BOLD "\033[1m"
 #define C_RED "\033[31m"

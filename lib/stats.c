@@ -404,7 +404,7 @@ int stats_parse_since(const char *s, long long now_ms, long long *since_ms)
 	return parse_rfc3339(s, true, since_ms);
 }
 
-/* ---- aggregation: every function borrows records and returns a new value ---- */
+/* Aggregation: every function below borrows records and returns a new value. */
 
 /* Anything but an array counts as no records. */
 static jv as_array(jv records)

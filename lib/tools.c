@@ -53,8 +53,6 @@ const char *tool_name(enum tool_id id)
 	return (unsigned)id < TOOL_COUNT ? names[id] : "(unknown tool)";
 }
 
-/* ---- definitions ---- */
-
 static jv prop(const char *type, const char *description)
 {
 	jv p = jv_object_set(jv_object(), jv_string("type"), jv_string(type));
@@ -190,8 +188,6 @@ jv tool_definition(enum tool_id id)
 	return jv_invalid_with_msg(jv_string("unknown tool id"));
 }
 
-/* ---- results and output ---- */
-
 static size_t cap_of(const struct tool_ctx *ctx)
 {
 	return ctx->output_cap ? ctx->output_cap : DEFAULT_CAP;
@@ -319,8 +315,6 @@ static void fail_errno(const struct tool_ctx *ctx, struct tool_result *r, const 
 	free(why);
 }
 
-/* ---- arguments ---- */
-
 enum arg_kind { ARG_STRING, ARG_NUMBER, ARG_BOOL };
 
 /*
@@ -361,8 +355,6 @@ static int arg_int(const struct tool_ctx *ctx, struct tool_result *r, const char
 	}
 	return (int)d;
 }
-
-/* ---- files ---- */
 
 /*
  * True when the file open on fd is inside root. path_confine checked the
@@ -553,8 +545,6 @@ static int make_parents(const char *root, const char *abs, char **where)
 	return 0;
 }
 
-/* ---- Read ---- */
-
 static void tool_read(const struct tool_ctx *ctx, jv input, struct tool_result *r)
 {
 	jv fp = jv_null(), off = jv_null(), lim = jv_null();
@@ -688,8 +678,6 @@ out:
 	jv_free(lim);
 }
 
-/* ---- Write ---- */
-
 static void tool_write(const struct tool_ctx *ctx, jv input, struct tool_result *r)
 {
 	jv fp = jv_null(), content = jv_null();
@@ -742,8 +730,6 @@ out:
 	jv_free(fp);
 	jv_free(content);
 }
-
-/* ---- Edit ---- */
 
 /* Like memmem(3) (GNU-only in glibc): the text may hold NUL bytes. */
 static const char *find(const char *h, size_t hl, const char *n, size_t nl)
@@ -856,8 +842,6 @@ out:
 	jv_free(news);
 	jv_free(all);
 }
-
-/* ---- patterns ---- */
 
 struct strv {
 	char **v;
@@ -1031,8 +1015,6 @@ static int glob_prefix(const struct glob *g, char *const *path, size_t n)
 	return 0;
 }
 
-/* ---- directory walks ---- */
-
 /*
  * Called for each entry below the start directory, in name order, with the
  * path components relative to it; lstat() data, so symlinks are reported as
@@ -1089,8 +1071,6 @@ static char *join_rel(const char *base, char *const *segs, size_t n)
 	}
 	return buf_detach(&b);
 }
-
-/* ---- Glob ---- */
 
 struct glob_hit {
 	char *rel;
@@ -1222,8 +1202,6 @@ out:
 	jv_free(path);
 }
 
-/* ---- Grep ---- */
-
 struct grep_walk {
 	const struct tool_ctx *ctx;
 	const regex_t *re;
@@ -1351,8 +1329,6 @@ out:
 	jv_free(gl);
 }
 
-/* ---- Bash ---- */
-
 static void tool_bash(const struct tool_ctx *ctx, jv input, struct tool_result *r)
 {
 	jv cmd = jv_null(), to = jv_null();
@@ -1413,8 +1389,6 @@ out:
 	jv_free(cmd);
 	jv_free(to);
 }
-
-/* ---- isolation ---- */
 
 #define ISOLATED_DEFAULT_S 30
 #define ISOLATED_MEMORY ((rlim_t)1 << 30)
@@ -1513,8 +1487,6 @@ static void run_isolated(const struct tool_ctx *ctx, jv input, struct tool_resul
 	}
 	jv_free(got);
 }
-
-/* ---- dispatch ---- */
 
 static char *tool_list(unsigned allowed)
 {

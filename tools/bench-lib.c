@@ -69,8 +69,6 @@ static double round3(double x)
 	return (double)(long long)(x * 1000.0 + 0.5) / 1000.0;
 }
 
-/* ---- the synthetic stream ---- */
-
 static const char *const prose[] = {
 	"I'll read the parser first, then change the option handling. ",
 	"The test for -l fails because the flag is rejected as unknown. ",
@@ -319,8 +317,6 @@ static double run_assemble(const struct stream *st, size_t chunk)
 	}
 	return t;
 }
-
-/* ---- the session summary ---- */
 
 static const char *const agents[] = { "planner", "coder", "reviewer", "tester", "coder",
 				      "reviewer" };
