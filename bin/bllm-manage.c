@@ -48,6 +48,8 @@ static void usage(const char *prog)
 	     "In a terminal, after each worker you have 5 s to press Enter (continue),\n"
 	     "type /pause (add a note for the manager) or /stop (stop and save).\n"
 	     "Ctrl-C stops the workers, saves the session and exits 130; twice: at once.\n\n"
+	     "Environment: as for the workers (see bllm-plan --help), and\n"
+	     "WORKER_TIMEOUT_PLANNER, _CODER, _REVIEWER, _TESTER, _COMMITTER (seconds).\n\n"
 	     "Exit status: 0 done and verified, 1 failed or unverified, 2 usage error,\n"
 	     "4 API failed, 5 no key or config, 6 limit reached, 124 worker timed out,\n"
 	     "130 interrupted.");
