@@ -545,6 +545,41 @@ static int make_parents(const char *root, const char *abs, char **where)
 	return 0;
 }
 
+/*
+ * Confines path and checks that it names an existing regular file: returns
+ * its workspace-relative name (pointing into *abs, which path_confine
+ * allocates) and fills *st; otherwise fails r with a reason for the model
+ * (the hints say what to do instead) and returns NULL.
+ */
+static const char *regular_file(const struct tool_ctx *ctx, struct tool_result *r, const char *tool,
+				const char *verb, const char *path, const char *missing_hint,
+				const char *dir_hint, char **abs, struct stat *st)
+{
+	char *err = NULL;
+	if (path_confine(ctx->root, path, abs, &err) < 0) {
+		fail(ctx, r, "%s: %s", tool, err);
+		free(err);
+		return NULL;
+	}
+	const char *rel = *path_relative(ctx->root, *abs) ? path_relative(ctx->root, *abs) : ".";
+	if (stat(*abs, st) < 0) {
+		if (errno == ENOENT)
+			fail(ctx, r, "%s: \"%s\" does not exist; %s", tool, rel, missing_hint);
+		else
+			fail_errno(ctx, r, tool, verb, rel, errno);
+		return NULL;
+	}
+	if (S_ISDIR(st->st_mode)) {
+		fail(ctx, r, "%s: \"%s\" is a directory; %s", tool, rel, dir_hint);
+		return NULL;
+	}
+	if (!S_ISREG(st->st_mode)) {
+		fail(ctx, r, "%s: \"%s\" is not a regular file", tool, rel);
+		return NULL;
+	}
+	return rel;
+}
+
 static void tool_read(const struct tool_ctx *ctx, jv input, struct tool_result *r)
 {
 	jv fp = jv_null(), off = jv_null(), lim = jv_null();
@@ -566,27 +601,11 @@ static void tool_read(const struct tool_ctx *ctx, jv input, struct tool_result *
 		goto out;
 	if (offset == 0)
 		offset = 1;
-	if (path_confine(ctx->root, jv_string_value(fp), &abs, &err) < 0) {
-		fail(ctx, r, "Read: %s", err);
-		goto out;
-	}
-	const char *rel = *path_relative(ctx->root, abs) ? path_relative(ctx->root, abs) : ".";
 	struct stat st;
-	if (stat(abs, &st) < 0) {
-		if (errno == ENOENT)
-			fail(ctx, r, "Read: \"%s\" does not exist; use Glob to find files", rel);
-		else
-			fail_errno(ctx, r, "Read", "read", rel, errno);
+	const char *rel = regular_file(ctx, r, "Read", "read", jv_string_value(fp),
+				       "use Glob to find files", "use Glob to list its files", &abs, &st);
+	if (!rel)
 		goto out;
-	}
-	if (S_ISDIR(st.st_mode)) {
-		fail(ctx, r, "Read: \"%s\" is a directory; use Glob to list its files", rel);
-		goto out;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		fail(ctx, r, "Read: \"%s\" is not a regular file", rel);
-		goto out;
-	}
 	int fd;
 	do
 		fd = open(abs, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
@@ -771,27 +790,11 @@ static void tool_edit(const struct tool_ctx *ctx, jv input, struct tool_result *
 		     "change");
 		goto out;
 	}
-	if (path_confine(ctx->root, jv_string_value(fp), &abs, &err) < 0) {
-		fail(ctx, r, "Edit: %s", err);
-		goto out;
-	}
-	const char *rel = *path_relative(ctx->root, abs) ? path_relative(ctx->root, abs) : ".";
 	struct stat st;
-	if (stat(abs, &st) < 0) {
-		if (errno == ENOENT)
-			fail(ctx, r, "Edit: \"%s\" does not exist; use Write to create it", rel);
-		else
-			fail_errno(ctx, r, "Edit", "edit", rel, errno);
+	const char *rel = regular_file(ctx, r, "Edit", "edit", jv_string_value(fp),
+				       "use Write to create it", "give a file path", &abs, &st);
+	if (!rel)
 		goto out;
-	}
-	if (S_ISDIR(st.st_mode)) {
-		fail(ctx, r, "Edit: \"%s\" is a directory; give a file path", rel);
-		goto out;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		fail(ctx, r, "Edit: \"%s\" is not a regular file", rel);
-		goto out;
-	}
 	size_t len;
 	int e;
 	if (read_all(ctx->root, abs, (size_t)1 << 30, &data, &len, &e) < 0) {
