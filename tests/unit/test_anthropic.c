@@ -9,8 +9,6 @@
 #include "buf.h"
 #include "unit.h"
 
-/* ---- helpers ---- */
-
 /* on_text calls, each logged as "[piece]". */
 static void log_text(const char *text, size_t len, void *user)
 {
@@ -144,31 +142,9 @@ static const char *norm(const char *json)
 
 #define CHECK_JSON(v, path, json) CHECK_STR(json_at((v), (path)), norm(json))
 
-static const char *fixture_dir(void)
-{
-	static const char *dirs[2];
-	dirs[0] = getenv("BLLM_FIXTURES");
-	dirs[1] = "../fixtures/anthropic-sse";
-	for (int i = 0; i < 2; i++) {
-		if (!dirs[i])
-			continue;
-		char *f = xasprintf("%s/basic_response.sse", dirs[i]);
-		FILE *fp = fopen(f, "rb");
-		free(f);
-		if (fp) {
-			fclose(fp);
-			return dirs[i];
-		}
-	}
-	printf("# fixtures not found: set BLLM_FIXTURES to the anthropic-sse directory "
-	       "(tried %s and %s from tests/unit)\n", dirs[0] ? dirs[0] : "$BLLM_FIXTURES (unset)",
-	       dirs[1]);
-	return NULL;
-}
-
 static bool read_fixture(const char *name, struct buf *out)
 {
-	const char *dir = fixture_dir();
+	const char *dir = unit_fixture_dir();
 	if (!dir)
 		return false;
 	char *path = xasprintf("%s/%s", dir, name);
@@ -215,8 +191,6 @@ static struct result fixture(const char *name)
 	buf_free(&in);
 	return whole;
 }
-
-/* ---- the recorded streams ---- */
 
 static void test_fixture_basic(void)
 {
@@ -309,7 +283,7 @@ static void test_fixture_fallback(void)
  * the same however it is cut. */
 static void test_fixture_every_file(void)
 {
-	const char *dir = fixture_dir();
+	const char *dir = unit_fixture_dir();
 	CHECK(dir != NULL);
 	DIR *d = dir ? opendir(dir) : NULL;
 	if (!d)
@@ -328,8 +302,6 @@ static void test_fixture_every_file(void)
 	closedir(d);
 	CHECK(files >= 5);
 }
-
-/* ---- made-up streams ---- */
 
 #define EV(name, data) "event: " name "\ndata: " data "\n\n"
 #define START EV("message_start", "{\"type\":\"message_start\",\"message\":{\"id\":\"m1\"," \
@@ -563,8 +535,6 @@ static void test_message_so_far(void)
 	anth_assembler_free(a);
 }
 
-/* ---- usage and cost ---- */
-
 static void test_usage_json(void)
 {
 	jv u = jv_parse("{\"input_tokens\":3,\"cache_read_input_tokens\":4,\"other\":\"x\"}");
@@ -621,8 +591,6 @@ static void test_cost(void)
 	CHECK(!anth_cost_usd(jv_null(), "claude-sonnet-4", &u, &c));
 	jv_free(prices);	/* borrowed: still ours */
 }
-
-/* ---- retries ---- */
 
 static void test_retryable(void)
 {
@@ -686,8 +654,6 @@ static void test_retry_jitter(void)
 	p.jitter = 2;
 	CHECK(anth_retry_delay_ms(&p, 1, -1, 0.0) == 0);
 }
-
-/* ---- requests ---- */
 
 static const char *dump(jv v)
 {

@@ -9,8 +9,6 @@
 #include "sse.h"
 #include "unit.h"
 
-/* ---- helpers ---- */
-
 /* Events are logged as "event|id|data_len|data\n". */
 struct log {
 	struct buf text;
@@ -98,8 +96,6 @@ static void expect(const char *in, int finish, const char *want)
 	}
 }
 
-/* ---- line ends ---- */
-
 static void test_lf(void)
 {
 	expect("event: a\ndata: x\n\ndata: y\n\n", 0, "a||1|x\nmessage||1|y\n");
@@ -140,8 +136,6 @@ static void test_crlf_split_between_chunks(void)
 	sse_parser_free(p);
 	buf_free(&l.text);
 }
-
-/* ---- fields ---- */
 
 static void test_comments(void)
 {
@@ -234,8 +228,6 @@ static void test_bom(void)
 	/* only at the very start */
 	expect("\n\xEF\xBB\xBF" "data: x\ndata: y\n\n", 0, "message||1|y\n");
 }
-
-/* ---- end of stream ---- */
 
 static void test_finish(void)
 {
@@ -330,31 +322,6 @@ static void test_linear(void)
 	free(in);
 }
 
-/* ---- recorded streams ---- */
-
-static const char *fixture_dir(void)
-{
-	static const char *dirs[2];
-	dirs[0] = getenv("BLLM_FIXTURES");
-	dirs[1] = "../fixtures/anthropic-sse";
-	for (int i = 0; i < 2; i++) {
-		struct buf f = BUF_INIT;
-		if (!dirs[i])
-			continue;
-		buf_printf(&f, "%s/basic_response.sse", dirs[i]);
-		FILE *fp = fopen(f.data, "rb");
-		buf_free(&f);
-		if (fp) {
-			fclose(fp);
-			return dirs[i];
-		}
-	}
-	printf("# fixtures not found: set BLLM_FIXTURES to the anthropic-sse directory "
-	       "(tried %s and %s from tests/unit)\n", dirs[0] ? dirs[0] : "$BLLM_FIXTURES (unset)",
-	       dirs[1]);
-	return NULL;
-}
-
 static int read_file(const char *path, struct buf *out)
 {
 	FILE *fp = fopen(path, "rb");
@@ -384,7 +351,7 @@ static char *expected_events(const char *text)
 
 static void test_fixtures(void)
 {
-	const char *dir = fixture_dir();
+	const char *dir = unit_fixture_dir();
 	CHECK(dir != NULL);
 	if (!dir)
 		return;
@@ -447,7 +414,7 @@ static void test_fixtures(void)
  * message_stop comes only from sse_finish. */
 static void test_fixture_without_final_newline(void)
 {
-	const char *dir = fixture_dir();
+	const char *dir = unit_fixture_dir();
 	CHECK(dir != NULL);
 	if (!dir)
 		return;

@@ -193,8 +193,6 @@ static void setup(void)
 	}
 }
 
-/* ---- lookup, definitions, dispatch ---- */
-
 static void test_lookup(void)
 {
 	CHECK(tool_lookup("Read") == TOOL_READ);
@@ -333,8 +331,6 @@ static void test_argument_errors(void)
 	expect_ok(&c, "Read", "{\"file_path\":\"nullopt.txt\",\"offset\":null}", "     1\tx\n");
 }
 
-/* ---- Read ---- */
-
 static void test_read(void)
 {
 	struct tool_ctx c = ctx_all();
@@ -411,8 +407,6 @@ static void test_read_cap(void)
 		  "     1\talpha\n     2\t\n[output truncated: 38 bytes total, first 20 shown]");
 }
 
-/* ---- Write ---- */
-
 static mode_t mode_of(const char *path)
 {
 	struct stat st;
@@ -476,8 +470,6 @@ static void test_write(void)
 	CHECK(file_is(at("w/plain"), "p\n"));
 }
 
-/* ---- Edit ---- */
-
 static void test_edit(void)
 {
 	struct tool_ctx c = ctx_all();
@@ -538,8 +530,6 @@ static void test_edit(void)
 		  "edited m.txt: 2 replacements");
 	CHECK(file_is(at("w/m.txt"), "a\n\tbb\n\tbb2\nc\n"));
 }
-
-/* ---- confinement through every file tool ---- */
 
 static void test_confinement(void)
 {
@@ -606,8 +596,6 @@ static void test_confinement(void)
 	tool_result_free(&r);
 }
 
-/* ---- Glob ---- */
-
 static void test_glob(void)
 {
 	struct tool_ctx c = ctx_all();
@@ -669,8 +657,6 @@ static void test_glob(void)
 	tool_result_free(&r);
 }
 
-/* ---- Grep ---- */
-
 static void test_grep(void)
 {
 	struct tool_ctx c = ctx_all();
@@ -719,8 +705,6 @@ static void test_grep(void)
 		  "gr/src/a.c:1:int main(void)\ngr\n"
 		  "[output truncated: 75 bytes total, first 30 shown]");
 }
-
-/* ---- Bash ---- */
 
 static void test_bash(void)
 {
@@ -833,8 +817,6 @@ static void test_bash_cannot_start(void)
 			    "or directory");
 	tool_result_free(&r);
 }
-
-/* ---- proc ---- */
 
 static void test_proc_group_killed(void)
 {

@@ -68,6 +68,28 @@ static inline void unit_rm_rf(const char *path)
 	rmdir(path);
 }
 
+/*
+ * The recorded Anthropic streams: $BLLM_FIXTURES, else tests/fixtures/
+ * anthropic-sse seen from tests/unit (where tests/run starts the tests).
+ * NULL, with a note in the TAP output, when neither holds them.
+ */
+static inline const char *unit_fixture_dir(void)
+{
+	const char *dirs[2] = { getenv("BLLM_FIXTURES"), "../fixtures/anthropic-sse" };
+	for (int i = 0; i < 2; i++) {
+		if (!dirs[i])
+			continue;
+		char f[PATH_MAX];
+		snprintf(f, sizeof f, "%s/basic_response.sse", dirs[i]);
+		if (access(f, R_OK) == 0)
+			return dirs[i];
+	}
+	printf("# fixtures not found: set BLLM_FIXTURES to the anthropic-sse directory "
+	       "(tried %s and %s from tests/unit)\n", dirs[0] ? dirs[0] : "$BLLM_FIXTURES (unset)",
+	       dirs[1]);
+	return NULL;
+}
+
 /* Prints the TAP plan; returns the exit status for main. */
 static inline int unit_done(void)
 {
