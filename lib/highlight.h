@@ -8,7 +8,7 @@
  * Languages, by the fence's info string (case-insensitive, first word):
  * c, h, cpp, c++ → C; sh, bash, shell, console, zsh → shell; python, py →
  * Python; json → JSON; diff, patch → diff. Anything else, or color false,
- * appends the code unchanged. State carries across lines (a /* comment *​/
+ * appends the code unchanged. State carries across lines (a C block comment
  * or a """ string spanning lines), so a block is highlighted whole.
  * Every coloured span is closed on its own line (no escape sequence
  * crosses a newline), so a caller may prefix each line with an indent.
