@@ -18,6 +18,7 @@
 #include "render.h"
 #include "session.h"
 #include "json.h"
+#include "conversation.h"
 
 struct mgr {
 	const struct manager_opts *o;
@@ -45,6 +46,7 @@ struct mgr {
 	int stop_code;
 	char *stop_reason;
 	jv tool_defs;
+	int turn_at;		/* resume: the resumed request's turn in the conversation */
 };
 
 /* Every event passes here: the journal (synced at results) and the live view. */
@@ -567,12 +569,27 @@ static int load_resume(struct mgr *m, char **err)
 	jv events;
 	if (session_read_journal(m->o->sessions_dir, m->session.id, &events, err) < 0)
 		return -1;
+	bool resumed = false;	/* the latest top-level init was a resume's: same turn */
 	jv_array_foreach(events, i, ev) {
 		const char *type = event_type(ev);
 		const char *agent = json_str(ev, "agent");
+		if (type && agent && strcmp(type, "init") == 0 && strcmp(agent, "manager") == 0 &&
+		    !json_str(ev, "parent_id")) {
+			jv r = json_get(ev, "resumed");
+			resumed = jv_get_kind(r) == JV_KIND_TRUE;
+			jv_free(r);
+		}
+		/* A conversation's journal holds several requests: resume the last. */
 		if (type && agent && strcmp(type, "task") == 0 && strcmp(agent, "manager") == 0 &&
-		    !m->request && json_str(ev, "text"))
-			m->request = xstrdup(json_str(ev, "text"));
+		    !json_str(ev, "parent_id") && json_str(ev, "text")) {
+			if (!resumed || !m->request) {
+				free(m->request);
+				m->request = xstrdup(json_str(ev, "text"));
+				jv_free(m->replay);
+				m->replay = jv_array();
+				m->turn_at++;
+			}
+		}
 		const char *status = json_str(ev, "status");
 		if (type && agent && strcmp(type, "result") == 0 && strcmp(agent, "manager") != 0 &&
 		    json_str(ev, "parent_id") && status &&
@@ -581,6 +598,7 @@ static int load_resume(struct mgr *m, char **err)
 		jv_free(ev);
 	}
 	jv_free(events);
+	m->turn_at--;
 	if (!m->request) {
 		*err = xasprintf("session %s: its journal has no task to resume", m->session.id);
 		return -1;
@@ -767,7 +785,8 @@ int manager_run(const struct manager_opts *o, const char *request, struct manage
 			goto done;
 	}
 	char *resume_id = NULL;
-	if (o->resume_id && session_resolve_id(o->sessions_dir, o->resume_id, &resume_id, &err) < 0) {
+	const char *given_id = o->resume_id ? o->resume_id : o->continue_id;
+	if (given_id && session_resolve_id(o->sessions_dir, given_id, &resume_id, &err) < 0) {
 		res->exit_code = 2;
 		res->status = xstrdup("error");
 		res->error = err;
@@ -776,7 +795,7 @@ int manager_run(const struct manager_opts *o, const char *request, struct manage
 	int opened = session_open(&m.session, o->sessions_dir, resume_id, o->compress, &err);
 	free(resume_id);
 	if (opened < 0) {
-		res->exit_code = o->resume_id ? 2 : 5;
+		res->exit_code = given_id ? 2 : 5;
 		res->status = xstrdup("error");
 		res->error = err;
 		goto done;
@@ -871,7 +890,8 @@ int manager_run(const struct manager_opts *o, const char *request, struct manage
 				.budget = &m.budget,
 				.after_tool = after_tool,
 			};
-			agent_run(&ao, jv_string(m.request), &out);
+			agent_run(&ao, o->context ? jv_string_fmt("%s%s", o->context, m.request)
+						  : jv_string(m.request), &out);
 			outcome_set = true;
 			jv mu = anth_usage_to_json(&out.usage);
 			ledger_add(&m, "manager", mu, out.cost_usd, 0);
@@ -892,6 +912,14 @@ int manager_run(const struct manager_opts *o, const char *request, struct manage
 
 	char *path = xasprintf("%s/%s.json%s", o->sessions_dir, m.session.id, o->compress ? ".gz" : "");
 	jv summary = build_summary(&m, &out);
+	if (given_id) {
+		jv prev;
+		char *ignored = NULL;
+		if (session_load_summary(o->sessions_dir, m.session.id, &prev, &ignored) < 0)
+			prev = jv_null();
+		free(ignored);
+		summary = conversation_merge_summary(prev, summary, o->resume_id ? m.turn_at : -1);
+	}
 	if (session_write_summary(&m.session, summary, &err) < 0) {
 		event_log(&m.ev, "error", err);
 		free(path);
