@@ -332,3 +332,17 @@ void tui_last_run_changes(jv events, jv *diffs, jv *files)
 		jv_free(ev);
 	}
 }
+
+char *tui_countdown_prompt(const char *prompt, long seconds)
+{
+	static const char mark[] = "(continuing in ";
+	const char *at = strstr(prompt, mark);
+	if (!at)
+		return xstrdup(prompt);
+	const char *digits = at + sizeof mark - 1, *end = digits;
+	while (*end >= '0' && *end <= '9')
+		end++;
+	if (end == digits || strncmp(end, "s)", 2) != 0)
+		return xstrdup(prompt);
+	return xasprintf("%.*s%ld%s", (int)(digits - prompt), prompt, seconds < 0 ? 0 : seconds, end);
+}

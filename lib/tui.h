@@ -120,4 +120,11 @@ void tui_format_ledger(struct buf *out, jv summary);
  */
 void tui_last_run_changes(jv events, jv *diffs, jv *files);
 
+/*
+ * The intervention prompt at a moment of its countdown: the number in its
+ * "(continuing in Ns)" replaced by seconds (malloc'd; an unchanged copy
+ * when the prompt has no countdown).
+ */
+char *tui_countdown_prompt(const char *prompt, long seconds);
+
 #endif

@@ -37,7 +37,7 @@ start_tui() {
 @test "--help and the better-llm alias" {
 	run --separate-stderr better-llm --help
 	assert_success
-	assert_output --partial "/resume ID"
+	assert_output --partial "/resume [ID]"
 }
 
 @test "a task typed at the prompt runs live; /sessions lists it; Ctrl-D quits" {

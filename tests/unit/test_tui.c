@@ -247,8 +247,25 @@ static void test_last_run_changes(void)
 	jv_free(empty);
 }
 
+static void test_countdown_prompt(void)
+{
+	char *p = tui_countdown_prompt("[Enter] continue  (continuing in 5s) ", 3);
+	CHECK_STR(p, "[Enter] continue  (continuing in 3s) ");
+	free(p);
+	p = tui_countdown_prompt("(continuing in 10s)", 0);
+	CHECK_STR(p, "(continuing in 0s)");
+	free(p);
+	p = tui_countdown_prompt("Allow one more? [y/N] ", 3);
+	CHECK_STR(p, "Allow one more? [y/N] ");
+	free(p);
+	p = tui_countdown_prompt("(continuing in xs)", 3);
+	CHECK_STR(p, "(continuing in xs)");
+	free(p);
+}
+
 int main(void)
 {
+	UNIT_RUN(test_countdown_prompt);
 	UNIT_RUN(test_parse_commands);
 	UNIT_RUN(test_parse_tasks_and_unknown);
 	UNIT_RUN(test_help_lists_every_command);
