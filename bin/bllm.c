@@ -138,7 +138,7 @@ int main(int argc, char **argv)
 	struct tui_edit_opts eo = { .prog = prog, .history_path = history, .agents = agents,
 				    .n_agents = n_agents, .root = root, .signals = &signals };
 	struct tui_edit *edit = tui_edit_new(stdin, stdout, &eo);
-	mo.ask = tui_edit_ask;
+	mo.ask = cli_ask;
 	struct tui_app app = { .mo = &mo, .cfg = &cfg, .edit = edit, .out = stdout,
 			       .model = mo.model ? xstrdup(mo.model) : NULL };
 	printf("bllm %s · workspace %s · /help for commands, Ctrl-D to quit\n", BLLM_VERSION, root);
@@ -151,6 +151,7 @@ int main(int argc, char **argv)
 		if (r == TUI_READ_EOF)
 			break;
 		if (r == TUI_READ_NEW) {
+			putchar('\n');
 			tui_app_new_session(&app);
 		} else if (r == TUI_READ_INTERRUPT) {
 			enum tui_interrupt what = tui_on_interrupt(empty, now_s(), &last_hint);

@@ -5,13 +5,9 @@
 #include <errno.h>
 #include <histedit.h>
 #include <limits.h>
-#include <math.h>
-#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <termios.h>
-#include <time.h>
 #include <unistd.h>
 #include <wchar.h>
 
@@ -26,8 +22,6 @@ struct tui_edit {
 	char *prompt;
 	bool interrupted, line_empty, new_session;
 };
-
-static volatile sig_atomic_t *ask_signals;
 
 static char *prompt_fn(EditLine *el)
 {
@@ -188,7 +182,6 @@ struct tui_edit *tui_edit_new(FILE *in, FILE *out, const struct tui_edit_opts *o
 	e->in = in;
 	e->out = out;
 	e->o = *o;
-	ask_signals = o->signals;
 	e->hist = history_init();
 	HistEvent hev;
 	history(e->hist, &hev, H_SETSIZE, 1000);
@@ -254,83 +247,4 @@ enum tui_read tui_edit_read(struct tui_edit *e, const char *prompt, bool add_his
 	}
 	*line = s;
 	return TUI_READ_LINE;
-}
-
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static void draw_ask(const char *prompt, double left, bool counting, const struct buf *typed)
-{
-	char *p = counting ? tui_countdown_prompt(prompt, (long)ceil(left)) : xstrdup(prompt);
-	fprintf(stderr, "\r\033[K%s%s", p, buf_str(typed));
-	fflush(stderr);
-	free(p);
-}
-
-bool tui_edit_ask(const char *prompt, double timeout_s, char *answer, size_t size)
-{
-	answer[0] = '\0';
-	struct termios saved, raw;
-	bool tty = tcgetattr(0, &saved) == 0;
-	if (tty) {
-		raw = saved;
-		raw.c_lflag &= (tcflag_t)~(ICANON | ECHO);
-		raw.c_cc[VMIN] = 1;
-		raw.c_cc[VTIME] = 0;
-		tcsetattr(0, TCSANOW, &raw);
-	}
-	struct buf typed = BUF_INIT;
-	double end = now_s() + timeout_s;
-	bool counting = true, answered = false;
-	draw_ask(prompt, timeout_s, counting, &typed);
-	for (;;) {
-		double left = end - now_s();
-		if (counting && left <= 0)
-			break;
-		/* wake at the next whole second to redraw the count */
-		double frac = left - floor(left);
-		int wait_ms = counting ? (int)((frac > 0.001 ? frac : 1.0) * 1000) + 1 : -1;
-		struct pollfd p = { .fd = 0, .events = POLLIN };
-		int ready = poll(&p, 1, wait_ms);
-		if (ready < 0 && errno == EINTR && ask_signals && *ask_signals > 0) {
-			snprintf(answer, size, "/stop");
-			answered = true;
-			break;
-		}
-		if (ready <= 0) {
-			draw_ask(prompt, end - now_s(), counting, &typed);
-			continue;
-		}
-		char c;
-		ssize_t got = read(0, &c, 1);
-		if (got <= 0)
-			break;
-		if (c == '\n' || c == '\r') {
-			snprintf(answer, size, "%s", buf_str(&typed));
-			answered = true;
-			break;
-		}
-		if ((c == 0x7f || c == 0x08) && typed.len > 0) {
-			do
-				typed.len--;
-			while (typed.len > 0 && ((unsigned char)typed.data[typed.len] & 0xC0) == 0x80);
-			typed.data[typed.len] = '\0';
-		} else if (c == 0x15) {
-			buf_reset(&typed);
-		} else if ((unsigned char)c >= 0x20 && c != 0x7f && typed.len + 1 < size) {
-			buf_appendc(&typed, c);
-			counting = false;
-		}
-		draw_ask(prompt, end - now_s(), counting, &typed);
-	}
-	if (tty)
-		tcsetattr(0, TCSANOW, &saved);
-	fputc('\n', stderr);
-	fflush(stderr);
-	buf_free(&typed);
-	return answered;
 }

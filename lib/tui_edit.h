@@ -3,8 +3,7 @@
 /*
  * The interactive bllm's terminal side: a line editor over libedit (emacs
  * keys, history kept in a file, Tab completion as lib/tui.h decides,
- * Ctrl-N and Ctrl-C reported to the caller) and the intervention pause
- * (manager_opts.ask) with a visible countdown that Ctrl-C ends at once.
+ * Ctrl-N and Ctrl-C reported to the caller).
  * It writes only to the streams it is given. Only bllm links it (libedit).
  */
 #include <signal.h>
@@ -40,15 +39,5 @@ enum tui_read {
  */
 enum tui_read tui_edit_read(struct tui_edit *e, const char *prompt, bool add_history, char **line,
 			    bool *line_empty);
-
-/*
- * manager_opts.ask for the TUI: prompt on stderr, wait up to timeout_s
- * for a line typed on stdin. While nothing is typed, the number of
- * seconds in the prompt's "(continuing in Ns)" counts down in place;
- * typing stops the countdown (the person then has as long as they need).
- * Ctrl-C answers "/stop" at once. Uses the signals count of the latest
- * tui_edit_new.
- */
-bool tui_edit_ask(const char *prompt, double timeout_s, char *answer, size_t size);
 
 #endif
