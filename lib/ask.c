@@ -5,6 +5,7 @@
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <termios.h>
 #include <time.h>
 #include <unistd.h>
@@ -40,17 +41,31 @@ bool ask_countdown(const char *prompt, double timeout_s, char *answer, size_t si
 		raw.c_cc[VTIME] = 0;
 		tcsetattr(0, TCSANOW, &raw);
 	}
+	/* Lines before the prompt's last are written once; the last is redrawn. */
+	const char *nl = strrchr(prompt, '\n');
+	if (nl) {
+		fwrite(prompt, 1, (size_t)(nl - prompt + 1), stderr);
+		prompt = nl + 1;
+	}
+	bool has_count = strstr(prompt, "(continuing in ") != NULL;
+	/* A question (no countdown) is answered only by keys typed after it showed. */
+	if (tty && !has_count)
+		tcflush(0, TCIFLUSH);
 	struct buf typed = BUF_INIT;
 	double end = now_s() + timeout_s;
-	bool counting = true, answered = false;
-	draw_ask(prompt, timeout_s, counting, &typed);
+	bool typing = false, answered = false;
+	draw_ask(prompt, timeout_s, has_count, &typed);
 	for (;;) {
 		double left = end - now_s();
-		if (counting && left <= 0)
+		if (!typing && left <= 0)
 			break;
-		/* wake at the next whole second to redraw the count */
-		double frac = left - floor(left);
-		int wait_ms = counting ? (int)((frac > 0.001 ? frac : 1.0) * 1000) + 1 : -1;
+		int wait_ms = -1;	/* typing: as long as the person needs */
+		if (!typing) {
+			/* wake at the next whole second to redraw the count */
+			double frac = left - floor(left);
+			wait_ms = has_count ? (int)((frac > 0.001 ? frac : 1.0) * 1000) + 1
+					    : (int)(left * 1000) + 1;
+		}
 		struct pollfd p = { .fd = 0, .events = POLLIN };
 		int ready = poll(&p, 1, wait_ms);
 		if (ready < 0 && errno == EINTR && signals && *signals > 0) {
@@ -59,7 +74,8 @@ bool ask_countdown(const char *prompt, double timeout_s, char *answer, size_t si
 			break;
 		}
 		if (ready <= 0) {
-			draw_ask(prompt, end - now_s(), counting, &typed);
+			if (has_count && !typing)
+				draw_ask(prompt, end - now_s(), true, &typed);
 			continue;
 		}
 		char c;
@@ -80,9 +96,9 @@ bool ask_countdown(const char *prompt, double timeout_s, char *answer, size_t si
 			buf_reset(&typed);
 		} else if ((unsigned char)c >= 0x20 && c != 0x7f && typed.len + 1 < size) {
 			buf_appendc(&typed, c);
-			counting = false;
+			typing = true;
 		}
-		draw_ask(prompt, end - now_s(), counting, &typed);
+		draw_ask(prompt, end - now_s(), has_count && !typing, &typed);
 	}
 	if (tty)
 		tcsetattr(0, TCSANOW, &saved);
