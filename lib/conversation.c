@@ -180,7 +180,8 @@ jv conversation_merge_summary(jv previous, jv current, int at)
 			jv_array_foreach(used, j, a) {
 				bool seen = false;
 				jv_array_foreach(agents, k, b) {
-					seen = seen || jv_equal(jv_copy(a), b);
+					bool same = jv_equal(jv_copy(a), b);
+					seen = seen || same;
 				}
 				agents = seen ? agents : jv_array_append(agents, jv_copy(a));
 				jv_free(a);

@@ -281,7 +281,8 @@ static jv add_unique(jv set, jv list)
 	jv_array_foreach(list, i, f) {
 		bool seen = jv_get_kind(f) != JV_KIND_STRING;
 		jv_array_foreach(set, j, g) {
-			seen = seen || jv_equal(jv_copy(f), g);
+			bool same = jv_equal(jv_copy(f), g);
+			seen = seen || same;
 		}
 		set = seen ? set : jv_array_append(set, jv_copy(f));
 		jv_free(f);

@@ -194,9 +194,10 @@ struct tui_edit *tui_edit_new(FILE *in, FILE *out, const struct tui_edit_opts *o
 	el_set(e->el, EL_PROMPT, prompt_fn);
 	el_set(e->el, EL_HIST, history, e->hist);
 	el_set(e->el, EL_GETCFN, getc_fn);
-	el_set(e->el, EL_ADDFN, "bllm-complete", "complete a command, an agent or a path", complete_fn);
+	/* wide: the narrow EL_ADDFN copies the names and libedit never frees them */
+	el_wset(e->el, EL_ADDFN, L"bllm-complete", L"complete a command, an agent or a path", complete_fn);
 	el_set(e->el, EL_BIND, "^I", "bllm-complete", NULL);
-	el_set(e->el, EL_ADDFN, "bllm-new", "start a new session", new_session_fn);
+	el_wset(e->el, EL_ADDFN, L"bllm-new", L"start a new session", new_session_fn);
 	el_set(e->el, EL_BIND, "^N", "bllm-new", NULL);
 	return e;
 }
