@@ -261,3 +261,36 @@ EOF
 	tmux send-keys -t "$TMUX_SESSION" "/diff" Enter
 	wait_for "no run yet in this session"
 }
+
+@test "/resume ID of a conversation whose last request was stopped runs that request again, the first as context" {
+	scen=$(scenario conv <<'EOF'
+{"rules": [
+ {"name": "slow-once", "match": {"last_user": "the SECOND request"}, "times": 1, "delay_ms": 20000,
+  "reply": {"content": [{"type": "text", "text": "late"}]}},
+ {"reply": {"content": [{"type": "text", "text": "Answered."}]}}
+]}
+EOF
+)
+	fake_start "$scen"
+	start_tui
+	tmux send-keys -t "$TMUX_SESSION" "the FIRST request" Enter
+	wait_for "session saved"
+	tmux send-keys -t "$TMUX_SESSION" "the SECOND request" Enter
+	wait_requests 2
+	tmux send-keys -t "$TMUX_SESSION" C-c
+	wait_for "status: interrupted (exit 130)"
+	id=$(basename sess/*.ndjson .ndjson)
+	tmux send-keys -t "$TMUX_SESSION" "/new" Enter
+	wait_for "the next task starts a new conversation"
+	tmux send-keys -t "$TMUX_SESSION" "/resume ${id:0:17}" Enter
+	wait_for "resuming session $id: its last request ended interrupted"
+	wait_requests 3
+	for _ in $(seq 100); do [ "$(screen | grep -c "session saved")" -ge 3 ] && break; sleep 0.05; done
+	request 3 '.body.messages[0].content[0].text' | grep -q "The new request.*the SECOND request"
+	request 3 '.body.messages[0].content[0].text' | grep -q "Request 1.*the FIRST request"
+	refute_file_has "Request 2" <(request 3 '.body.messages[0].content[0].text')
+	[ "$(ls sess/*.ndjson | wc -l)" -eq 1 ]
+	# the resumed request replaced its stopped attempt
+	zcat "sess/$id.json.gz" | jq_assert '[.turns[].request] == ["the FIRST request", "the SECOND request"]'
+	zcat "sess/$id.json.gz" | jq_assert '.turns[1].status != "interrupted"'
+}
