@@ -1,14 +1,13 @@
 /* bllm: the interactive terminal UI over the manager (see bllm --help). */
 #define _DEFAULT_SOURCE	/* realpath */
 #include <getopt.h>
+#include <locale.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
-
-#include <locale.h>
 #include <sys/ioctl.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "buf.h"
 #include "cache.h"

@@ -223,6 +223,7 @@ enum tui_read tui_edit_read(struct tui_edit *e, const char *prompt, bool add_his
 	free(e->prompt);
 	e->prompt = xstrdup(prompt);
 	e->interrupted = e->new_session = false;
+	el_resize(e->el);	/* the terminal may have been resized during a run */
 	int count = 0;
 	const char *got = el_gets(e->el, &count);
 	if (e->interrupted) {
