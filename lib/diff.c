@@ -141,6 +141,73 @@ static void diff_range(struct differ *d, long a0, long a1, long b0, long b1)
 	diff_range(d, a0 + x, a1, b0 + y, b1);
 }
 
+static int cmp_hash(const void *x, const void *y)
+{
+	uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
+	return a < b ? -1 : a > b;
+}
+
+/*
+ * Keeps, from x[0,n), the lines whose hash occurs among y's lines (sorted
+ * hashes yh[0,m)): a line that occurs nowhere on the other side can only
+ * be removed or added, so it is marked at once (*gone) and left out of the
+ * search. This keeps two unrelated files from costing O(n * m).
+ */
+static long keep_shared(const struct line *x, long n, const uint64_t *yh, long m,
+			struct line *kept, long *map, bool *gone)
+{
+	long k = 0;
+	for (long i = 0; i < n; i++) {
+		if (!bsearch(&x[i].h, yh, (size_t)m, sizeof *yh, cmp_hash)) {
+			gone[i] = true;
+			continue;
+		}
+		kept[k] = x[i];
+		map[k++] = i;
+	}
+	return k;
+}
+
+static uint64_t *sorted_hashes(const struct line *x, long n)
+{
+	uint64_t *h = xmalloc(sizeof *h * (size_t)(n + 1));
+	for (long i = 0; i < n; i++)
+		h[i] = x[i].h;
+	qsort(h, (size_t)n, sizeof *h, cmp_hash);
+	return h;
+}
+
+/* Fills del[0,n) and ins[0,m) with a minimal edit script from a to b. */
+static void mark_changes(const struct line *a, long n, const struct line *b, long m,
+			 bool *del, bool *ins)
+{
+	uint64_t *ah = sorted_hashes(a, n), *bh = sorted_hashes(b, m);
+	struct line *ka = xmalloc(sizeof *ka * (size_t)(n + 1)), *kb = xmalloc(sizeof *kb * (size_t)(m + 1));
+	long *amap = xmalloc(sizeof *amap * (size_t)(n + 1)), *bmap = xmalloc(sizeof *bmap * (size_t)(m + 1));
+	long kn = keep_shared(a, n, bh, m, ka, amap, del);
+	long km = keep_shared(b, m, ah, n, kb, bmap, ins);
+	long max = (kn + km + 1) / 2 + 2;
+	struct differ d = {
+		ka, kb, xcalloc((size_t)kn + 1, sizeof(bool)), xcalloc((size_t)km + 1, sizeof(bool)),
+		xmalloc(sizeof(long) * (size_t)(2 * max + 2)), xmalloc(sizeof(long) * (size_t)(2 * max + 2)),
+	};
+	diff_range(&d, 0, kn, 0, km);
+	for (long i = 0; i < kn; i++)
+		del[amap[i]] = d.del[i];
+	for (long j = 0; j < km; j++)
+		ins[bmap[j]] = d.ins[j];
+	free(d.del);
+	free(d.ins);
+	free(d.vf);
+	free(d.vb);
+	free(ka);
+	free(kb);
+	free(amap);
+	free(bmap);
+	free(ah);
+	free(bh);
+}
+
 /* One line of the edit script: ' ', '-' or '+', and the line it shows. */
 struct op {
 	char kind;
@@ -194,21 +261,17 @@ int diff_unified(const char *a, size_t alen, const char *b, size_t blen, int con
 	}
 	if (context < 0)
 		context = 0;
-	long max = (n + m + 1) / 2 + 2;
-	struct differ d = {
-		la, lb, xcalloc((size_t)n + 1, sizeof(bool)), xcalloc((size_t)m + 1, sizeof(bool)),
-		xmalloc(sizeof(long) * (size_t)(2 * max + 2)), xmalloc(sizeof(long) * (size_t)(2 * max + 2)),
-	};
-	diff_range(&d, 0, n, 0, m);
+	bool *del = xcalloc((size_t)n + 1, sizeof(bool)), *ins = xcalloc((size_t)m + 1, sizeof(bool));
+	mark_changes(la, n, lb, m, del, ins);
 
 	struct op *ops = xmalloc(sizeof *ops * (size_t)(n + m + 1));
 	long nops = 0, i = 0, j = 0;
 	stat->added = stat->removed = 0;
 	while (i < n || j < m) {
-		if (i < n && d.del[i]) {
+		if (i < n && del[i]) {
 			ops[nops++] = (struct op){ '-', &la[i++] };
 			stat->removed++;
-		} else if (j < m && d.ins[j]) {
+		} else if (j < m && ins[j]) {
 			ops[nops++] = (struct op){ '+', &lb[j++] };
 			stat->added++;
 		} else {
@@ -248,10 +311,8 @@ int diff_unified(const char *a, size_t alen, const char *b, size_t blen, int con
 		}
 	}
 	free(ops);
-	free(d.del);
-	free(d.ins);
-	free(d.vf);
-	free(d.vb);
+	free(del);
+	free(ins);
 	free(la);
 	free(lb);
 	return 0;
