@@ -1078,6 +1078,7 @@ struct md_stream {
 	struct md_opts o;
 	struct buf held;
 	size_t scan;		/* the held text before it has been looked at */
+	size_t no_newline;	/* bytes after scan known to hold no newline */
 	bool content;		/* held has a non-blank line before scan */
 	bool list;		/* held has a list item line */
 	bool blank;		/* a blank line follows the content */
@@ -1199,14 +1200,16 @@ void md_stream_feed(struct md_stream *s, const char *text_, size_t len, struct b
 	for (;;) {
 		const char *line = s->held.data + s->scan;
 		size_t rest = s->held.len - s->scan;
-		const char *nl = memchr(line, '\n', rest);
+		const char *nl = memchr(line + s->no_newline, '\n', rest - s->no_newline);
 		if (!nl) {
+			s->no_newline = rest;
 			if (rest > 0 && !s->in_fence && s->blank && s->list &&
 			    starts_new_block(line, rest) == 1)
 				cut(s, s->scan, out);
 			return;
 		}
 		size_t n = (size_t)(nl - line) + 1;
+		s->no_newline = 0;
 		if (s->in_fence) {
 			s->scan += n;
 			if (fence_close(s, line, n)) {
