@@ -1067,11 +1067,13 @@ void md_render(const char *text_, size_t len, const struct md_opts *o, struct bu
  * how it was split into pieces, so feeding byte by byte prints what
  * feeding it whole prints. Where a cut may go:
  *  - after a blank line outside a fence, when the held text has no list
- *    (nothing after a blank line can continue a paragraph, quote, table
- *    or code block in a way that renders differently);
- *  - with a list held, before the first line after blank lines that
- *    starts at column 0 and is not a list item (an indented line or a
- *    new item may continue the list, which changes its spacing);
+ *    and no indented line (nothing after a blank line can continue a
+ *    paragraph, quote, table or fenced code in a way that renders
+ *    differently);
+ *  - else before the first line after blank lines that starts at column
+ *    0 and is not a list item (an indented line or a new item may
+ *    continue a list, which changes its spacing, or an indented code
+ *    block, which keeps its inner blank lines);
  *  - after the closing line of a fence opened at column 0.
  */
 struct md_stream {
@@ -1080,7 +1082,7 @@ struct md_stream {
 	size_t scan;		/* the held text before it has been looked at */
 	size_t no_newline;	/* bytes after scan known to hold no newline */
 	bool content;		/* held has a non-blank line before scan */
-	bool list;		/* held has a list item line */
+	bool hold;		/* held has a list item or an indented line */
 	bool blank;		/* a blank line follows the content */
 	bool in_fence;
 	char fence_ch;
@@ -1191,7 +1193,7 @@ static void cut(struct md_stream *s, size_t n, struct buf *out)
 		render_blocks(s->held.data, n, s->o.width, s->o.color, &s->emitted, out);
 	buf_consume(&s->held, n);
 	s->scan -= n;
-	s->content = s->list = s->blank = false;
+	s->content = s->hold = s->blank = false;
 }
 
 void md_stream_feed(struct md_stream *s, const char *text_, size_t len, struct buf *out)
@@ -1203,7 +1205,7 @@ void md_stream_feed(struct md_stream *s, const char *text_, size_t len, struct b
 		const char *nl = memchr(line + s->no_newline, '\n', rest - s->no_newline);
 		if (!nl) {
 			s->no_newline = rest;
-			if (rest > 0 && !s->in_fence && s->blank && s->list &&
+			if (rest > 0 && !s->in_fence && s->blank && s->hold &&
 			    starts_new_block(line, rest) == 1)
 				cut(s, s->scan, out);
 			return;
@@ -1221,7 +1223,7 @@ void md_stream_feed(struct md_stream *s, const char *text_, size_t len, struct b
 		}
 		if (blank_line(line, n)) {
 			s->scan += n;
-			if (s->content && !s->list)
+			if (s->content && !s->hold)
 				cut(s, s->scan, out);
 			else if (s->content)
 				s->blank = true;
@@ -1233,8 +1235,8 @@ void md_stream_feed(struct md_stream *s, const char *text_, size_t len, struct b
 		}
 		s->blank = false;
 		s->content = true;
-		if (list_marker(line, n) == 1)
-			s->list = true;
+		if (list_marker(line, n) == 1 || indent_of(line, n) >= 4 || line[0] == '\t')
+			s->hold = true;
 		if (fence_open(line, n, &s->fence_ch, &s->fence_len, &s->fence_indent))
 			s->in_fence = true;
 		s->scan += n;

@@ -282,7 +282,7 @@ static void test_stream_holds_the_open_block(void)
 	buf_free(&out);
 }
 
-static void test_stream_keeps_a_loose_list_whole(void)
+static void test_stream_keeps_lists_and_indented_code_whole(void)
 {
 	const char *md = "- a\n- b\n\n- c\n\n  more of c\n\nafter\n";
 	static const size_t one[] = { 1 };
@@ -301,6 +301,14 @@ static void test_stream_keeps_a_loose_list_whole(void)
 	CHECK_STR(buf_str(&out), "• a\n\n• b\n");
 	md_stream_free(st);
 	buf_free(&out);
+	/* Blank lines inside an indented code block stay as they are. */
+	md = "para\n\n    a\n\n\n    b\n\nafter\n";
+	whole = render(md, 40, false);
+	s = stream(md, 40, false, one, 1);
+	CHECK_STR(whole, "para\n\n  a\n\n\n  b\n\nafter\n");
+	CHECK_STR(s, whole);
+	free(whole);
+	free(s);
 }
 
 /* 1 MB of mixed Markdown renders well under a second (timed by hand; here only checked to finish). */
@@ -337,7 +345,7 @@ int main(void)
 	UNIT_RUN(test_stream_bytewise_equals_whole);
 	UNIT_RUN(test_stream_random_splits_equal_whole);
 	UNIT_RUN(test_stream_holds_the_open_block);
-	UNIT_RUN(test_stream_keeps_a_loose_list_whole);
+	UNIT_RUN(test_stream_keeps_lists_and_indented_code_whole);
 	UNIT_RUN(test_large_document);
 	return unit_done();
 }
