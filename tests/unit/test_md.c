@@ -96,6 +96,8 @@ static void test_lists(void)
 	EXPECT("3) c\n4) d\n\n- a\n\n- b\n- [x] done\n- [ ] todo\n-\n", 80, false,
 	       "3) c\n4) d\n\n• a\n\n• b\n\n• [x] done\n\n• [ ] todo\n\n•\n");
 	EXPECT("Intro:\n- a\n- b\n\nafter\n", 80, false, "Intro:\n\n• a\n• b\n\nafter\n");
+	EXPECT("- **bold** item\n  1. `code` sub\n", 40, true,
+	       "• \033[1mbold\033[0m item\n  1. \033[36mcode\033[0m sub\n");
 }
 
 static void test_block_quotes(void)
@@ -103,6 +105,10 @@ static void test_block_quotes(void)
 	EXPECT("> quoted words that wrap\n> - item\n>\n> > inner\n\nafter\n", 16, false,
 	       "│ quoted words\n│ that wrap\n│\n│ • item\n│\n│ │ inner\n\nafter\n");
 	EXPECT("> q\n", 16, true, "\033[2m│\033[0m q\n");
+	/* Gutters stay outside the code's colours. */
+	EXPECT("> - in quote\n>\n> ```sh\n> echo $HOME\n> ```\n", 40, true,
+	       "\033[2m│\033[0m • in quote\n\033[2m│\033[0m\n"
+	       "\033[2m│\033[0m   \033[36mecho\033[0m \033[36m$HOME\033[0m\n");
 }
 
 static void test_links(void)
