@@ -147,14 +147,12 @@ static void append_sanitized(struct buf *out, const char *s, size_t n)
 	buf_append(out, s + run, n - run);
 }
 
+/* Inline styles: a span's index counts how deep it is open; its bit marks styled bytes. */
+enum style_index { SI_BOLD, SI_ITALIC, SI_LINK, SI_STRIKE, SI_URL, SI_CODE, ST_NBITS };
 enum {
-	ST_BOLD = 1,
-	ST_ITALIC = 2,
-	ST_LINK = 4,
-	ST_STRIKE = 8,
-	ST_URL = 16,
-	ST_CODE = 32,
-	ST_NBITS = 6,
+	ST_BOLD = 1 << SI_BOLD,
+	ST_LINK = 1 << SI_LINK,
+	ST_URL = 1 << SI_URL,
 };
 
 /* The SGR parameter of each style bit, in bit order. */
@@ -867,12 +865,12 @@ static int enter_span(MD_SPANTYPE type, void *detail, void *user)
 		r->implicit = true;
 	}
 	switch (type) {
-	case MD_SPAN_EM: r->span_depth[1]++; break;
-	case MD_SPAN_STRONG: r->span_depth[0]++; break;
-	case MD_SPAN_CODE: r->span_depth[5]++; break;
+	case MD_SPAN_EM: r->span_depth[SI_ITALIC]++; break;
+	case MD_SPAN_STRONG: r->span_depth[SI_BOLD]++; break;
+	case MD_SPAN_CODE: r->span_depth[SI_CODE]++; break;
 	case MD_SPAN_DEL:
 		if (r->color)
-			r->span_depth[3]++;
+			r->span_depth[SI_STRIKE]++;
 		else
 			append_inline(r, "~~", 2, cur_style(r));
 		break;
@@ -885,7 +883,7 @@ static int enter_span(MD_SPANTYPE type, void *detail, void *user)
 			r->links = xrealloc(r->links, r->links_cap * sizeof *r->links);
 		}
 		r->links[r->nlinks++] = (struct link){ r->inl.text.len, attr_dup(href) };
-		r->span_depth[2]++;
+		r->span_depth[SI_LINK]++;
 		break;
 	}
 	default:
@@ -899,12 +897,12 @@ static int leave_span(MD_SPANTYPE type, void *detail, void *user)
 	struct renderer *r = user;
 	(void)detail;
 	switch (type) {
-	case MD_SPAN_EM: r->span_depth[1]--; break;
-	case MD_SPAN_STRONG: r->span_depth[0]--; break;
-	case MD_SPAN_CODE: r->span_depth[5]--; break;
+	case MD_SPAN_EM: r->span_depth[SI_ITALIC]--; break;
+	case MD_SPAN_STRONG: r->span_depth[SI_BOLD]--; break;
+	case MD_SPAN_CODE: r->span_depth[SI_CODE]--; break;
 	case MD_SPAN_DEL:
 		if (r->color)
-			r->span_depth[3]--;
+			r->span_depth[SI_STRIKE]--;
 		else
 			append_inline(r, "~~", 2, cur_style(r));
 		break;
@@ -913,7 +911,7 @@ static int leave_span(MD_SPANTYPE type, void *detail, void *user)
 		if (r->nlinks == 0)
 			break;
 		struct link l = r->links[--r->nlinks];
-		r->span_depth[2]--;
+		r->span_depth[SI_LINK]--;
 		const char *text = r->inl.text.data ? r->inl.text.data + l.from : "";
 		size_t tn = r->inl.text.len - l.from;
 		const char *url = l.href;
