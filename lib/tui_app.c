@@ -10,6 +10,7 @@
 #include "buf.h"
 #include "cli.h"
 #include "conversation.h"
+#include "diff.h"
 #include "json.h"
 #include "observe.h"
 #include "session.h"
@@ -178,9 +179,10 @@ static void diff(struct tui_app *a)
 	jv diffs, files;
 	tui_last_run_changes(events, &diffs, &files);
 	jv_array_foreach(diffs, i, d) {
-		const char *text = json_str(d, "diff");
-		size_t len = strlen(text);
-		fprintf(a->out, "--- %s\n%s%s", json_str(d, "path"), text, len && text[len - 1] != '\n' ? "\n" : "");
+		struct buf b = BUF_INIT;
+		diff_render(json_str(d, "path"), json_str(d, "diff"), a->mo->color, 0, &b);
+		fputs(buf_str(&b), a->out);
+		buf_free(&b);
 		jv_free(d);
 	}
 	if (jv_array_length(jv_copy(diffs)) == 0) {
