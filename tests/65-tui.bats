@@ -159,7 +159,7 @@ wait_requests() {
 	[ "$(ls sess/*.ndjson | wc -l)" -eq 2 ]
 	# an unknown ID is one line naming it
 	tmux send-keys -t "$TMUX_SESSION" "/resume 1999" Enter
-	wait_for "1999"
+	for _ in $(seq 200); do screen | grep -q "^bllm: .*1999" && break; sleep 0.05; done
 	screen | grep -q "^bllm: .*1999"
 }
 
