@@ -5,7 +5,9 @@
 #include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sqlite3.h>
@@ -626,7 +628,8 @@ static int record_summary(struct history_recorder *r, jv s)
 {
 	jv p = event_params(r, s);
 	p = jv_object_set(p, jv_string("ts"), json_get(s, "created_at"));
-	int rc = exec(r->h, SQL_ENSURE_SESSION, p);
+	int rc = exec(r->h, "INSERT INTO sessions(id, sessions_dir, created_at, updated_at)"
+		      " VALUES(:sid, :sdir, :ts, :completed_at) ON CONFLICT(id) DO NOTHING", p);
 	jv res = json_get(s, "result");
 	p = jv_object_set(p, jv_string("status"), json_get(res, "status"));
 	p = jv_object_set(p, jv_string("exit_code"), json_get(res, "exit_code"));
@@ -1170,4 +1173,82 @@ int history_reindex(struct history *h, const char *sessions_dir, bool only_missi
 	jv_free(ids);
 	jv_free(known);
 	return rc;
+}
+
+/* --- for the programs ------------------------------------------------ */
+
+void history_time_string(long long ms, char out[32])
+{
+	time_t t = (time_t)(ms / 1000);
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	size_t n = strftime(out, 32, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(out + n, 32 - n, ".%03dZ", (int)(ms % 1000));
+}
+
+int history_open_synced(struct history **h, const char *sessions_dir, char **err)
+{
+	char *path = history_default_path();
+	if (!path) {
+		*err = xstrdup("no history database (BLLM_HISTORY_DB is off, or no state directory: "
+			       "set BLLM_STATE_DIR)");
+		return -1;
+	}
+	int rc = history_open(h, path, false, err);
+	free(path);
+	if (rc < 0 || !sessions_dir)
+		return rc;
+	int n;
+	if (history_reindex(*h, sessions_dir, true, &n, err) < 0) {
+		history_close(*h);
+		*h = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+jv history_row_summary(jv row)
+{
+	jv s = jv_object();
+	s = jv_object_set(s, jv_string("session_id"), json_get(row, "id"));
+	s = jv_object_set(s, jv_string("created_at"), json_get(row, "created_at"));
+	s = jv_object_set(s, jv_string("completed_at"), json_get(row, "completed_at"));
+	s = jv_object_set(s, jv_string("user_request"), json_get(row, "request"));
+	s = jv_object_set(s, jv_string("total_turns"), json_get(row, "turns"));
+	s = jv_object_set(s, jv_string("total_cost_usd"), json_get(row, "cost_usd"));
+	jv r = jv_object_set(jv_object(), jv_string("status"), json_get(row, "status"));
+	r = jv_object_set(r, jv_string("exit_code"), json_get(row, "exit_code"));
+	return jv_object_set(s, jv_string("result"), r);
+}
+
+void history_format_search(struct buf *out, jv results, bool color)
+{
+	jv_array_foreach(results, i, m) {
+		const char *snip = json_str(m, "snippet");
+		buf_printf(out, "%s%s%s  %-10s %s/%s  ", color ? "\033[1m" : "",
+			   json_str(m, "session_id") ? json_str(m, "session_id") : "-",
+			   color ? "\033[0m" : "", json_str(m, "status") ? json_str(m, "status") : "-",
+			   json_str(m, "agent") ? json_str(m, "agent") : "-",
+			   json_str(m, "kind") ? json_str(m, "kind") : "-");
+		/* One line per match, whatever the text holds; [match] in bold when coloured. */
+		for (const char *p = snip ? snip : ""; *p; p++) {
+			if (*p == '\n' || *p == '\r' || *p == '\t')
+				buf_appendc(out, ' ');
+			else if (color && *p == '[')
+				buf_appends(out, "\033[1;33m");
+			else if (color && *p == ']')
+				buf_appends(out, "\033[0m");
+			else
+				buf_appendc(out, *p);
+		}
+		buf_appendc(out, '\n');
+		jv_free(m);
+	}
+}
+
+long long history_now_ms(void)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	return (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000;
 }

@@ -133,6 +133,25 @@ int history_reindex(struct history *h, const char *sessions_dir, bool only_missi
  */
 int history_recreate(struct history **h, const char *path, char **err);
 
+/* The time now, in ms since the epoch. */
+long long history_now_ms(void);
+
+/* ms since the epoch as RFC 3339 UTC with milliseconds (the events' ts form). */
+void history_time_string(long long ms, char out[32]);
+
+/*
+ * Opens the default database and first indexes the sessions of
+ * sessions_dir (NULL: none) that it does not have yet, so what a reader
+ * sees matches the directory. -1 with *err.
+ */
+int history_open_synced(struct history **h, const char *sessions_dir, char **err);
+
+/* A sessions row in the shape of a summary, for session_format_list (new jv). */
+jv history_row_summary(jv row);
+
+/* One line per search match (history_search's array): ID, status, agent/kind, snippet. */
+void history_format_search(struct buf *out, jv results, bool color);
+
 /*
  * Nearest rank on n sorted values: the smallest with at least p% of the
  * values at or below it (as bllm-stats computes it). 0 when n is 0.
