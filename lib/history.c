@@ -3,6 +3,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <stdio.h>
@@ -259,6 +260,12 @@ int history_open(struct history **out, const char *path, bool readonly, char **e
 			}
 		}
 		free(dir);
+	}
+	if (!readonly) {
+		/* Created 0600, like the sessions it indexes; SQLite gives -wal and -shm the same mode. */
+		int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+		if (fd >= 0)
+			close(fd);
 	}
 	struct history *h = xcalloc(1, sizeof *h);
 	h->path = xstrdup(path);
