@@ -60,6 +60,7 @@ static const char *const schema[] = {
 	"CREATE INDEX IF NOT EXISTS sessions_created ON sessions(created_at)",
 	"CREATE INDEX IF NOT EXISTS sessions_status ON sessions(status, created_at)",
 	"CREATE INDEX IF NOT EXISTS sessions_dir ON sessions(sessions_dir, created_at)",
+	"CREATE INDEX IF NOT EXISTS sessions_updated ON sessions(updated_at)",
 	"CREATE TABLE IF NOT EXISTS worker_runs("
 	" run_id TEXT PRIMARY KEY, session_id TEXT NOT NULL, agent TEXT, task TEXT,"
 	" status TEXT NOT NULL DEFAULT 'running', exit_code INTEGER, started_at TEXT, ended_at TEXT,"
@@ -1258,4 +1259,13 @@ long long history_now_ms(void)
 	struct timespec now;
 	clock_gettime(CLOCK_REALTIME, &now);
 	return (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+}
+
+int history_version(struct history *h, jv *out, char **err)
+{
+	jv rows;
+	if (query(h, "SELECT count(*) AS n, max(updated_at) AS t FROM sessions", jv_null(), &rows, err) < 0)
+		return -1;
+	*out = jv_array_get(rows, 0);
+	return 0;
 }

@@ -133,6 +133,12 @@ int history_reindex(struct history *h, const char *sessions_dir, bool only_missi
  */
 int history_recreate(struct history **h, const char *path, char **err);
 
+/*
+ * What changes whenever a session is recorded: {"n": sessions, "t": the
+ * latest update}, for the dashboard's live list.
+ */
+int history_version(struct history *h, jv *out, char **err);
+
 /* The time now, in ms since the epoch. */
 long long history_now_ms(void);
 
