@@ -159,6 +159,8 @@ int dash_spawn(const char *sessions_dir, pid_t *pid, char **url, char **err)
 		int devnull = open("/dev/null", O_RDONLY);
 		if (devnull >= 0)
 			dup2(devnull, 0);
+		unsetenv("ANTHROPIC_API_KEY");	/* it reads the history, never the API */
+		unsetenv("CLAUDE_CODE_OAUTH_TOKEN");
 		execl(prog, "bllm-dashboard", "--listen", "127.0.0.1:0", "--sessions-dir", sessions_dir,
 		      "--exit-with", parent, (char *)NULL);
 		_exit(127);
