@@ -1116,26 +1116,19 @@ int history_reindex(struct history *h, const char *sessions_dir, bool only_missi
 	jv ids;
 	if (session_ids(sessions_dir, &ids, err) < 0)
 		return -1;
-	jv known = jv_object();
-	if (only_missing) {
-		jv rows;
-		if (query(h, "SELECT id FROM sessions", jv_null(), &rows, err) < 0) {
-			jv_free(ids);
-			jv_free(known);
-			return -1;
-		}
-		jv_array_foreach(rows, i, row) {
-			known = jv_object_set(known, json_get(row, "id"), jv_true());
-			jv_free(row);
-		}
-		jv_free(rows);
-	}
 	int rc = 0;
 	jv_array_foreach(ids, i, idv) {
 		const char *id = jv_string_value(idv);
-		jv seen = jv_object_get(jv_copy(known), jv_copy(idv));
-		bool skip = jv_is_valid(seen);
-		jv_free(seen);
+		bool skip = false;
+		if (only_missing && rc == 0) {
+			jv found;
+			jv params = JV_ARRAY(jv_copy(idv));
+			if (query(h, "SELECT 1 FROM sessions WHERE id = ?", params, &found, err) < 0)
+				rc = -1;
+			else
+				skip = jv_array_length(found) > 0;
+			jv_free(params);
+		}
 		if (skip || rc < 0) {
 			jv_free(idv);
 			continue;
@@ -1179,7 +1172,6 @@ int history_reindex(struct history *h, const char *sessions_dir, bool only_missi
 		jv_free(idv);
 	}
 	jv_free(ids);
-	jv_free(known);
 	return rc;
 }
 
