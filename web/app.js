@@ -207,13 +207,16 @@ function renderSession() {
       h('ul', {}, info.errors.map(e => h('li', {}, h('b', {}, e.type), ' ', e.agent || '', ': ', e.message)))) : null);
 }
 
+// The lines of a text, without the empty one after a final newline.
+const linesOf = s => { const a = String(s || '').split('\n'); if (a.length > 1 && a[a.length - 1] === '') a.pop(); return a; };
+
 function diffOf(name, input) {
   if (name === 'Edit' && input)
     return h('pre', { class: 'diff' },
-      String(input.old_string || '').split('\n').map(l => h('span', { class: 'del' }, '- ' + l)),
-      String(input.new_string || '').split('\n').map(l => h('span', { class: 'add' }, '+ ' + l)));
+      linesOf(input.old_string).map(l => h('span', { class: 'del' }, '- ' + l)),
+      linesOf(input.new_string).map(l => h('span', { class: 'add' }, '+ ' + l)));
   if (name === 'Write' && input)
-    return h('pre', { class: 'diff' }, String(input.content || '').split('\n').map(l => h('span', { class: 'add' }, '+ ' + l)));
+    return h('pre', { class: 'diff' }, linesOf(input.content).map(l => h('span', { class: 'add' }, '+ ' + l)));
   return null;
 }
 
