@@ -79,8 +79,11 @@ static int history_list(const char *dir, struct history_filter *f, jv *all, char
 	if (rc < 0)
 		return -1;
 	*all = jv_array();
-	for (int i = jv_array_length(jv_copy(rows)) - 1; i >= 0; i--)	/* oldest first */
-		*all = jv_array_append(*all, history_row_summary(jv_array_get(jv_copy(rows), i)));
+	for (int i = jv_array_length(jv_copy(rows)) - 1; i >= 0; i--) {	/* oldest first */
+		jv row = jv_array_get(jv_copy(rows), i);
+		*all = jv_array_append(*all, history_row_summary(row));
+		jv_free(row);
+	}
 	jv_free(rows);
 	return 0;
 }

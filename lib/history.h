@@ -152,7 +152,7 @@ void history_time_string(long long ms, char out[32]);
  */
 int history_open_synced(struct history **h, const char *sessions_dir, char **err);
 
-/* A sessions row in the shape of a summary, for session_format_list (new jv). */
+/* A sessions row (borrowed) in the shape of a summary, for session_format_list (new jv). */
 jv history_row_summary(jv row);
 
 /* One line per search match (history_search's array): ID, status, agent/kind, snippet. */
