@@ -134,8 +134,8 @@ int history_reindex(struct history *h, const char *sessions_dir, bool only_missi
 int history_recreate(struct history **h, const char *path, char **err);
 
 /*
- * What changes whenever a session is recorded: {"n": sessions, "t": the
- * latest update}, for the dashboard's live list.
+ * A value that changes whenever another process writes the database
+ * (SQLite's data_version), for the dashboard's live list.
  */
 int history_version(struct history *h, jv *out, char **err);
 
