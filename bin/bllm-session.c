@@ -65,35 +65,12 @@ static void print_json(jv v)
 	jv_free(s);
 }
 
-/* list with history filters: the database's rows of dir, in the table's shape. */
-static int history_list(const char *dir, struct history_filter *f, jv *all, char **err)
-{
-	struct history *h;
-	char abs[PATH_MAX];
-	if (history_open_synced(&h, dir, err) < 0)
-		return -1;
-	f->sessions_dir = realpath(dir, abs) ? abs : dir;
-	jv rows;
-	int rc = history_sessions(h, f, false, &rows, err);
-	history_close(h);
-	if (rc < 0)
-		return -1;
-	*all = jv_array();
-	for (int i = jv_array_length(jv_copy(rows)) - 1; i >= 0; i--) {	/* oldest first */
-		jv row = jv_array_get(jv_copy(rows), i);
-		*all = jv_array_append(*all, history_row_summary(row));
-		jv_free(row);
-	}
-	jv_free(rows);
-	return 0;
-}
-
 static int cmd_list(const char *prog, const char *dir, struct history_filter *f, bool json, bool color)
 {
 	jv all;
 	char *err = NULL;
 	bool filtered = f->since || f->status || f->agent || f->workspace || f->limit;
-	if ((filtered ? history_list(dir, f, &all, &err) : session_list(dir, &all, &err)) < 0) {
+	if ((filtered ? history_list_summaries(dir, f, &all, &err) : session_list(dir, &all, &err)) < 0) {
 		cli_error(prog, "%s", err);
 		free(err);
 		return 1;
@@ -154,32 +131,18 @@ static int cmd_search(const char *prog, const char *dir, const char *text, long 
 
 static int cmd_reindex(const char *prog, const char *dir)
 {
-	char *path = history_default_path(), *err = NULL;
-	struct history *h = NULL;
-	int n = 0, rc = 1;
-	if (!path) {
-		cli_error(prog, "no history database (BLLM_HISTORY_DB is off, or no state directory: "
-			  "set BLLM_STATE_DIR)");
-		return 1;
-	}
-	if (history_open(&h, path, false, &err) < 0) {
-		cli_error(prog, "%s; making it anew", err);
-		free(err);
-		err = NULL;
-		if (history_recreate(&h, path, &err) < 0)
-			goto out;
-	}
-	if (history_reindex(h, dir, false, &n, &err) < 0)
-		goto out;
-	printf("indexed %d session%s of %s into %s\n", n, n == 1 ? "" : "s", dir, path);
-	rc = 0;
-out:
-	if (err)
+	char *path = NULL, *notice = NULL, *err = NULL;
+	int n = 0, rc = history_reindex_default(dir, &n, &path, &notice, &err);
+	if (notice)
+		cli_error(prog, "%s", notice);
+	if (rc < 0)
 		cli_error(prog, "%s", err);
+	else
+		printf("indexed %d session%s of %s into %s\n", n, n == 1 ? "" : "s", dir, path);
+	free(notice);
 	free(err);
-	history_close(h);
 	free(path);
-	return rc;
+	return rc < 0 ? 1 : 0;
 }
 
 /* The command on session arg: show, export or replay. */

@@ -1263,3 +1263,49 @@ int history_version(struct history *h, jv *out, char **err)
 	*out = jv_array_get(rows, 0);
 	return 0;
 }
+
+int history_list_summaries(const char *dir, struct history_filter *f, jv *all, char **err)
+{
+	struct history *h;
+	char abs[PATH_MAX];
+	if (history_open_synced(&h, dir, err) < 0)
+		return -1;
+	f->sessions_dir = realpath(dir, abs) ? abs : dir;
+	jv rows;
+	int rc = history_sessions(h, f, false, &rows, err);
+	f->sessions_dir = NULL;
+	history_close(h);
+	if (rc < 0)
+		return -1;
+	*all = jv_array();
+	for (int i = jv_array_length(jv_copy(rows)) - 1; i >= 0; i--) {	/* oldest first */
+		jv row = jv_array_get(jv_copy(rows), i);
+		*all = jv_array_append(*all, history_row_summary(row));
+		jv_free(row);
+	}
+	jv_free(rows);
+	return 0;
+}
+
+int history_reindex_default(const char *dir, int *count, char **path, char **notice, char **err)
+{
+	struct history *h = NULL;
+	*count = 0;
+	*notice = NULL;
+	*path = history_default_path();
+	if (!*path) {
+		*err = xstrdup("no history database (BLLM_HISTORY_DB is off, or no state directory: "
+			       "set BLLM_STATE_DIR)");
+		return -1;
+	}
+	if (history_open(&h, *path, false, err) < 0) {
+		*notice = xasprintf("%s; making it anew", *err);
+		free(*err);
+		*err = NULL;
+		if (history_recreate(&h, *path, err) < 0)
+			return -1;
+	}
+	int rc = history_reindex(h, dir, false, count, err);
+	history_close(h);
+	return rc;
+}

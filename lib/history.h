@@ -152,6 +152,20 @@ void history_time_string(long long ms, char out[32]);
  */
 int history_open_synced(struct history **h, const char *sessions_dir, char **err);
 
+/*
+ * bllm-session list with filters: the sessions of dir that f selects (its
+ * sessions_dir is set for the query, then cleared), oldest first, in the
+ * shape of summaries; the database first indexes what it lacks of dir.
+ */
+int history_list_summaries(const char *dir, struct history_filter *f, jv *all, char **err);
+
+/*
+ * bllm-session reindex: rebuilds dir's rows in the default database (*path,
+ * malloc'd); a file that cannot be opened as a database is made anew, and
+ * *notice (malloc'd) says so. -1 with *err.
+ */
+int history_reindex_default(const char *dir, int *count, char **path, char **notice, char **err);
+
 /* A sessions row (borrowed) in the shape of a summary, for session_format_list (new jv). */
 jv history_row_summary(jv row);
 
