@@ -80,8 +80,9 @@ dump() {
 	assert_equal "$(sql "SELECT files_changed FROM sessions")" '["notes.txt"]'
 	assert_equal "$(sql "SELECT round(cost_usd, 6) FROM sessions")" \
 		"$(last_result "$journal" | jq '.total_cost_usd * 1000000 | round / 1000000')"
-	# Kept private, like the sessions it indexes.
+	# Kept private, like the sessions it indexes, and free of the API key.
 	assert_equal "$(stat -c %a "$DB")" 600
+	refute_file_has "$TEST_KEY" "$DB"
 }
 
 @test "8 runs at once: every session, worker run and API call is there" {
