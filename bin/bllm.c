@@ -20,7 +20,15 @@
 #include "tui_app.h"
 #include "tui_edit.h"
 
-static volatile sig_atomic_t signals;
+static volatile sig_atomic_t signals, terminated;
+
+/* SIGTERM and SIGHUP (the terminal closed) stop a run like Ctrl-C, then quit. */
+static void on_terminate(int sig)
+{
+	(void)sig;
+	terminated = 1;
+	signals++;
+}
 
 static void usage(const char *prog)
 {
@@ -115,6 +123,12 @@ int main(int argc, char **argv)
 		return cli_usage_error(prog, "--workdir %s: no such directory", workdir);
 	}
 	cli_install_signals(&signals);
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_terminate;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
 	cli_protect_secrets();
 	cli_start_observing(&cfg, NULL, prog);
 	if (!mo.no_cache && config_bool(&cfg, "performance.enable_caching", true))
@@ -142,12 +156,12 @@ int main(int argc, char **argv)
 			       .model = mo.model ? xstrdup(mo.model) : NULL };
 	printf("bllm %s · workspace %s · /help for commands, Ctrl-D to quit\n", BLLM_VERSION, root);
 	double last_hint = 0;
-	for (bool go = true; go;) {
+	for (bool go = true; go && !terminated;) {
 		char *line;
 		bool empty;
 		app.width = term_width(1);
 		enum tui_read r = tui_edit_read(edit, "bllm> ", true, &line, &empty);
-		if (r == TUI_READ_EOF)
+		if (r == TUI_READ_EOF || terminated)
 			break;
 		if (r == TUI_READ_NEW) {
 			putchar('\n');
@@ -176,5 +190,5 @@ int main(int argc, char **argv)
 	free(cfg_path);
 	free(worker);
 	config_free(&cfg);
-	return 0;
+	return terminated ? 130 : 0;
 }

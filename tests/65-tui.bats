@@ -294,3 +294,16 @@ EOF
 	zcat "sess/$id.json.gz" | jq_assert '[.turns[].request] == ["the FIRST request", "the SECOND request"]'
 	zcat "sess/$id.json.gz" | jq_assert '.turns[1].status != "interrupted"'
 }
+
+@test "SIGTERM at the prompt quits with 130, the history saved" {
+	start_tui
+	tmux send-keys -t "$TMUX_SESSION" "/agents" Enter
+	wait_for "coder"
+	shell=$(tmux display-message -p -t "$TMUX_SESSION" '#{pane_pid}')
+	pid=$(pgrep -P "$shell" -x bllm)
+	[ -n "$pid" ]
+	kill -TERM "$pid"
+	wait_done
+	[ "$(cat done)" = "exit=130" ]
+	[ -s state/history ]
+}
