@@ -326,26 +326,6 @@ long agent_usage_tokens(const struct anth_usage *u)
 	       u->cache_read_input_tokens;
 }
 
-bool agent_budget_spent(const struct agent_budget *b, char **why)
-{
-	if (b->max_turns > 0 && b->turns >= b->max_turns) {
-		*why = xasprintf("turn budget spent: %d of %d turns (raise --max-turns)", b->turns,
-				 b->max_turns);
-		return true;
-	}
-	if (b->max_tokens > 0 && b->tokens >= b->max_tokens) {
-		*why = xasprintf("token budget spent: %ld of %ld tokens used (raise --max-tokens)",
-				 b->tokens, b->max_tokens);
-		return true;
-	}
-	if (b->max_cost_usd > 0 && b->cost_usd >= b->max_cost_usd) {
-		*why = xasprintf("cost budget spent: $%.4f of $%.4f (raise --max-cost-usd)",
-				 b->cost_usd, b->max_cost_usd);
-		return true;
-	}
-	return false;
-}
-
 /* True (and the outcome set) when this run's or the tree's budget is spent. */
 static bool over_budget(struct run *r)
 {
@@ -355,7 +335,7 @@ static bool over_budget(struct run *r)
 		.tokens = agent_usage_tokens(&r->out->usage), .cost_usd = r->out->cost_usd,
 	};
 	char *why = NULL;
-	if (agent_budget_spent(&own, &why) || (r->o->budget && agent_budget_spent(r->o->budget, &why))) {
+	if (wf_budget_spent(&own, &why) || (r->o->budget && wf_budget_spent(r->o->budget, &why))) {
 		finish(r, "limit", 6, why);
 		return true;
 	}

@@ -95,9 +95,9 @@ void anth_usage_add(struct anth_usage *sum, const struct anth_usage *u)
 
 /* A price missing from the model's entry counts as 0. The exact name is
  * the longest possible prefix, so one longest-prefix search covers both. */
-bool anth_cost_usd(jv prices, const char *model, const struct anth_usage *u, double *cost)
+bool anth_price(jv prices, const char *model, struct anth_price *p)
 {
-	*cost = 0;
+	memset(p, 0, sizeof *p);
 	if (!model || jv_get_kind(prices) != JV_KIND_OBJECT)
 		return false;
 	jv best = jv_invalid();
@@ -118,11 +118,23 @@ bool anth_cost_usd(jv prices, const char *model, const struct anth_usage *u, dou
 		jv_free(best);
 		return false;
 	}
-	*cost = ((double)u->input_tokens * num_field(best, "input") +
-		 (double)u->output_tokens * num_field(best, "output") +
-		 (double)u->cache_creation_input_tokens * num_field(best, "cache_write") +
-		 (double)u->cache_read_input_tokens * num_field(best, "cache_read")) / 1e6;
+	p->input = num_field(best, "input");
+	p->output = num_field(best, "output");
+	p->cache_write = num_field(best, "cache_write");
+	p->cache_read = num_field(best, "cache_read");
 	jv_free(best);
+	return true;
+}
+
+bool anth_cost_usd(jv prices, const char *model, const struct anth_usage *u, double *cost)
+{
+	struct anth_price p;
+	*cost = 0;
+	if (!anth_price(prices, model, &p))
+		return false;
+	*cost = ((double)u->input_tokens * p.input + (double)u->output_tokens * p.output +
+		 (double)u->cache_creation_input_tokens * p.cache_write +
+		 (double)u->cache_read_input_tokens * p.cache_read) / 1e6;
 	return true;
 }
 

@@ -78,6 +78,14 @@ void anth_usage_add(struct anth_usage *sum, const struct anth_usage *u);
  */
 bool anth_cost_usd(jv prices, const char *model, const struct anth_usage *u, double *cost);
 
+/* A model's prices in $ per million tokens. */
+struct anth_price {
+	double input, output, cache_write, cache_read;
+};
+/* The model's prices from the table (borrowed), found as anth_cost_usd
+ * finds them; false (and *p zeroed) when the model has no price. */
+bool anth_price(jv prices, const char *model, struct anth_price *p);
+
 struct retry_policy {
 	int max_attempts;	/* total attempts, >= 1 (worker_retry_max_attempts) */
 	double base_delay_s;	/* worker_retry_base_delay */

@@ -482,7 +482,7 @@ static void call_worker(void *user, jv block, struct tool_result *tr)
 			free(msg);
 		} else {
 			char *why = NULL;
-			if (agent_budget_spent(&m->budget, &why)) {
+			if (wf_budget_spent(&m->budget, &why)) {
 				set_stop(m, "limit", 6, why);
 				result = synthetic_result(m, name, "limit", 6, m->stop_reason);
 			} else {
