@@ -7,6 +7,8 @@
 #include <time.h>
 
 #include "buf.h"
+#include "json.h"
+#include "usage.h"
 
 static long now_ms(void)
 {
@@ -62,7 +64,9 @@ struct run {
 	const struct agent_opts *o;
 	struct agent_outcome *out;
 	jv messages;
-	jv commands;		/* Bash calls: {command, exit_code, passed} */
+	struct wf_checks checks;	/* the Bash commands and file changes, in order */
+	struct wf_repeat repeat;	/* the same tool call made again and again */
+	char *loop;			/* why the run stops for a repeated call, or NULL */
 };
 
 static void on_text_delta(const char *text, size_t len, void *user)
@@ -164,7 +168,19 @@ static jv run_tool(struct run *r, jv block)
 	event_emit(r->o->ev, use);
 
 	struct tool_result tr;
-	if (jv_get_kind(input) != JV_KIND_OBJECT) {
+	bool repeated = jv_get_kind(input) == JV_KIND_OBJECT &&
+			wf_repeat_note(&r->repeat, name, input) >= WF_REPEAT_LIMIT;
+	if (repeated) {
+		memset(&tr, 0, sizeof tr);
+		tr.content = jv_string_fmt("not executed: the same %s call was made %d times in a row",
+					   name ? name : "", WF_REPEAT_LIMIT);
+		tr.is_error = true;
+		tr.exit_code = -1;
+		tr.files_changed = jv_array();
+		if (!r->loop)
+			r->loop = xasprintf("loop: the %s made the same %s call (same input) %d times "
+					    "in a row", r->o->def->name, name ? name : "", WF_REPEAT_LIMIT);
+	} else if (jv_get_kind(input) != JV_KIND_OBJECT) {
 		memset(&tr, 0, sizeof tr);
 		tr.content = jv_string("not executed: the tool input JSON was cut short "
 				       "(the reply hit max_tokens); send the call again, smaller");
@@ -176,19 +192,15 @@ static jv run_tool(struct run *r, jv block)
 	} else {
 		tr = tool_run(&r->o->tools, name ? name : "", input);
 	}
-	if (name && strcmp(name, "Bash") == 0 && jv_get_kind(input) == JV_KIND_OBJECT &&
-	    tr.exit_code != -1) {
+	/* Verification follows the tool that ran, however its name was spelled. */
+	if (!r->o->custom_tool && name && tool_lookup(name) == TOOL_BASH &&
+	    jv_get_kind(input) == JV_KIND_OBJECT && tr.exit_code != -1) {
 		jv cmdh;
 		const char *cmd = str_field(input, "command", &cmdh);
-		jv c = jv_object();
-		c = jv_object_set(c, jv_string("command"), jv_string(cmd ? cmd : ""));
-		c = jv_object_set(c, jv_string("exit_code"), jv_number(tr.exit_code));
-		c = jv_object_set(c, jv_string("passed"), jv_bool(tr.exit_code == 0 && !tr.timed_out));
-		if (tr.timed_out)
-			c = jv_object_set(c, jv_string("timed_out"), jv_true());
-		r->commands = jv_array_append(r->commands, c);
+		wf_checks_command(&r->checks, cmd, tr.exit_code, tr.timed_out);
 		jv_free(cmdh);
 	}
+	wf_checks_change(&r->checks, tr.files_changed);
 	add_changed(r, tr.files_changed);
 
 	jv ev = event_new(r->o->ev, "tool_result");
@@ -286,29 +298,27 @@ static bool verdict_is(const char *text, const char *word)
 static void judge(struct run *r, const char *stop_reason)
 {
 	const struct agent_def *def = r->o->def;
-	int n = jv_array_length(jv_copy(r->commands)), passed = 0;
-	jv_array_foreach(r->commands, i, c) {
-		jv p = get(c, "passed");
-		passed += jv_get_kind(p) == JV_KIND_TRUE;
-		jv_free(p);
-		jv_free(c);
-	}
-	if (n > 0 || strcmp(def->name, "tester") == 0) {
-		jv v = jv_object();
-		v = jv_object_set(v, jv_string("commands"), jv_copy(r->commands));
-		v = jv_object_set(v, jv_string("verified"), jv_bool(n > 0 && passed == n));
-		v = jv_object_set(v, jv_string("tests_passed"), jv_number(passed));
-		v = jv_object_set(v, jv_string("tests_failed"), jv_number(n - passed));
-		jv_free(r->out->verification);
-		r->out->verification = v;
-	}
+	bool tester = strcmp(def->name, "tester") == 0;
+	jv_free(r->out->verification);
+	r->out->verification = wf_checks_verification(&r->checks, tester);
+	jv v = r->out->verification;
+	int n = jv_array_length(jv_copy(r->checks.commands));
+	int failed = (int)json_num(v, "tests_failed", 0);
+	jv verified = json_get(v, "verified");
+	bool ok = jv_get_kind(verified) == JV_KIND_TRUE;
+	jv_free(verified);
 	const char *text = r->out->text ? r->out->text : "";
-	if (stop_reason && strcmp(stop_reason, "refusal") == 0) {
+	if (stop_reason && strcmp(stop_reason, "max_tokens") == 0) {
+		finish(r, "failed", 1, xasprintf("the reply was cut at max_tokens (%ld tokens) before "
+						 "it ended (raise api.max_tokens)",
+						 r->o->max_output_tokens > 0 ? r->o->max_output_tokens : 8192));
+	} else if (stop_reason && strcmp(stop_reason, "refusal") == 0) {
 		finish(r, "failed", 1, xstrdup("the model refused the task"));
-	} else if (strcmp(def->name, "tester") == 0 && n == 0) {
+	} else if (tester && n == 0) {
 		finish(r, "failed", 1, xstrdup("the tester ran no commands, so nothing was verified"));
-	} else if (strcmp(def->name, "tester") == 0 && passed < n) {
-		finish(r, "failed", 1, xasprintf("%d of %d verification commands failed", n - passed, n));
+	} else if (tester && !ok) {
+		finish(r, "failed", 1, failed ? xasprintf("%d of %d verification commands failed", failed, n)
+				       : xstrdup("the tester changed files after its last command"));
 	} else if (strcmp(def->name, "reviewer") == 0 &&
 		   (verdict_is(text, "CHANGES_REQUESTED") || verdict_is(text, "REJECTED"))) {
 		r->out->verdict = xstrdup("changes_requested");
@@ -322,8 +332,7 @@ static void judge(struct run *r, const char *stop_reason)
 
 long agent_usage_tokens(const struct anth_usage *u)
 {
-	return u->input_tokens + u->output_tokens + u->cache_creation_input_tokens +
-	       u->cache_read_input_tokens;
+	return usage_tokens(u);
 }
 
 /* True (and the outcome set) when this run's or the tree's budget is spent. */
@@ -340,6 +349,57 @@ static bool over_budget(struct run *r)
 		return true;
 	}
 	return false;
+}
+
+/*
+ * The budget check before a call (lib/workflow.h): against this run's own
+ * limits, then the tree's. Lowers the request's max_tokens (*req) when the
+ * remainder pays for less; false, with the outcome set (limit), when not
+ * even a short reply fits. The tree's budget holds the call's worst case
+ * until settle_call.
+ */
+static bool plan_call(struct run *r, jv *req, struct wf_call_plan *plan)
+{
+	const struct agent_opts *o = r->o;
+	long max = o->max_output_tokens > 0 ? o->max_output_tokens : 8192;
+	jv body = jv_dump_string(jv_copy(*req), 0);
+	long input = wf_input_tokens_estimate((size_t)jv_string_length_bytes(jv_copy(body)));
+	jv_free(body);
+	struct anth_price price;
+	const struct anth_price *p = anth_price(o->prices, o->model, &price) ? &price : NULL;
+	const struct agent_limits *l = &o->limits;
+	struct agent_budget own = {
+		.max_tokens = l->max_tokens, .max_cost_usd = l->max_cost_usd,
+		.tokens = agent_usage_tokens(&r->out->usage), .cost_usd = r->out->cost_usd,
+	};
+	char *why = NULL;
+	enum wf_call_verdict v = wf_budget_plan(&own, p, input, max, plan, &why);
+	if (v != WF_CALL_REFUSED && o->budget)
+		v = wf_budget_plan(o->budget, p, input, plan->max_tokens, plan, &why);
+	if (v == WF_CALL_REFUSED) {
+		finish(r, "limit", 6, why);
+		return false;
+	}
+	if (plan->max_tokens < max)
+		*req = jv_object_set(*req, jv_string("max_tokens"), jv_number((double)plan->max_tokens));
+	if (o->budget)
+		wf_budget_reserve(o->budget, plan);
+	return true;
+}
+
+/* A model without a price cannot be held to a cost budget: refuse before any call. */
+static bool cost_unbounded(struct run *r)
+{
+	const struct agent_opts *o = r->o;
+	bool cost_budget = o->limits.max_cost_usd > 0 || (o->budget && o->budget->max_cost_usd > 0);
+	struct anth_price price;
+	if (!cost_budget || anth_price(o->prices, o->model, &price))
+		return false;
+	finish(r, "error", 5, xasprintf("model \"%s\" has no price, so a cost budget cannot hold: add it "
+					"to the \"pricing\" table of system_config.json, or drop "
+					"--max-cost-usd", o->model));
+	r->out->error_type = "config";
+	return true;
 }
 
 static bool interrupted(const struct agent_opts *o)
@@ -359,7 +419,8 @@ void agent_run(const struct agent_opts *o, jv user_content, struct agent_outcome
 	free(out->text);
 	out->text = NULL;
 	long t0 = now_ms();
-	struct run r = { .o = o, .out = out, .commands = jv_array() };
+	struct run r = { .o = o, .out = out };
+	wf_checks_init(&r.checks);
 	jv first = jv_object();
 	first = jv_object_set(first, jv_string("role"), jv_string("user"));
 	first = jv_object_set(first, jv_string("content"), user_content);
@@ -367,7 +428,7 @@ void agent_run(const struct agent_opts *o, jv user_content, struct agent_outcome
 	jv tools = o->custom_tool ? jv_copy(o->custom_tools) : agent_tool_definitions(o->tools.allowed);
 	int max_turns = o->limits.max_turns > 0 ? o->limits.max_turns : 50;
 	struct buf last_text = BUF_INIT;
-	bool done = false;
+	bool done = cost_unbounded(&r);
 
 	while (!done) {
 		if (interrupted(o)) {
@@ -389,6 +450,11 @@ void agent_run(const struct agent_opts *o, jv user_content, struct agent_outcome
 		jv req = anth_request_new(o->model, o->max_output_tokens > 0 ? o->max_output_tokens : 8192,
 					  jv_string(o->def->system_prompt), jv_copy(tools),
 					  jv_copy(r.messages), true, o->prompt_cache);
+		struct wf_call_plan plan;
+		if (!plan_call(&r, &req, &plan)) {
+			jv_free(req);
+			break;
+		}
 		struct client_call call;
 		char *err = NULL;
 		enum client_status st = client_messages(o->client, req, on_text_delta, on_retry, &r,
@@ -397,6 +463,8 @@ void agent_run(const struct agent_opts *o, jv user_content, struct agent_outcome
 		out->turns++;
 		if (st != CLIENT_OK) {
 			out->turns--;
+			if (o->budget)
+				wf_budget_release(o->budget, &plan);
 			if (st == CLIENT_INTERRUPTED) {
 				finish(&r, "interrupted", 130, err);
 			} else {
@@ -412,11 +480,8 @@ void agent_run(const struct agent_opts *o, jv user_content, struct agent_outcome
 		out->cost_known = out->cost_known && known;
 		anth_usage_add(&out->usage, &call.usage);
 		out->cost_usd += cost;
-		if (o->budget) {
-			o->budget->turns++;
-			o->budget->tokens += agent_usage_tokens(&call.usage);
-			o->budget->cost_usd += cost;
-		}
+		if (o->budget)
+			wf_budget_settle(o->budget, &plan, agent_usage_tokens(&call.usage), cost);
 		emit_usage(&r, &call, cost, known);
 
 		jv content = get(call.message, "content");
@@ -471,6 +536,10 @@ void agent_run(const struct agent_opts *o, jv user_content, struct agent_outcome
 			if (halted) {
 				finish(&r, halt.status, halt.exit_code, halt.reason);
 				done = true;
+			} else if (r.loop) {
+				finish(&r, "limit", 6, r.loop);
+				r.loop = NULL;
+				done = true;
 			} else if (over_budget(&r)) {
 				done = true;
 			}
@@ -482,8 +551,9 @@ void agent_run(const struct agent_opts *o, jv user_content, struct agent_outcome
 	if (!out->text)
 		out->text = xstrdup(out->error ? out->error : "");
 	if (jv_get_kind(out->verification) == JV_KIND_NULL &&
-	    jv_array_length(jv_copy(r.commands)) > 0) {
-		jv v = jv_object_set(jv_object(), jv_string("commands"), jv_copy(r.commands));
+	    jv_array_length(jv_copy(r.checks.commands)) > 0) {
+		/* Stopped before the model ended: its commands did not verify the work. */
+		jv v = wf_checks_verification(&r.checks, false);
 		v = jv_object_set(v, jv_string("verified"), jv_false());
 		jv_free(out->verification);
 		out->verification = v;
@@ -492,7 +562,9 @@ void agent_run(const struct agent_opts *o, jv user_content, struct agent_outcome
 	buf_free(&last_text);
 	jv_free(tools);
 	jv_free(r.messages);
-	jv_free(r.commands);
+	wf_checks_free(&r.checks);
+	wf_repeat_free(&r.repeat);
+	free(r.loop);
 }
 
 jv agent_result_event(const struct event_ctx *ev, const struct agent_outcome *out)

@@ -533,3 +533,23 @@ char *config_state_dir(void)
 	}
 	return s && *s ? xasprintf("%s/.local/state/bllm", s) : NULL;
 }
+
+static const char *nonempty(const char *s)
+{
+	return s && *s ? s : NULL;
+}
+
+char *config_model(const struct config *cfg, const char *agent, const char *flag)
+{
+	const struct agent_def *def = config_agent(cfg, agent);
+	const char *m = nonempty(flag);
+	if (!m && strcmp(agent, "manager") == 0)
+		m = nonempty(getenv("BLLM_MANAGER_MODEL"));
+	if (!m)
+		m = nonempty(getenv("BLLM_MODEL"));
+	if (!m && def)
+		m = nonempty(def->model);
+	if (!m)
+		m = config_string(cfg, "api.model", "claude-sonnet-4-5");
+	return xstrdup(m);
+}

@@ -87,6 +87,18 @@ double config_worker_timeout(const struct config *cfg, const char *agent, double
  */
 char *config_state_dir(void);
 
+/*
+ * The model an agent uses (malloc'd). The one place of the precedence:
+ *   1. flag (--model of the program run; bllm-manage passes its --model
+ *      on to every worker),
+ *   2. for the manager only, $BLLM_MANAGER_MODEL,
+ *   3. $BLLM_MODEL (every agent, the manager included),
+ *   4. the agent's "model" in agent_config.json,
+ *   5. api.model of system_config.json.
+ * Empty values count as unset.
+ */
+char *config_model(const struct config *cfg, const char *agent, const char *flag);
+
 /* The built-in system prompt used when an agent's prompt file is missing. */
 const char *config_builtin_prompt(const char *agent_name);
 

@@ -23,6 +23,7 @@
 #include "config.h"
 #include "event.h"
 #include "io.h"
+#include "json.h"
 #include "observe.h"
 #include "proc.h"
 #include "tools.h"
@@ -44,6 +45,7 @@ struct worker_flags {
 /* What came in on stdin from upstream workers. */
 struct upstream {
 	char *task;		/* the user's original request, or NULL */
+	char *instructions;	/* this stage's task from the manager (a task event from "manager"), or NULL */
 	jv results;		/* every upstream `result` event, oldest first */
 	bool failed;		/* an upstream result is an error, or no result came */
 	char *error;		/* why reading failed (malformed line), or NULL */
@@ -122,7 +124,12 @@ static char *build_prompt(const struct agent_def *def, const struct upstream *up
 static void take_event(struct upstream *up, jv ev)
 {
 	const char *type = event_type(ev);
-	if (type && strcmp(type, "task") == 0 && !up->task) {
+	const char *from = json_str(ev, "from");
+	if (type && strcmp(type, "task") == 0 && from && strcmp(from, "manager") == 0) {
+		const char *text = json_str(ev, "text");
+		free(up->instructions);
+		up->instructions = text ? xstrdup(text) : NULL;
+	} else if (type && strcmp(type, "task") == 0 && !up->task) {
 		jv text = jv_object_get(jv_copy(ev), jv_string("text"));
 		if (jv_get_kind(text) == JV_KIND_STRING)
 			up->task = xstrdup(jv_string_value(text));
@@ -352,7 +359,7 @@ int worker_main(int argc, char **argv, const char *agent)
 	struct upstream up = { .results = jv_array() };
 	struct client *client = NULL;
 	struct cache *copts_cache = NULL;
-	char *instructions = NULL, *root = NULL, *prompt = NULL;
+	char *instructions = NULL, *root = NULL, *prompt = NULL, *model = NULL;
 
 	ev.tap = observe_event;
 	if (config_load_dotenv(".env", &err) < 0) {
@@ -406,6 +413,11 @@ int worker_main(int argc, char **argv, const char *agent)
 			       : finish_early(&ev, &init_sent, prog, "error", 2, up.error);
 		goto out;
 	}
+	if (up.instructions && !*instructions) {
+		free(instructions);
+		instructions = up.instructions;
+		up.instructions = NULL;
+	}
 	if (up.failed) {
 		code = finish_early(&ev, &init_sent, prog, "skipped", 3,
 				    up.error ? up.error : "an upstream stage failed; nothing was attempted");
@@ -428,9 +440,7 @@ int worker_main(int argc, char **argv, const char *agent)
 		.max_cost_usd = f.max_cost_usd,
 		.max_context_messages = (int)config_number(&cfg, "workflow_limits.max_context_messages", 50),
 	};
-	const char *model = f.model ? f.model : getenv("BLLM_MODEL");
-	if (!model || !*model)
-		model = def->model ? def->model : config_string(&cfg, "api.model", "claude-sonnet-4-5");
+	model = config_model(&cfg, def->name, f.model);
 	observe_set_context(f.session_id, ev.run_id, def->name, def->role, model);
 	emit_init(&ev, model, root, def->tools, &lim);
 	init_sent = true;
@@ -490,9 +500,11 @@ out_noconfig:
 	observe_close();
 	free(err);
 	free(prompt);
+	free(model);
 	free(instructions);
 	free(root);
 	free(up.task);
+	free(up.instructions);
 	free(up.error);
 	jv_free(up.results);
 	event_ctx_free(&ev);

@@ -348,12 +348,17 @@ void wf_budget_reserve(struct agent_budget *b, const struct wf_call_plan *plan)
 void wf_budget_settle(struct agent_budget *b, const struct wf_call_plan *plan, long tokens,
 		      double cost_usd)
 {
-	b->reserved_turns--;
-	b->reserved_tokens -= plan->tokens;
-	b->reserved_cost_usd -= plan->cost_usd;
+	wf_budget_release(b, plan);
 	b->turns++;
 	b->tokens += tokens;
 	b->cost_usd += cost_usd;
+}
+
+void wf_budget_release(struct agent_budget *b, const struct wf_call_plan *plan)
+{
+	b->reserved_turns--;
+	b->reserved_tokens -= plan->tokens;
+	b->reserved_cost_usd -= plan->cost_usd;
 }
 
 bool wf_budget_spent(const struct agent_budget *b, char **why)
@@ -378,9 +383,7 @@ bool wf_budget_spent(const struct agent_budget *b, char **why)
 
 bool wf_replay_matches(jv entry, const char *worker, const char *task)
 {
+	(void)task;
 	const char *agent = json_str(entry, "agent");
-	if (!agent || !worker || strcmp(agent, worker) != 0)
-		return false;
-	const char *saved = json_str(entry, "task");
-	return !saved || !task || strcmp(saved, task) == 0;
+	return agent && worker && strcmp(agent, worker) == 0;
 }

@@ -198,13 +198,16 @@ void wf_budget_reserve(struct agent_budget *b, const struct wf_call_plan *plan);
 /* Releases the reservation and adds what the call really spent. */
 void wf_budget_settle(struct agent_budget *b, const struct wf_call_plan *plan, long tokens,
 		      double cost_usd);
+/* Releases the reservation of a call that spent nothing (it failed). */
+void wf_budget_release(struct agent_budget *b, const struct wf_call_plan *plan);
 /* True, with *why (malloc'd) set, when a limit of b is already reached. */
 bool wf_budget_spent(const struct agent_budget *b, char **why);
 
 /*
- * Resume: true when a journaled worker result (borrowed, as load_resume
- * kept it: a result event with "task" added when the journal had it) may
- * stand for a call of worker with task: same worker, same task when known.
+ * Resume: true when a journaled worker result (borrowed: a result event)
+ * may stand for a call of worker with task. Only the worker must be the
+ * same: a resumed manager model words its tasks anew, so requiring the
+ * same task would rerun every finished worker.
  */
 bool wf_replay_matches(jv entry, const char *worker, const char *task);
 
