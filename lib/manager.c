@@ -669,8 +669,8 @@ static jv run_verification(struct mgr *m, bool mention)
 {
 	if (!mention)
 		return workflow_verification(&m->wf);
-	jv last = jv_array_length(jv_copy(m->results)) > 0
-			  ? jv_array_get(jv_copy(m->results), -1) : jv_null();
+	int n = jv_array_length(jv_copy(m->results));
+	jv last = n > 0 ? jv_array_get(jv_copy(m->results), n - 1) : jv_null();
 	jv v = json_get(last, "verification");
 	jv_free(last);
 	return v;

@@ -242,6 +242,28 @@ JSON
 	[[ "$(last_result | jq -r .error)" == *"ran no commands"* ]]
 }
 
+@test "verification follows the tool that ran, whatever its spelling: a failing \"bash\" counts" {
+	fake_start "$(scenario spelled <<'JSON'
+{"rules": [
+ {"match": {"turn": 0}, "reply": {"content": [{"type": "tool_use", "name": "bash", "input": {"command": "exit 1"}},
+                                               {"type": "tool_use", "name": "Bash", "input": {"command": "true"}}]}},
+ {"reply": {"content": [{"type": "text", "text": "TESTS: PASSED"}]}}
+]}
+JSON
+)"
+	run --separate-stderr bllm-test -C ws "run the tests"
+	assert_failure 1
+	last_result | jq_assert '.status == "failed" and .verification.verified == false'
+	last_result | jq_assert '[.verification.commands[].command] == ["exit 1", "true"]'
+}
+
+@test "a reply cut at max_tokens never completes silently: failed, naming max_tokens" {
+	fake_start "$(scenario cut <<<'{"rules": [{"reply": {"content": [{"type": "text", "text": "The plan is: 1. first"}], "stop_reason": "max_tokens"}}]}')"
+	run --separate-stderr bllm-plan -C ws "plan it"
+	assert_failure 1
+	last_result | jq_assert '.status == "failed" and (.error | contains("max_tokens"))'
+}
+
 @test "a reviewer that requests changes fails with the verdict" {
 	fake_start "$(scenario rev <<<'{"rules": [{"reply": {"content": [{"type": "text", "text": "Must fix: 1. leak\nVERDICT: CHANGES_REQUESTED"}]}}]}')"
 	run --separate-stderr bllm-review -C ws "review"

@@ -152,6 +152,66 @@ coder_scenario() {
 	last_result | jq_assert '.status == "limit" and (.error | contains("max_review_iterations"))'
 }
 
+@test "a coder call after the reviewer is a review cycle whatever the reviewer's words, announced each time" {
+	config_set '.workflow_limits.max_review_iterations = 2'
+	# the reviewer objects without any VERDICT line
+	fake_start "$(manage_scenario "coder reviewer coder reviewer coder reviewer coder" "please rename x")"
+	run --separate-stderr manage "task"
+	assert_failure 6
+	[ "$(events_of cycle | jq -c '[.kind, .label, .n, .max]' | tr '\n' ' ')" = '["review","Review",1,2] ["review","Review",2,2] ' ]
+	[ "$(worker_order)" = "coder reviewer coder reviewer coder reviewer " ]
+	last_result | jq_assert '.status == "limit" and (.error | contains("Review cycle limit reached: 2 of 2"))'
+}
+
+@test "the manager calling the same worker with the same task twice, finishing the same way, is a loop (limit, exit 6)" {
+	fake_start "$(scenario again <<'JSON'
+{"rules": [
+ {"match": {"system": "You are the manager"}, "reply": {"content": [{"type": "tool_use", "name": "planner", "input": {"task": "plan it"}}]}},
+ {"match": {"system": "You are the planner"}, "reply": {"content": [{"type": "text", "text": "the same plan"}]}}
+]}
+JSON
+)"
+	run --separate-stderr manage "task"
+	assert_failure 6
+	[ "$(worker_order)" = "planner planner " ]
+	last_result | jq_assert '.status == "limit" and (.error | contains("loop: the manager called the planner twice in a row with the same task"))'
+}
+
+@test "@coder reports the worker's own verification in the result and the summary" {
+	fake_start "$(coder_scenario "true")"
+	run --separate-stderr manage --sessions-dir sess "@coder change a.c"
+	assert_success
+	last_result | jq_assert '.agent == "manager" and .verification.verified == true'
+	id=$(last_result | jq -r .session_id)
+	gzip -dc "sess/$id.json.gz" | jq_assert '.result.tests_passed == true and .verification.verified == true'
+}
+
+@test "BLLM_MODEL applies to the manager too; BLLM_MANAGER_MODEL to the manager alone; --model to every agent" {
+	fake_start "$(manage_scenario "planner")"
+	BLLM_MODEL=claude-haiku-4-5 run --separate-stderr manage "task"
+	[ "$(jq -r .body.model "$FAKE_LOG" | sort -u)" = claude-haiku-4-5 ]
+	: >"$FAKE_LOG"
+	BLLM_MODEL=claude-haiku-4-5 BLLM_MANAGER_MODEL=claude-opus-4-1 run --separate-stderr manage "task"
+	[ "$(manager_request 1 .body.model)" = '"claude-opus-4-1"' ]
+	[ "$(jq -r 'select(.body.system[0].text | contains("You are the planner")) | .body.model' "$FAKE_LOG")" = claude-haiku-4-5 ]
+	: >"$FAKE_LOG"
+	BLLM_MANAGER_MODEL=claude-opus-4-1 run --separate-stderr manage --model claude-sonnet-4-0 "task"
+	[ "$(jq -r .body.model "$FAKE_LOG" | sort -u)" = claude-sonnet-4-0 ]
+}
+
+@test "a worker task over 128 KiB reaches the worker (through stdin, not argv)" {
+	head -c 200000 /dev/zero | tr '\0' 'x' >big.txt
+	jq -n --rawfile big big.txt '{rules: [
+	  {match: {system: "You are the manager", turn: 0}, reply: {content: [{type: "tool_use", name: "planner", input: {task: $big}}]}},
+	  {match: {system: "You are the manager"}, reply: {content: [{type: "text", text: "TERMINATE"}]}},
+	  {match: {system: "You are the planner"}, reply: {content: [{type: "text", text: "planned"}]}}]}' >"$BATS_TEST_TMPDIR/big.json"
+	fake_start "$BATS_TEST_TMPDIR/big.json"
+	run --separate-stderr manage "task"
+	assert_success
+	any_event '.type == "result" and .agent == "planner" and .status == "completed"'
+	jq -r 'select(.body.system[0].text | contains("You are the planner")) | .body.messages[0].content[0].text' "$FAKE_LOG" | grep -q "xxxxxxxxxxxxxxxxxxxx"
+}
+
 @test "test cycles past max_retry_cycles are refused" {
 	config_set '.workflow_limits.max_retry_cycles = 1'
 	fake_start "$(manage_scenario "coder tester coder tester coder" APPROVED false)"
@@ -326,6 +386,24 @@ JSON
 	[ "$(last_result | jq -r .session_id)" = "$id" ]
 	[ "$(grep -c '"type":"init","agent":"manager"' "sess/$id.ndjson")" -eq 2 ]
 	gzip -dc "sess/$id.json.gz" | jq_assert '.result.status == "completed" and .user_request == "build it"'
+}
+
+@test "--resume of a completed session does nothing (exit 0) unless given a new task" {
+	fake_start "$(manage_scenario "planner")"
+	run --separate-stderr manage --sessions-dir sess "task"
+	assert_success
+	id=$(last_result | jq -r .session_id)
+	before=$(request_count)
+	cp "sess/$id.json.gz" saved.gz
+	run --separate-stderr manage --sessions-dir sess --resume "$id"
+	assert_success
+	[ "$(request_count)" -eq "$before" ]
+	[[ "$stderr" == *"already completed"* ]]
+	cmp saved.gz "sess/$id.json.gz"
+	run --separate-stderr manage --sessions-dir sess --resume "$id" "a new task"
+	assert_success
+	[ "$(request_count)" -gt "$before" ]
+	gzip -dc "sess/$id.json.gz" | jq_assert '.user_request == "a new task"'
 }
 
 @test "--resume of an unknown session exits 2" {
