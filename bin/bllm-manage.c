@@ -28,7 +28,7 @@ static void usage(const char *prog)
 	     "Options:\n"
 	     "  -C, --workdir DIR      workspace root the workers' tools are confined to\n"
 	     "      --config FILE      agent config (default ./config/agent_config.json)\n"
-	     "      --model MODEL      the manager's model\n"
+	     "      --model MODEL      the model of every agent, the manager included\n"
 	     "      --max-turns N      turns of the whole run (manager and workers)\n"
 	     "      --max-tokens N     tokens of the whole run\n"
 	     "      --max-cost-usd X   US dollars of the whole run\n"
@@ -83,7 +83,8 @@ int main(int argc, char **argv)
 	long l;
 	int c;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":C:o:qvh", opts, NULL)) != -1) {
+	/* "+": stop at the first operand, so a task may contain words like "-v". */
+	while ((c = getopt_long(argc, argv, "+:C:o:qvh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'C': workdir = optarg; break;
 		case O_CONFIG: config_file = optarg; break;
@@ -117,7 +118,10 @@ int main(int argc, char **argv)
 		case 'h': usage(prog); return 0;
 		case O_VERSION: printf("%s %s\n", prog, BLLM_VERSION); return 0;
 		case ':': return cli_usage_error(prog, "option '%s' needs a value", argv[optind - 1]);
-		default: return cli_usage_error(prog, "unknown option '%s'", argv[optind - 1]);
+		default:
+			if (optopt && strncmp(argv[optind - 1], "--", 2) != 0)
+				return cli_usage_error(prog, "unknown option '-%c'", optopt);
+			return cli_usage_error(prog, "unknown option '%s'", argv[optind - 1]);
 		}
 	}
 	struct buf task = BUF_INIT;

@@ -289,7 +289,7 @@ static int parse_flags(int argc, char **argv, const char *prog, struct worker_fl
 	opterr = 0;
 	int c;
 	/* "+": stop at the first operand, so a task may contain words like "-v". */
-	while ((c = getopt_long(argc, argv, ":hC:", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+:hC:", opts, NULL)) != -1) {
 		switch (c) {
 		case 'h': return 1;
 		case O_VERSION: return 3;
@@ -344,6 +344,14 @@ int worker_main(int argc, char **argv, const char *agent)
 		if (optind >= argc)
 			return cli_usage_error(prog, "missing AGENT: name an agent from the config");
 		agent = argv[optind++];
+		/* bllm-agent NAME [OPTION]... [TASK...]: options may follow the name too. */
+		pf = parse_flags(argc, argv, prog, &f);
+		if (pf == 1 || pf == 3) {
+			pf == 1 ? usage(prog, agent) : (void)printf("%s %s\n", prog, BLLM_VERSION);
+			return 0;
+		}
+		if (pf < 0)
+			return -pf;
 	}
 	cli_install_signals(&signals);
 	cli_protect_secrets();

@@ -171,3 +171,30 @@ JSON
 	assert_success
 	[ -z "$output" ]
 }
+
+# last_request_text: the first user message of the newest request fake-anthropic got.
+last_request_text() { tail -n 1 "$FAKE_LOG" | jq -c '.body.messages[0].content[0].text'; }
+
+@test "option parsing stops at the first operand: a task may hold -v and --help" {
+	fake_start "$(hello_scenario)"
+	for p in bllm-code "bllm-agent coder"; do
+		run --separate-stderr $p -C ws fix the -v flag and --help
+		assert_success
+		last_request_text | jq_assert '. == "fix the -v flag and --help"'
+	done
+	# bllm-agent takes its options after the agent's name too
+	run --separate-stderr bllm-agent coder --max-turns 2 -C ws hi -q
+	assert_success
+	last_request_text | jq_assert '. == "hi -q"'
+}
+
+@test "bllm-manage stops option parsing at the first operand" {
+	fake_start "$(hello_scenario)"
+	run --separate-stderr bllm-manage --no-interactive -C ws fix the -v flag
+	assert_success
+	last_request_text | jq_assert '. == "fix the -v flag"'
+	# and before the first operand a bad flag is still an error
+	run --separate-stderr bllm-manage -Z task
+	assert_failure 2
+	[[ "$stderr" == *"unknown option '-Z'"* ]]
+}
