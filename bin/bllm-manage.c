@@ -148,6 +148,9 @@ int main(int argc, char **argv)
 		return code;
 	}
 	cli_start_observing(&cfg, NULL, prog);
+	for (int i = 0; i < cfg.n_warnings; i++)
+		if (strstr(cfg.warnings[i], "unknown key"))
+			cli_error(prog, "warning: %s", cfg.warnings[i]);
 	if (!mo.no_cache && config_bool(&cfg, "performance.enable_caching", true))
 		mo.cache = cli_open_cache(&cfg, NULL, prog);
 	char *root = realpath(workdir, NULL);

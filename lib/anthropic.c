@@ -150,7 +150,8 @@ long anth_retry_delay_ms(const struct retry_policy *p, int attempt, long retry_a
 	double max_ms = p->max_delay_s * 1000;
 	double d;
 	if (retry_after_ms >= 0) {
-		d = fmin((double)retry_after_ms, max_ms);
+		/* The server knows how long it needs: honour it up to the configured maximum. */
+		d = fmin((double)retry_after_ms, fmax(max_ms, p->retry_after_max_s * 1000));
 	} else {
 		d = p->base_delay_s * 1000;
 		if (p->exponential && attempt > 1)

@@ -92,6 +92,7 @@ struct retry_policy {
 	double max_delay_s;	/* worker_retry_max_delay */
 	double jitter;		/* worker_retry_jitter: +-fraction of the delay */
 	bool exponential;	/* worker_retry_exponential */
+	double retry_after_max_s;	/* retry_after_max: the longest Retry-After honoured (0: max_delay_s) */
 };
 
 /* True for the HTTP statuses worth retrying: 408, 409, 429, 5xx (529 too). */
@@ -101,7 +102,8 @@ bool anth_status_retryable(long http_status);
  * Milliseconds to wait before attempt number `attempt` + 1 (attempt counts
  * from 1). base * 2^(attempt-1) when exponential (else base), capped at
  * max, spread by jitter using rand01 in [0,1). A Retry-After of
- * retry_after_ms >= 0 takes precedence (still capped at max).
+ * retry_after_ms >= 0 takes precedence, capped at retry_after_max_s (at
+ * max_delay_s when that is lower or 0).
  */
 long anth_retry_delay_ms(const struct retry_policy *p, int attempt, long retry_after_ms, double rand01);
 

@@ -1,4 +1,5 @@
 #include "config.h"
+#include "config_keys.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -188,6 +189,13 @@ static int check_kinds(jv defaults, jv file, const char *prefix, const char *pat
 	return rc;
 }
 
+static void add_warning(struct config *cfg, char *msg);
+
+static void add_warning_cb(void *user, char *msg)
+{
+	add_warning(user, msg);
+}
+
 static int load_system_config(struct config *cfg, const char *dir, char **err)
 {
 	jv defaults = jv_parse(default_system_config);
@@ -216,9 +224,10 @@ static int load_system_config(struct config *cfg, const char *dir, char **err)
 		free(path);
 		return -1;
 	}
+	int rc = config_keys_check(file, path, add_warning_cb, cfg, err);
 	cfg->system = jv_object_merge_recursive(defaults, file);
 	cfg->system_config_path = path;
-	return 0;
+	return rc;
 }
 
 static void add_warning(struct config *cfg, char *msg)
@@ -402,6 +411,8 @@ static int load(struct config *cfg, const char *explicit_path, char **err, int *
 	char *dir = dir_of(path);
 	rc = load_system_config(cfg, dir, err);
 	free(dir);
+	if (rc == 0)
+		rc = config_env_check(err);
 	return rc;
 }
 
@@ -491,6 +502,7 @@ struct retry_policy config_retry_policy(const struct config *cfg)
 		.max_delay_s = config_number(cfg, "performance.worker_retry_max_delay", 30.0),
 		.jitter = config_number(cfg, "performance.worker_retry_jitter", 0.1),
 		.exponential = config_bool(cfg, "performance.worker_retry_exponential", true),
+		.retry_after_max_s = config_number(cfg, "performance.retry_after_max", 300),
 	};
 	if (!config_bool(cfg, "performance.worker_retry_enabled", true) || p.max_attempts < 1)
 		p.max_attempts = 1;

@@ -459,7 +459,9 @@ int worker_main(int argc, char **argv, const char *agent)
 		event_emit(&ev, t);
 	}
 	for (int i = 0; i < cfg.n_warnings; i++) {
-		if (!strstr(cfg.warnings[i], def->name))
+		/* Config-wide warnings are the manager's to show when there is one. */
+		bool general = strstr(cfg.warnings[i], "unknown key") != NULL;
+		if (general ? f.parent_id != NULL : !strstr(cfg.warnings[i], def->name))
 			continue;
 		cli_error(prog, "warning: %s", cfg.warnings[i]);
 		event_log(&ev, "warning", cfg.warnings[i]);
