@@ -369,6 +369,20 @@ static int parse_agent_config(struct config *cfg, jv root, const char *path, cha
 
 static int load(struct config *cfg, const char *explicit_path, char **err, int *exit_code);
 
+char *config_share_dir(void)
+{
+	char self[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+	if (n <= 0)
+		return NULL;
+	self[n] = '\0';
+	char *slash = strrchr(self, '/');
+	if (!slash)
+		return NULL;
+	*slash = '\0';
+	return xasprintf("%s/../share/bllm", self);
+}
+
 int config_load(struct config *cfg, const char *explicit_path, char **err, int *exit_code)
 {
 	int rc = load(cfg, explicit_path, err, exit_code);
@@ -391,13 +405,24 @@ static int load(struct config *cfg, const char *explicit_path, char **err, int *
 		path = xstrdup(explicit_path);
 	} else if (file_exists("config/agent_config.json")) {
 		path = xstrdup("config/agent_config.json");
-	} else if (file_exists(BLLM_SHARE_DIR "/config/agent_config.json")) {
-		path = xstrdup(BLLM_SHARE_DIR "/config/agent_config.json");
 	} else {
-		*err = xstrdup("no agent config found (tried config/agent_config.json and "
-			       BLLM_SHARE_DIR "/config/agent_config.json); give one with --config FILE");
-		*exit_code = 5;
-		return -1;
+		/* Installed: ../share/bllm beside the program, wherever the prefix was. */
+		char *share = config_share_dir();
+		char *rel = share ? xasprintf("%s/config/agent_config.json", share) : NULL;
+		free(share);
+		if (rel && file_exists(rel)) {
+			path = rel;
+		} else if (file_exists(BLLM_SHARE_DIR "/config/agent_config.json")) {
+			free(rel);
+			path = xstrdup(BLLM_SHARE_DIR "/config/agent_config.json");
+		} else {
+			*err = xasprintf("no agent config found (tried config/agent_config.json, %s and "
+					 BLLM_SHARE_DIR "/config/agent_config.json); give one with "
+					 "--config FILE", rel ? rel : "../share/bllm beside the program");
+			free(rel);
+			*exit_code = 5;
+			return -1;
+		}
 	}
 	cfg->agent_config_path = path;
 	*exit_code = 2;
