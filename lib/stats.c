@@ -444,6 +444,35 @@ static bool kind_is(jv rec, const char *kind)
 	return k && strcmp(k, kind) == 0;
 }
 
+int stats_resolve_session(jv records, const char *prefix, char **full, char **err)
+{
+	*full = NULL;
+	size_t n = strlen(prefix);
+	int matches = 0;
+	jv_array_foreach(records, i, rec) {
+		const char *sid = str_field(rec, "session_id");
+		if (sid && strncmp(sid, prefix, n) == 0 && (!*full || strcmp(*full, sid) != 0)) {
+			if (*full && matches == 1) {
+				*err = xasprintf("--session %s: several sessions start with it (%s, %s, ...); "
+						 "give more of the ID", prefix, *full, sid);
+				matches = 2;
+			} else if (!*full) {
+				*full = xstrdup(sid);
+				matches = 1;
+			}
+		}
+		jv_free(rec);
+	}
+	if (matches == 1)
+		return 0;
+	if (matches == 0)
+		*err = xasprintf("--session %s: no session with that ID (or prefix) in the metrics",
+				 prefix);
+	free(*full);
+	*full = NULL;
+	return -1;
+}
+
 jv stats_filter(jv records, const char *session_id, long long since_ms)
 {
 	jv out = jv_array();
@@ -613,7 +642,7 @@ jv stats_errors(jv borrowed)
 	jv out = jv_object();
 	out = jv_object_set(out, jv_string("total_errors"), jv_number(n));
 	out = jv_object_set(out, jv_string("error_counts"), counts);
-	out = jv_object_set(out, jv_string("recent"), recent);
+	out = jv_object_set(out, jv_string("recent_errors"), recent);
 	return out;
 }
 

@@ -58,8 +58,8 @@ JSON
 	jq -s -e 'length >= 1 and all(.[]; .level == "ERROR" or .level == "CRITICAL")' logs/better-llm-error.log
 	run --separate-stderr bllm-stats errors --json
 	assert_success
-	jq_assert '.total_errors == 3 and .error_counts.api == 3 and (.recent | length) == 3' <<<"$output"
-	jq_assert '.recent[0].agent == "planner" and (.recent[0].message | contains("529") or contains("overloaded"))' <<<"$output"
+	jq_assert '.total_errors == 3 and .error_counts.api == 3 and (.recent_errors | length) == 3' <<<"$output"
+	jq_assert '.recent_errors[0].agent == "planner" and (.recent_errors[0].message | contains("529") or contains("overloaded"))' <<<"$output"
 	run --separate-stderr bllm-stats errors
 	assert_output --partial "total_errors: 3"
 }
@@ -246,7 +246,7 @@ JSON
 	run --separate-stderr bllm-stats errors --json
 	jq_assert '.error_counts.network == 1 and .error_counts.limit == 1 and .error_counts.timeout == 1
 		and .error_counts.tool >= 2' <<<"$output"
-	jq_assert 'any(.recent[]; .error_type == "tool" and .agent == "coder" and (.run_id | startswith("run_"))
+	jq_assert 'any(.recent_errors[]; .error_type == "tool" and .agent == "coder" and (.run_id | startswith("run_"))
 		and (.message | contains("missing.txt")))' <<<"$output"
 	refute_alive "sleep $n"
 }
