@@ -55,6 +55,13 @@ static void usage(const char *prog)
 	     "130 interrupted.");
 }
 
+static const char *progname = "bllm-manage";
+
+static void notice(const char *message)
+{
+	cli_error(progname, "error: %s", message);
+}
+
 int main(int argc, char **argv)
 {
 	static volatile sig_atomic_t signals;
@@ -176,6 +183,8 @@ int main(int argc, char **argv)
 		mo.live_view = !quiet && (progress || isatty(2));
 		mo.color = term_use_color(2, color);
 		mo.sessions_dir = sessions_dir;
+		progname = prog;
+		mo.notice = notice;
 		manager_opts_configure(&mo, &cfg);
 		struct manager_outcome res;
 		code = manager_run(&mo, task.data ? task.data : "", &res);

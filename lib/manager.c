@@ -61,7 +61,9 @@ static void tap(void *user, jv ev)
 		m->journal_failed = true;
 		char *why = xasprintf("cannot write the session journal %s: %s",
 				      m->session.journal_path, strerror(errno));
-		workflow_set_stop(&m->wf, ST_ERROR, EXIT_API, xstrdup(why));
+		workflow_set_stop(&m->wf, ST_ERROR, EXIT_FAILED, xstrdup(why));
+		if (m->o->notice)
+			m->o->notice(why);
 		event_log(&m->ev, "error", why);
 		free(why);
 	}
@@ -928,9 +930,11 @@ static void finish_run(struct mgr *m, struct agent_outcome *out, bool mention,
 	jv summary = build_summary(m, out, verification);
 	if (session_write_summary(&m->session, summary, &err) < 0) {
 		event_log(&m->ev, "error", err);
+		if (m->o->notice)
+			m->o->notice(err);
 		if (strcmp(out->status, "completed") == 0) {
 			agent_outcome_free(out);
-			agent_outcome_set(out, "error", EXIT_API, err);
+			agent_outcome_set(out, "error", EXIT_FAILED, err);
 		}
 		free(err);
 		free(path);

@@ -203,6 +203,30 @@ static int fsync_dir(const char *dir)
 	return rc;
 }
 
+/* A temporary of a save older than this was left by a killed process. */
+#define STALE_TEMP_S 60
+
+void session_clean_temporaries(const char *dir)
+{
+	DIR *d = opendir(dir);
+	if (!d)
+		return;
+	time_t now = time(NULL);
+	struct dirent *de;
+	while ((de = readdir(d)) != NULL) {
+		/* .ID.json.XXXXXX or .ID.json.gz.XXXXXX, as session_write_summary makes them */
+		const char *n = de->d_name;
+		size_t len = strlen(n);
+		if (n[0] != '.' || len < 8 || !strstr(n, ".json") || n[len - 7] != '.')
+			continue;
+		struct stat st;
+		if (fstatat(dirfd(d), n, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) &&
+		    now - st.st_mtime > STALE_TEMP_S)
+			unlinkat(dirfd(d), n, 0);
+	}
+	closedir(d);
+}
+
 int session_write_summary(struct session *s, jv summary, char **err)
 {
 	if (!s->dir || !s->id) {
@@ -222,6 +246,7 @@ int session_write_summary(struct session *s, jv summary, char **err)
 	buf_appendc(&b, '\n');
 	jv_free(text);
 
+	session_clean_temporaries(s->dir);
 	int fd = mkstemp(tmp);
 	if (fd < 0) {
 		*err = xasprintf("%s: cannot create a temporary file: %s", tmp, strerror(errno));
@@ -748,6 +773,7 @@ int session_get(const char *dir, const char *id, jv *summary, char **err)
 
 int session_list(const char *dir, jv *sessions, char **err)
 {
+	session_clean_temporaries(dir);
 	struct idlist l;
 	if (collect_ids(dir, &l, err) < 0)
 		return -1;

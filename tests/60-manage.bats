@@ -729,3 +729,29 @@ JSON
 	[ "$(cat done)" = "exit=0" ]
 	any_event '.type == "tool_result" and .agent == "coder" and .exit_code == 0' out
 }
+
+@test "a journal write that fails (full disk) is reported at once and stops the run: status error" {
+	fake_start "$(manage_scenario "planner planner2 planner3 coder reviewer tester")"
+	agents_set '.agents += [(.agents[] | select(.name == "planner") | .name = "planner2"), (.agents[] | select(.name == "planner") | .name = "planner3")]'
+	mkdir sess
+	# a file-size limit of 8 KiB: the journal soon cannot grow (EFBIG, as ENOSPC would)
+	run --separate-stderr bash -c 'ulimit -f 8; exec "$0" --no-interactive -q -C ws --sessions-dir sess --no-cache task' "$BLLM_BUILD/bllm-manage"
+	assert_failure 1
+	[[ "$stderr" == *"error: cannot write the session journal"* ]]
+	last_result | jq_assert '.status == "error" and (.error | contains("cannot write the session journal"))'
+	# it stopped instead of going on unrecorded
+	[ "$(worker_order)" != "planner planner2 planner3 coder reviewer tester " ]
+}
+
+@test "temporaries a killed save left behind are removed at the next save or list" {
+	mkdir -p sess
+	: >sess/.20261125-203000-aaaaaa.json.gz.Ab12Cd
+	: >sess/.20261125-203000-aaaaaa.json.XyZ123
+	: >sess/.20261125-203000-bbbbbb.json.gz.Fresh1
+	touch -d '-2 hours' sess/.20261125-203000-aaaaaa.json.gz.Ab12Cd sess/.20261125-203000-aaaaaa.json.XyZ123
+	run --separate-stderr bllm-session --sessions-dir sess list
+	[ ! -e sess/.20261125-203000-aaaaaa.json.gz.Ab12Cd ]
+	[ ! -e sess/.20261125-203000-aaaaaa.json.XyZ123 ]
+	# a save going on now is left alone
+	[ -e sess/.20261125-203000-bbbbbb.json.gz.Fresh1 ]
+}
