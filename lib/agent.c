@@ -118,6 +118,17 @@ static jv trim_context(jv messages, int max)
 	return kept;
 }
 
+/* The tokens a reply served from the response cache would have cost (its recorded usage). */
+static long cached_tokens(const struct client_call *call)
+{
+	if (!call->cache || strcmp(call->cache, "hit") != 0)
+		return 0;
+	jv u = json_get(call->message, "usage");
+	long n = usage_json_tokens(u);
+	jv_free(u);
+	return n;
+}
+
 static void emit_usage(struct run *r, const struct client_call *call, double cost, bool known)
 {
 	jv ev = event_new(r->o->ev, "usage");
@@ -134,6 +145,8 @@ static void emit_usage(struct run *r, const struct client_call *call, double cos
 		ev = jv_object_set(ev, jv_string("response_cache_stored"), jv_bool(call->cache_stored));
 		ev = jv_object_set(ev, jv_string("response_cache_evicted"), jv_number(call->cache_evicted));
 		ev = jv_object_set(ev, jv_string("response_cache_size"), jv_number(call->cache_size));
+		if (cached_tokens(call) > 0)
+			ev = jv_object_set(ev, jv_string("tokens_saved"), jv_number((double)cached_tokens(call)));
 	}
 	event_emit(r->o->ev, ev);
 }
@@ -482,6 +495,7 @@ void agent_run(const struct agent_opts *o, jv user_content, struct agent_outcome
 		out->cost_usd += cost;
 		if (o->budget)
 			wf_budget_settle(o->budget, &plan, agent_usage_tokens(&call.usage), cost);
+		out->tokens_saved += cached_tokens(&call);
 		emit_usage(&r, &call, cost, known);
 
 		jv content = get(call.message, "content");
@@ -585,6 +599,8 @@ jv agent_result_event(const struct event_ctx *ev, const struct agent_outcome *ou
 	e = jv_object_set(e, jv_string("total_cost_usd"),
 			  out->cost_known ? jv_number(out->cost_usd) : jv_null());
 	e = jv_object_set(e, jv_string("num_turns"), jv_number(out->turns));
+	if (out->tokens_saved > 0)
+		e = jv_object_set(e, jv_string("tokens_saved"), jv_number((double)out->tokens_saved));
 	e = jv_object_set(e, jv_string("duration_ms"), jv_number((double)out->duration_ms));
 	e = jv_object_set(e, jv_string("files_changed"), jv_copy(out->files_changed));
 	return e;

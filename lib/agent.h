@@ -75,6 +75,7 @@ struct agent_outcome {
 	double cost_usd;
 	bool cost_known;		/* every call's model had a price */
 	int turns;
+	long tokens_saved;		/* tokens of the replies served from the response cache */
 	long duration_ms;
 	jv files_changed;		/* array of workspace-relative paths */
 	jv verification;		/* {"commands":[{command, exit_code, passed}], "verified",

@@ -133,6 +133,19 @@ enable_cache() { config_set ".performance.enable_caching = true | .performance.c
 	jq_assert '.cache.hits == 2 and .cache.misses == 4 and .cache.size == 4' <<<"$output"
 }
 
+@test "a reply served from the response cache is shown as cached, with the tokens it saved" {
+	enable_cache
+	fake_start "$(tool_then_text)"
+	run --separate-stderr bllm-code -C ws "task"
+	first=$(last_result | jq '.usage | .input_tokens + .output_tokens + .cache_creation_input_tokens + .cache_read_input_tokens')
+	run --separate-stderr bash -c 'bllm-code -C ws task | tee events | bllm-render --color=never'
+	assert_success
+	last_result events | jq_assert ".tokens_saved == $first and .usage.output_tokens == 0"
+	events_of usage events | jq_assert '.response_cache == "hit" and .tokens_saved > 0'
+	assert_output --partial "(cached: "
+	assert_output --partial " tokens saved)"
+}
+
 @test "response cache: failed replies are never stored" {
 	enable_cache
 	fake_start "$(scenario flaky <<'JSON'
