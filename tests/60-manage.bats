@@ -314,7 +314,8 @@ tokens_of() { jq '.input_tokens + .output_tokens + .cache_creation_input_tokens 
 	run --separate-stderr manage --sessions-dir sess "task"
 	assert_success
 	id=$(last_result | jq -r .session_id)
-	[ -f "sess/$id.ndjson" ] && [ -f "sess/$id.json.gz" ]
+	[ -f "sess/$id.ndjson" ]
+	[ -f "sess/$id.json.gz" ]
 	[ "$(stat -c %a "sess/$id.json.gz")" = 600 ]
 	[ "$(wc -l <"sess/$id.ndjson")" -eq "$(printf '%s\n' "$output" | wc -l)" ]
 	gzip -dc "sess/$id.json.gz" | jq_assert --arg id "$id" '.session_id == $id and .user_request == "task"
