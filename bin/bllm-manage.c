@@ -35,6 +35,7 @@ static void usage(const char *prog)
 	     "      --sessions-dir DIR where sessions are saved (default: sessions_dir of\n"
 	     "                         system_config.json, else ./sessions)\n"
 	     "      --resume ID        continue a stopped session; finished workers are not rerun\n"
+	     "                         (a completed one only with a new TASK)\n"
 	     "  -o, --output FILE      write the event stream to FILE instead of stdout\n"
 	     "      --progress         show the live view even when stderr is not a terminal\n"
 	     "  -q, --quiet            no live view\n"
@@ -49,9 +50,11 @@ static void usage(const char *prog)
 	     "type /pause (add a note for the manager) or /stop (stop and save).\n"
 	     "Ctrl-C stops the workers, saves the session and exits 130; twice: at once.\n\n"
 	     "Environment: as for the workers (see bllm-plan --help), and\n"
-	     "WORKER_TIMEOUT_PLANNER, _CODER, _REVIEWER, _TESTER, _COMMITTER (seconds).\n\n"
-	     "Exit status: 0 done and verified, 1 failed or unverified, 2 usage error,\n"
-	     "4 API failed, 5 no key or config, 6 limit reached, 124 worker timed out,\n"
+	     "WORKER_TIMEOUT_PLANNER, _CODER, _REVIEWER, _TESTER, _COMMITTER (seconds),\n"
+	     "BLLM_MANAGER_MODEL (the manager's model; BLLM_MODEL sets every agent's).\n\n"
+	     "Exit status: 0 done and verified (or nothing to verify), 1 failed or\n"
+	     "unverified, 2 usage error, 4 API failed, 5 no key or config (or no price\n"
+	     "with --max-cost-usd), 6 limit reached or loop caught, 124 worker timed out,\n"
 	     "130 interrupted.");
 }
 

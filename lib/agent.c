@@ -322,24 +322,24 @@ static void judge(struct run *r, const char *stop_reason)
 	jv_free(verified);
 	const char *text = r->out->text ? r->out->text : "";
 	if (stop_reason && strcmp(stop_reason, "max_tokens") == 0) {
-		finish(r, "failed", 1, xasprintf("the reply was cut at max_tokens (%ld tokens) before "
+		finish(r, "failed", EXIT_FAILED, xasprintf("the reply was cut at max_tokens (%ld tokens) before "
 						 "it ended (raise api.max_tokens)",
 						 r->o->max_output_tokens > 0 ? r->o->max_output_tokens : 8192));
 	} else if (stop_reason && strcmp(stop_reason, "refusal") == 0) {
-		finish(r, "failed", 1, xstrdup("the model refused the task"));
+		finish(r, "failed", EXIT_FAILED, xstrdup("the model refused the task"));
 	} else if (tester && n == 0) {
-		finish(r, "failed", 1, xstrdup("the tester ran no commands, so nothing was verified"));
+		finish(r, "failed", EXIT_FAILED, xstrdup("the tester ran no commands, so nothing was verified"));
 	} else if (tester && !ok) {
-		finish(r, "failed", 1, failed ? xasprintf("%d of %d verification commands failed", failed, n)
+		finish(r, "failed", EXIT_FAILED, failed ? xasprintf("%d of %d verification commands failed", failed, n)
 				       : xstrdup("the tester changed files after its last command"));
 	} else if (strcmp(def->name, "reviewer") == 0 &&
 		   (verdict_is(text, "CHANGES_REQUESTED") || verdict_is(text, "REJECTED"))) {
 		r->out->verdict = xstrdup("changes_requested");
-		finish(r, "failed", 1, xstrdup("the reviewer requested changes"));
+		finish(r, "failed", EXIT_FAILED, xstrdup("the reviewer requested changes"));
 	} else {
 		if (strcmp(def->name, "reviewer") == 0 && verdict_is(text, "APPROVED"))
 			r->out->verdict = xstrdup("approved");
-		finish(r, "completed", 0, NULL);
+		finish(r, "completed", EXIT_OK, NULL);
 	}
 }
 
@@ -358,7 +358,7 @@ static bool over_budget(struct run *r)
 	};
 	char *why = NULL;
 	if (wf_budget_spent(&own, &why) || (r->o->budget && wf_budget_spent(r->o->budget, &why))) {
-		finish(r, "limit", 6, why);
+		finish(r, "limit", EXIT_LIMIT, why);
 		return true;
 	}
 	return false;
@@ -390,7 +390,7 @@ static bool plan_call(struct run *r, jv *req, struct wf_call_plan *plan)
 	if (v != WF_CALL_REFUSED && o->budget)
 		v = wf_budget_plan(o->budget, p, input, plan->max_tokens, plan, &why);
 	if (v == WF_CALL_REFUSED) {
-		finish(r, "limit", 6, why);
+		finish(r, "limit", EXIT_LIMIT, why);
 		return false;
 	}
 	if (plan->max_tokens < max)
@@ -408,7 +408,7 @@ static bool cost_unbounded(struct run *r)
 	struct anth_price price;
 	if (!cost_budget || anth_price(o->prices, o->model, &price))
 		return false;
-	finish(r, "error", 5, xasprintf("model \"%s\" has no price, so a cost budget cannot hold: add it "
+	finish(r, "error", EXIT_CONFIG, xasprintf("model \"%s\" has no price, so a cost budget cannot hold: add it "
 					"to the \"pricing\" table of system_config.json, or drop "
 					"--max-cost-usd", o->model));
 	r->out->error_type = "config";
@@ -428,7 +428,7 @@ static bool must_stop(const struct agent_opts *o)
 
 void agent_run(const struct agent_opts *o, jv user_content, struct agent_outcome *out)
 {
-	agent_outcome_set(out, "error", 4, NULL);
+	agent_outcome_set(out, "error", EXIT_API, NULL);
 	free(out->text);
 	out->text = NULL;
 	long t0 = now_ms();
@@ -445,16 +445,16 @@ void agent_run(const struct agent_opts *o, jv user_content, struct agent_outcome
 
 	while (!done) {
 		if (interrupted(o)) {
-			finish(&r, "interrupted", 130, xstrdup("interrupted"));
+			finish(&r, "interrupted", EXIT_INTERRUPTED, xstrdup("interrupted"));
 			break;
 		}
 		if (o->ev->closed) {
 			/* Nobody reads the events any more: stop spending. */
-			finish(&r, "interrupted", 130, xstrdup("the output was closed (EPIPE)"));
+			finish(&r, "interrupted", EXIT_INTERRUPTED, xstrdup("the output was closed (EPIPE)"));
 			break;
 		}
 		if (out->turns >= max_turns) {
-			finish(&r, "limit", 6, xasprintf("turn limit reached: %d turns (raise --max-turns)",
+			finish(&r, "limit", EXIT_LIMIT, xasprintf("turn limit reached: %d turns (raise --max-turns)",
 							 max_turns));
 			break;
 		}
@@ -479,9 +479,9 @@ void agent_run(const struct agent_opts *o, jv user_content, struct agent_outcome
 			if (o->budget)
 				wf_budget_release(o->budget, &plan);
 			if (st == CLIENT_INTERRUPTED) {
-				finish(&r, "interrupted", 130, err);
+				finish(&r, "interrupted", EXIT_INTERRUPTED, err);
 			} else {
-				finish(&r, "error", st == CLIENT_AUTH ? 5 : 4, err);
+				finish(&r, "error", st == CLIENT_AUTH ? EXIT_CONFIG : EXIT_API, err);
 				out->error_type = st == CLIENT_AUTH ? "auth"
 						  : st == CLIENT_API && call.http_status == 0 ? "network" : "api";
 			}
@@ -551,7 +551,7 @@ void agent_run(const struct agent_opts *o, jv user_content, struct agent_outcome
 				finish(&r, halt.status, halt.exit_code, halt.reason);
 				done = true;
 			} else if (r.loop) {
-				finish(&r, "limit", 6, r.loop);
+				finish(&r, "limit", EXIT_LIMIT, r.loop);
 				r.loop = NULL;
 				done = true;
 			} else if (over_budget(&r)) {

@@ -1,4 +1,5 @@
 #include "render.h"
+#include "usage.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -124,9 +125,7 @@ static void render_result(struct render *r, jv ev, const char *in)
 	jv usage = jv_object_get(jv_copy(ev), jv_string("usage"));
 	long tokens = 0;
 	if (jv_get_kind(usage) == JV_KIND_OBJECT)
-		tokens = (long)(json_num(usage, "input_tokens", 0) + json_num(usage, "output_tokens", 0) +
-				json_num(usage, "cache_read_input_tokens", 0) +
-				json_num(usage, "cache_creation_input_tokens", 0));
+		tokens = usage_json_tokens(usage);
 	jv_free(usage);
 	fprintf(r->out, "%s%s%s %s %s%s (exit %d) · %d turns · %s tokens", in,
 		c(r, ok ? C_GREEN : C_RED), ok ? "✓" : "✗", s(ev, "agent"), status, c(r, C_RESET),

@@ -14,6 +14,7 @@
 
 #include "buf.h"
 #include "io.h"
+#include "usage.h"
 
 static const char JOURNAL_EXT[] = ".ndjson";
 static const char GZ_EXT[] = ".json.gz";
@@ -607,12 +608,6 @@ static jv oget(jv obj, const char *key)
 	return jv_is_valid(v) ? v : (jv_free(v), jv_null());
 }
 
-static const char *const TOKEN_KEYS[] = {
-	"input_tokens", "output_tokens", "cache_read_input_tokens",
-	"cache_creation_input_tokens",
-};
-#define NTOKEN_KEYS (sizeof TOKEN_KEYS / sizeof TOKEN_KEYS[0])
-
 /* Adds n to obj[key] (consumed, returned); a null or missing total becomes n. */
 static jv add_number(jv obj, const char *key, double n)
 {
@@ -623,19 +618,15 @@ static jv add_number(jv obj, const char *key, double n)
 
 static jv usage_add(jv totals, jv ev)
 {
-	double n;
-	for (size_t k = 0; k < NTOKEN_KEYS; k++)
-		if (nget(ev, TOKEN_KEYS[k], &n))
-			totals = add_number(totals, TOKEN_KEYS[k], n);
-	return totals;
+	return usage_json_add(totals, ev);
 }
 
 static jv new_ledger_entry(void)
 {
 	jv e = jv_object();
 	e = jv_object_set(e, jv_string("turns"), jv_number(0));
-	for (size_t k = 0; k < NTOKEN_KEYS; k++)
-		e = jv_object_set(e, jv_string(TOKEN_KEYS[k]), jv_number(0));
+	for (size_t k = 0; usage_keys[k]; k++)
+		e = jv_object_set(e, jv_string(usage_keys[k]), jv_number(0));
 	e = jv_object_set(e, jv_string("cost_usd"), jv_null());
 	return jv_object_set(e, jv_string("calls"), jv_number(0));
 }
@@ -692,8 +683,8 @@ static jv summary_from_journal(const char *id, jv events)
 	jv created = jv_null(), request = jv_null(), cost = jv_null();
 	jv usage = jv_object(), ledger = jv_object(), agents = jv_array();
 	double turns = 0, n;
-	for (size_t k = 0; k < NTOKEN_KEYS; k++)
-		usage = jv_object_set(usage, jv_string(TOKEN_KEYS[k]), jv_number(0));
+	for (size_t k = 0; usage_keys[k]; k++)
+		usage = jv_object_set(usage, jv_string(usage_keys[k]), jv_number(0));
 	jv_array_foreach(events, i, ev) {
 		const char *type = sget(ev, "type"), *agent = sget(ev, "agent");
 		const char *ts = sget(ev, "ts"), *text = sget(ev, "text");

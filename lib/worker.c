@@ -26,6 +26,7 @@
 #include "json.h"
 #include "observe.h"
 #include "proc.h"
+#include "status.h"
 #include "tools.h"
 
 struct worker_flags {
@@ -252,7 +253,7 @@ static void emit_init(struct event_ctx *ev, const char *model, const char *root,
 static int finish_early(struct event_ctx *ev, bool *init_sent, const char *prog, const char *status,
 			int code, const char *error)
 {
-	if (error && code != 3)
+	if (error && code != EXIT_UPSTREAM)
 		cli_error(prog, "%s", error);
 	if (!*init_sent) {
 		struct agent_limits none = { 0 };
@@ -372,7 +373,7 @@ int worker_main(int argc, char **argv, const char *agent)
 	ev.tap = observe_event;
 	if (config_load_dotenv(".env", &err) < 0) {
 		cli_start_observing(NULL, &ev, prog);
-		code = finish_early(&ev, &init_sent, prog, "error", 2, err);
+		code = finish_early(&ev, &init_sent, prog, "error", EXIT_USAGE, err);
 		goto out_noconfig;
 	}
 	if (config_load(&cfg, f.config, &err, &code) < 0) {
@@ -386,7 +387,7 @@ int worker_main(int argc, char **argv, const char *agent)
 		char *names = config_agent_names(&cfg);
 		char *msg = xasprintf("%s: unknown agent \"%s\" (known: %s)", cfg.agent_config_path,
 				      agent, names);
-		code = finish_early(&ev, &init_sent, prog, "error", 2, msg);
+		code = finish_early(&ev, &init_sent, prog, "error", EXIT_USAGE, msg);
 		free(names);
 		free(msg);
 		goto out;
@@ -394,7 +395,7 @@ int worker_main(int argc, char **argv, const char *agent)
 	root = realpath(f.workdir ? f.workdir : ".", NULL);
 	if (!root) {
 		char *msg = xasprintf("--workdir %s: no such directory", f.workdir ? f.workdir : ".");
-		code = finish_early(&ev, &init_sent, prog, "error", 2, msg);
+		code = finish_early(&ev, &init_sent, prog, "error", EXIT_USAGE, msg);
 		free(msg);
 		goto out;
 	}
@@ -411,14 +412,14 @@ int worker_main(int argc, char **argv, const char *agent)
 	}
 	instructions = buf_detach(&words);
 	if (want_stdin && optind >= argc && isatty(0)) {
-		code = finish_early(&ev, &init_sent, prog, "error", 2,
+		code = finish_early(&ev, &init_sent, prog, "error", EXIT_USAGE,
 				    "no task: give it as an argument, or pipe text or a bllm worker's "
 				    "events into stdin");
 		goto out;
 	}
 	if (want_stdin && read_stdin(&up, f.no_forward, &ev, &signals) < 0) {
-		code = signals ? finish_early(&ev, &init_sent, prog, "interrupted", 130, up.error)
-			       : finish_early(&ev, &init_sent, prog, "error", 2, up.error);
+		code = signals ? finish_early(&ev, &init_sent, prog, "interrupted", EXIT_INTERRUPTED, up.error)
+			       : finish_early(&ev, &init_sent, prog, "error", EXIT_USAGE, up.error);
 		goto out;
 	}
 	if (up.instructions && !*instructions) {
@@ -427,12 +428,12 @@ int worker_main(int argc, char **argv, const char *agent)
 		up.instructions = NULL;
 	}
 	if (up.failed) {
-		code = finish_early(&ev, &init_sent, prog, "skipped", 3,
+		code = finish_early(&ev, &init_sent, prog, "skipped", EXIT_UPSTREAM,
 				    up.error ? up.error : "an upstream stage failed; nothing was attempted");
 		goto out;
 	}
 	if (!up.task && !*instructions) {
-		code = finish_early(&ev, &init_sent, prog, "error", 2,
+		code = finish_early(&ev, &init_sent, prog, "error", EXIT_USAGE,
 				    "no task: the input was empty; give a task as an argument or on stdin");
 		goto out;
 	}
@@ -469,7 +470,7 @@ int worker_main(int argc, char **argv, const char *agent)
 
 	struct client_opts copts;
 	if (client_opts_configure(&copts, &cfg, &signals, &err) < 0) {
-		code = finish_early(&ev, &init_sent, prog, "error", 5, err);
+		code = finish_early(&ev, &init_sent, prog, "error", EXIT_CONFIG, err);
 		goto out;
 	}
 	if (!f.no_cache && config_bool(&cfg, "performance.enable_caching", true))
@@ -497,7 +498,7 @@ int worker_main(int argc, char **argv, const char *agent)
 	struct agent_outcome outcome;
 	agent_run(&ao, jv_string(prompt), &outcome);
 	jv_free(prices);
-	if (outcome.error && outcome.exit_code != 0 && outcome.exit_code != 1)
+	if (outcome.error && outcome.exit_code != EXIT_OK && outcome.exit_code != EXIT_FAILED)
 		cli_error(prog, "%s", outcome.error);
 	event_emit(&ev, agent_result_event(&ev, &outcome));
 	code = outcome.exit_code;
