@@ -407,6 +407,24 @@ JSON
 	gzip -dc "sess/$id.json.gz" | jq_assert '.user_request == "a new task"'
 }
 
+@test "--resume treats a torn last journal line as absent: that worker runs again" {
+	fake_start "$(manage_scenario "planner coder")"
+	run --separate-stderr manage --sessions-dir sess "build it"
+	id=$(last_result | jq -r .session_id)
+	# a crash while the planner's result was being written: keep the journal up to
+	# that line, and only half of it
+	n=$(grep -n '"type":"result","agent":"planner"' "sess/$id.ndjson" | cut -d: -f1)
+	head -n $((n - 1)) "sess/$id.ndjson" >torn
+	sed -n "${n}p" "sess/$id.ndjson" | head -c 150 >>torn
+	mv torn "sess/$id.ndjson"
+	rm -f "sess/$id.json.gz"
+	: >"$FAKE_LOG"
+	run --separate-stderr manage --sessions-dir sess --resume "$id"
+	assert_success
+	[ "$(worker_order)" = "planner coder " ]
+	[ "$(jq -r '.body.system[0].text' "$FAKE_LOG" | grep -c "You are the planner")" -eq 1 ]
+}
+
 @test "--resume of an unknown session exits 2" {
 	run --separate-stderr manage --sessions-dir sess --resume nope
 	assert_failure 2
