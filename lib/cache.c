@@ -9,6 +9,7 @@
  */
 #define _DEFAULT_SOURCE
 #include "cache.h"
+#include "sha256.h"
 #include "buf.h"
 #include "config.h"
 #include "io.h"
