@@ -1,5 +1,6 @@
 #define _GNU_SOURCE	/* strcasestr */
 #include "agent.h"
+#include "clock.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -12,21 +13,9 @@
 
 static long now_ms(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return (long)clock_mono_ms();
 }
 
-static jv get(jv obj, const char *key)
-{
-	return jv_object_get(jv_copy(obj), jv_string(key));
-}
-
-static const char *str_field(jv obj, const char *key, jv *holder)
-{
-	*holder = get(obj, key);
-	return jv_get_kind(*holder) == JV_KIND_STRING ? jv_string_value(*holder) : NULL;
-}
 
 jv agent_tool_definitions(unsigned tools)
 {
@@ -105,7 +94,7 @@ static jv trim_context(jv messages, int max)
 	int start = n - (max - 1);
 	for (; start < n; start++) {
 		jv m = jv_array_get(jv_copy(messages), start);
-		jv role = get(m, "role");
+		jv role = json_get(m, "role");
 		bool assistant = jv_get_kind(role) == JV_KIND_STRING &&
 				 strcmp(jv_string_value(role), "assistant") == 0;
 		jv_free(role);
@@ -168,10 +157,9 @@ static void add_changed(struct run *r, jv files)
 /* Runs one tool_use block (borrowed); returns its tool_result block. */
 static jv run_tool(struct run *r, jv block)
 {
-	jv idh, nameh;
-	const char *id = str_field(block, "id", &idh);
-	const char *name = str_field(block, "name", &nameh);
-	jv input = get(block, "input");
+	const char *id = json_str(block, "id");
+	const char *name = json_str(block, "name");
+	jv input = json_get(block, "input");
 	jv use = event_new(r->o->ev, "tool_use");
 	use = jv_object_set(use, jv_string("tool_use_id"), jv_string(id ? id : ""));
 	use = jv_object_set(use, jv_string("name"), jv_string(name ? name : ""));
@@ -208,10 +196,8 @@ static jv run_tool(struct run *r, jv block)
 	/* Verification follows the tool that ran, however its name was spelled. */
 	if (!r->o->custom_tool && name && tool_lookup(name) == TOOL_BASH &&
 	    jv_get_kind(input) == JV_KIND_OBJECT && tr.exit_code != -1) {
-		jv cmdh;
-		const char *cmd = str_field(input, "command", &cmdh);
+		const char *cmd = json_str(input, "command");
 		wf_checks_command(&r->checks, cmd, tr.exit_code, tr.timed_out);
-		jv_free(cmdh);
 	}
 	wf_checks_change(&r->checks, tr.files_changed);
 	add_changed(r, tr.files_changed);
@@ -234,8 +220,6 @@ static jv run_tool(struct run *r, jv block)
 		result = jv_object_set(result, jv_string("is_error"), jv_true());
 	tool_result_free(&tr);
 	jv_free(input);
-	jv_free(idh);
-	jv_free(nameh);
 	return result;
 }
 
@@ -250,11 +234,9 @@ static jv take_reply(struct run *r, jv content, int *tool_uses, struct buf *last
 	*tool_uses = 0;
 	buf_reset(last_text);
 	jv_array_foreach(content, i, block) {
-		jv typeh;
-		const char *type = str_field(block, "type", &typeh);
+		const char *type = json_str(block, "type");
 		if (type && strcmp(type, "text") == 0) {
-			jv texth;
-			const char *text = str_field(block, "text", &texth);
+			const char *text = json_str(block, "text");
 			if (text && *text) {
 				jv ev = event_new(r->o->ev, "text");
 				ev = jv_object_set(ev, jv_string("text"), jv_string(text));
@@ -264,19 +246,17 @@ static jv take_reply(struct run *r, jv content, int *tool_uses, struct buf *last
 				buf_appends(last_text, text);
 				kept = jv_array_append(kept, jv_copy(block));
 			}
-			jv_free(texth);
 		} else if (type && strcmp(type, "tool_use") == 0) {
 			(*tool_uses)++;
-			jv input = get(block, "input");
+			jv input = json_get(block, "input");
 			jv clean = jv_object();
 			clean = jv_object_set(clean, jv_string("type"), jv_string("tool_use"));
-			clean = jv_object_set(clean, jv_string("id"), get(block, "id"));
-			clean = jv_object_set(clean, jv_string("name"), get(block, "name"));
+			clean = jv_object_set(clean, jv_string("id"), json_get(block, "id"));
+			clean = jv_object_set(clean, jv_string("name"), json_get(block, "name"));
 			clean = jv_object_set(clean, jv_string("input"),
 					      jv_get_kind(input) == JV_KIND_OBJECT ? input : (jv_free(input), jv_object()));
 			kept = jv_array_append(kept, clean);
 		}
-		jv_free(typeh);
 		jv_free(block);
 	}
 	return kept;
@@ -498,9 +478,8 @@ void agent_run(const struct agent_opts *o, jv user_content, struct agent_outcome
 		out->tokens_saved += cached_tokens(&call);
 		emit_usage(&r, &call, cost, known);
 
-		jv content = get(call.message, "content");
-		jv stoph;
-		const char *stop = str_field(call.message, "stop_reason", &stoph);
+		jv content = json_get(call.message, "content");
+		const char *stop = json_str(call.message, "stop_reason");
 		int tool_uses = 0;
 		jv kept = take_reply(&r, content, &tool_uses, &last_text);
 		if (last_text.len) {
@@ -517,13 +496,12 @@ void agent_run(const struct agent_opts *o, jv user_content, struct agent_outcome
 			r.messages = jv_array_append(r.messages, msg);
 			jv results = jv_array();
 			jv_array_foreach(content, i, block) {
-				jv typeh;
-				const char *type = str_field(block, "type", &typeh);
+				const char *type = json_str(block, "type");
 				if (type && strcmp(type, "tool_use") == 0) {
 					if (must_stop(o)) {
 						jv ir = jv_object_set(jv_object(), jv_string("type"),
 								      jv_string("tool_result"));
-						ir = jv_object_set(ir, jv_string("tool_use_id"), get(block, "id"));
+						ir = jv_object_set(ir, jv_string("tool_use_id"), json_get(block, "id"));
 						ir = jv_object_set(ir, jv_string("content"),
 								   jv_string("not executed: interrupted"));
 						ir = jv_object_set(ir, jv_string("is_error"), jv_true());
@@ -532,7 +510,6 @@ void agent_run(const struct agent_opts *o, jv user_content, struct agent_outcome
 						results = jv_array_append(results, run_tool(&r, block));
 					}
 				}
-				jv_free(typeh);
 				jv_free(block);
 			}
 			char *note = NULL;
@@ -558,7 +535,6 @@ void agent_run(const struct agent_opts *o, jv user_content, struct agent_outcome
 				done = true;
 			}
 		}
-		jv_free(stoph);
 		jv_free(content);
 		client_call_free(&call);
 	}
