@@ -19,15 +19,6 @@ static bool has(jv obj, const char *key)
 	return jv_get_kind(obj) == JV_KIND_OBJECT && jv_object_has(jv_copy(obj), jv_string(key));
 }
 
-/* obj[key] when it is a string, else NULL. The string belongs to obj and
- * stays valid as long as obj is neither freed nor changed. */
-static const char *str_field(jv obj, const char *key)
-{
-	jv v = json_get(obj, key);
-	const char *s = jv_get_kind(v) == JV_KIND_STRING ? jv_string_value(v) : NULL;
-	jv_free(v);
-	return s;
-}
 
 /* Stores obj[key] in *out when it is a number that fits a long. */
 static bool long_field(jv obj, const char *key, long *out)
@@ -45,13 +36,6 @@ static bool long_field(jv obj, const char *key, long *out)
 	return ok;
 }
 
-static double num_field(jv obj, const char *key)
-{
-	jv v = json_get(obj, key);
-	double d = jv_get_kind(v) == JV_KIND_NUMBER ? jv_number_value(v) : 0;
-	jv_free(v);
-	return d;
-}
 
 /* {"type":"text","text":text} (consumes text). */
 static jv text_block(jv text)
@@ -118,10 +102,10 @@ bool anth_price(jv prices, const char *model, struct anth_price *p)
 		jv_free(best);
 		return false;
 	}
-	p->input = num_field(best, "input");
-	p->output = num_field(best, "output");
-	p->cache_write = num_field(best, "cache_write");
-	p->cache_read = num_field(best, "cache_read");
+	p->input = json_num(best, "input", 0);
+	p->output = json_num(best, "output", 0);
+	p->cache_write = json_num(best, "cache_write", 0);
+	p->cache_read = json_num(best, "cache_read", 0);
 	jv_free(best);
 	return true;
 }
@@ -332,7 +316,7 @@ static void tool_stop(struct block *b)
 static int content_block_start(struct anth_assembler *a, struct block *b, jv d)
 {
 	jv cb = json_get(d, "content_block");
-	const char *type = str_field(cb, "type");
+	const char *type = json_str(cb, "type");
 	int rc = 0;
 	block_clear(b);
 	if (type && strcmp(type, "text") == 0) {
@@ -354,7 +338,7 @@ static int content_block_start(struct anth_assembler *a, struct block *b, jv d)
 static int content_block_delta(struct anth_assembler *a, struct block *b, jv d)
 {
 	jv delta = json_get(d, "delta");
-	const char *type = str_field(delta, "type");
+	const char *type = json_str(delta, "type");
 	int rc = 0;
 	if (!b->open || !type) {
 		/* deltas of skipped or finished blocks are ignored */
@@ -436,7 +420,7 @@ static int on_event(const struct sse_event *ev, void *user)
 		return fail(a, xasprintf("anthropic stream: %s event data is not a JSON object",
 					 ev->event), NULL);
 	}
-	const char *type = str_field(d, "type");
+	const char *type = json_str(d, "type");
 	if (!type)
 		type = ev->event;
 
@@ -467,9 +451,9 @@ static int on_event(const struct sse_event *ev, void *user)
 		}
 	} else if (strcmp(type, "error") == 0) {
 		jv e = json_get(d, "error");
-		const char *msg = str_field(e, "message");
+		const char *msg = json_str(e, "message");
 		rc = fail(a, xstrdup(msg ? msg : "anthropic stream: error event without a message"),
-			  str_field(e, "type"));
+			  json_str(e, "type"));
 		jv_free(e);
 	}
 	jv_free(d);
