@@ -302,24 +302,24 @@ static void judge(struct run *r, const char *stop_reason)
 	jv_free(verified);
 	const char *text = r->out->text ? r->out->text : "";
 	if (stop_reason && strcmp(stop_reason, "max_tokens") == 0) {
-		finish(r, "failed", EXIT_FAILED, xasprintf("the reply was cut at max_tokens (%ld tokens) before "
+		finish(r, status_name(ST_FAILED), EXIT_FAILED, xasprintf("the reply was cut at max_tokens (%ld tokens) before "
 						 "it ended (raise api.max_tokens)",
 						 r->o->max_output_tokens > 0 ? r->o->max_output_tokens : 8192));
 	} else if (stop_reason && strcmp(stop_reason, "refusal") == 0) {
-		finish(r, "failed", EXIT_FAILED, xstrdup("the model refused the task"));
+		finish(r, status_name(ST_FAILED), EXIT_FAILED, xstrdup("the model refused the task"));
 	} else if (tester && n == 0) {
-		finish(r, "failed", EXIT_FAILED, xstrdup("the tester ran no commands, so nothing was verified"));
+		finish(r, status_name(ST_FAILED), EXIT_FAILED, xstrdup("the tester ran no commands, so nothing was verified"));
 	} else if (tester && !ok) {
-		finish(r, "failed", EXIT_FAILED, failed ? xasprintf("%d of %d verification commands failed", failed, n)
+		finish(r, status_name(ST_FAILED), EXIT_FAILED, failed ? xasprintf("%d of %d verification commands failed", failed, n)
 				       : xstrdup("the tester changed files after its last command"));
 	} else if (strcmp(def->name, "reviewer") == 0 &&
 		   (verdict_is(text, "CHANGES_REQUESTED") || verdict_is(text, "REJECTED"))) {
 		r->out->verdict = xstrdup("changes_requested");
-		finish(r, "failed", EXIT_FAILED, xstrdup("the reviewer requested changes"));
+		finish(r, status_name(ST_FAILED), EXIT_FAILED, xstrdup("the reviewer requested changes"));
 	} else {
 		if (strcmp(def->name, "reviewer") == 0 && verdict_is(text, "APPROVED"))
 			r->out->verdict = xstrdup("approved");
-		finish(r, "completed", EXIT_OK, NULL);
+		finish(r, status_name(ST_COMPLETED), EXIT_OK, NULL);
 	}
 }
 
@@ -338,7 +338,7 @@ static bool over_budget(struct run *r)
 	};
 	char *why = NULL;
 	if (wf_budget_spent(&own, &why) || (r->o->budget && wf_budget_spent(r->o->budget, &why))) {
-		finish(r, "limit", EXIT_LIMIT, why);
+		finish(r, status_name(ST_LIMIT), EXIT_LIMIT, why);
 		return true;
 	}
 	return false;
@@ -370,7 +370,7 @@ static bool plan_call(struct run *r, jv *req, struct wf_call_plan *plan)
 	if (v != WF_CALL_REFUSED && o->budget)
 		v = wf_budget_plan(o->budget, p, input, plan->max_tokens, plan, &why);
 	if (v == WF_CALL_REFUSED) {
-		finish(r, "limit", EXIT_LIMIT, why);
+		finish(r, status_name(ST_LIMIT), EXIT_LIMIT, why);
 		return false;
 	}
 	if (plan->max_tokens < max)
@@ -388,7 +388,7 @@ static bool cost_unbounded(struct run *r)
 	struct anth_price price;
 	if (!cost_budget || anth_price(o->prices, o->model, &price))
 		return false;
-	finish(r, "error", EXIT_CONFIG, xasprintf("model \"%s\" has no price, so a cost budget cannot hold: add it "
+	finish(r, status_name(ST_ERROR), EXIT_CONFIG, xasprintf("model \"%s\" has no price, so a cost budget cannot hold: add it "
 					"to the \"pricing\" table of system_config.json, or drop "
 					"--max-cost-usd", o->model));
 	r->out->error_type = "config";
@@ -408,7 +408,7 @@ static bool must_stop(const struct agent_opts *o)
 
 void agent_run(const struct agent_opts *o, jv user_content, struct agent_outcome *out)
 {
-	agent_outcome_set(out, "error", EXIT_API, NULL);
+	agent_outcome_set(out, status_name(ST_ERROR), EXIT_API, NULL);
 	free(out->text);
 	out->text = NULL;
 	long t0 = now_ms();
@@ -425,16 +425,16 @@ void agent_run(const struct agent_opts *o, jv user_content, struct agent_outcome
 
 	while (!done) {
 		if (interrupted(o)) {
-			finish(&r, "interrupted", EXIT_INTERRUPTED, xstrdup("interrupted"));
+			finish(&r, status_name(ST_INTERRUPTED), EXIT_INTERRUPTED, xstrdup("interrupted"));
 			break;
 		}
 		if (o->ev->closed) {
 			/* Nobody reads the events any more: stop spending. */
-			finish(&r, "interrupted", EXIT_INTERRUPTED, xstrdup("the output was closed (EPIPE)"));
+			finish(&r, status_name(ST_INTERRUPTED), EXIT_INTERRUPTED, xstrdup("the output was closed (EPIPE)"));
 			break;
 		}
 		if (out->turns >= max_turns) {
-			finish(&r, "limit", EXIT_LIMIT, xasprintf("turn limit reached: %d turns (raise --max-turns)",
+			finish(&r, status_name(ST_LIMIT), EXIT_LIMIT, xasprintf("turn limit reached: %d turns (raise --max-turns)",
 							 max_turns));
 			break;
 		}
@@ -459,9 +459,9 @@ void agent_run(const struct agent_opts *o, jv user_content, struct agent_outcome
 			if (o->budget)
 				wf_budget_release(o->budget, &plan);
 			if (st == CLIENT_INTERRUPTED) {
-				finish(&r, "interrupted", EXIT_INTERRUPTED, err);
+				finish(&r, status_name(ST_INTERRUPTED), EXIT_INTERRUPTED, err);
 			} else {
-				finish(&r, "error", st == CLIENT_AUTH ? EXIT_CONFIG : EXIT_API, err);
+				finish(&r, status_name(ST_ERROR), st == CLIENT_AUTH ? EXIT_CONFIG : EXIT_API, err);
 				out->error_type = st == CLIENT_AUTH ? "auth"
 						  : st == CLIENT_API && call.http_status == 0 ? "network" : "api";
 			}
@@ -528,7 +528,7 @@ void agent_run(const struct agent_opts *o, jv user_content, struct agent_outcome
 				finish(&r, halt.status, halt.exit_code, halt.reason);
 				done = true;
 			} else if (r.loop) {
-				finish(&r, "limit", EXIT_LIMIT, r.loop);
+				finish(&r, status_name(ST_LIMIT), EXIT_LIMIT, r.loop);
 				r.loop = NULL;
 				done = true;
 			} else if (over_budget(&r)) {
@@ -561,7 +561,7 @@ jv agent_result_event(const struct event_ctx *ev, const struct agent_outcome *ou
 {
 	jv e = event_new(ev, "result");
 	e = jv_object_set(e, jv_string("status"), jv_string(out->status));
-	e = jv_object_set(e, jv_string("is_error"), jv_bool(strcmp(out->status, "completed") != 0));
+	e = jv_object_set(e, jv_string("is_error"), jv_bool(strcmp(out->status, status_name(ST_COMPLETED)) != 0));
 	e = jv_object_set(e, jv_string("exit_code"), jv_number(out->exit_code));
 	e = jv_object_set(e, jv_string("text"), jv_string(out->text ? out->text : ""));
 	if (out->error)

@@ -251,7 +251,7 @@ static void emit_worker_end(struct mgr *m, const char *name, const char *task, j
 	jv end = event_new(&m->ev, "worker_end");
 	end = jv_object_set(end, jv_string("worker"), jv_string(name));
 	end = jv_object_set(end, jv_string("worker_run_id"), json_get(result, "run_id"));
-	end = jv_object_set(end, jv_string("status"), jv_string(status ? status : "error"));
+	end = jv_object_set(end, jv_string("status"), jv_string(status ? status : status_name(ST_ERROR)));
 	end = jv_object_set(end, jv_string("exit_code"), jv_number(json_num(result, "exit_code", 1)));
 	end = jv_object_set(end, jv_string("duration_ms"), jv_number(ms));
 	end = jv_object_set(end, jv_string("task"), jv_string(task));
@@ -408,10 +408,10 @@ static void record_result(struct mgr *m, const char *name, const char *task, jv 
 	jv msg = jv_object();
 	msg = jv_object_set(msg, jv_string("role"), jv_string("assistant"));
 	msg = jv_object_set(msg, jv_string("agent"), jv_string(name));
-	msg = jv_object_set(msg, jv_string("status"), jv_string(status ? status : "error"));
+	msg = jv_object_set(msg, jv_string("status"), jv_string(status ? status : status_name(ST_ERROR)));
 	msg = jv_object_set(msg, jv_string("content"), json_get(result, "text"));
 	m->messages = jv_array_append(m->messages, msg);
-	if (status && strcmp(status, "limit") == 0)
+	if (status && strcmp(status, status_name(ST_LIMIT)) == 0)
 		workflow_set_stop(&m->wf, ST_LIMIT, EXIT_LIMIT,
 				  xasprintf("the %s stopped: %s", name,
 					    json_str(result, "error") ? json_str(result, "error")
@@ -440,7 +440,7 @@ static char *tool_text(const char *name, jv result)
 {
 	struct buf b = BUF_INIT;
 	const char *status = json_str(result, "status");
-	buf_printf(&b, "%s finished: status %s (exit %d)\n", name, status ? status : "error",
+	buf_printf(&b, "%s finished: status %s (exit %d)\n", name, status ? status : status_name(ST_ERROR),
 		   (int)json_num(result, "exit_code", 1));
 	jv ver = json_get(result, "verification");
 	if (jv_get_kind(ver) == JV_KIND_OBJECT) {
@@ -507,7 +507,7 @@ static void call_worker(void *user, jv block, struct tool_result *tr)
 		tr->content = jv_string(text);
 		free(text);
 		const char *status = json_str(result, "status");
-		tr->is_error = !status || strcmp(status, "completed") != 0;
+		tr->is_error = !status || strcmp(status, status_name(ST_COMPLETED)) != 0;
 		jv_free(result);
 	}
 	jv_free(input);
@@ -589,7 +589,8 @@ static bool replayable(jv ev)
 	const char *status = json_str(ev, "status");
 	return is_type(ev, "result") && agent && strcmp(agent, "manager") != 0 &&
 	       json_str(ev, "parent_id") && status &&
-	       (strcmp(status, "completed") == 0 || strcmp(status, "failed") == 0);
+	       (strcmp(status, status_name(ST_COMPLETED)) == 0 ||
+		strcmp(status, status_name(ST_FAILED)) == 0);
 }
 
 /* The task each worker run was given, from the journal's worker_end events. */
@@ -623,7 +624,7 @@ static int load_resume(struct mgr *m, const char *request, char **err)
 		if (is_type(ev, "task") && manager && !m->request && json_str(ev, "text"))
 			m->request = xstrdup(json_str(ev, "text"));
 		if (is_type(ev, "result") && manager)
-			completed = json_str(ev, "status") && strcmp(json_str(ev, "status"), "completed") == 0;
+			completed = json_str(ev, "status") && strcmp(json_str(ev, "status"), status_name(ST_COMPLETED)) == 0;
 		if (replayable(ev)) {
 			const char *run = json_str(ev, "run_id");
 			jv task = run ? jv_object_get(jv_copy(tasks), jv_string(run)) : jv_invalid();
@@ -777,7 +778,7 @@ static void run_manager_agent(struct mgr *m, const struct agent_def *def, struct
 	struct client_opts copts;
 	char *err = NULL;
 	if (client_opts_configure(&copts, o->cfg, o->signals, &err) < 0) {
-		agent_outcome_set(out, "error", EXIT_CONFIG, err);
+		agent_outcome_set(out, status_name(ST_ERROR), EXIT_CONFIG, err);
 		free(err);
 		return;
 	}
@@ -857,7 +858,7 @@ static void emit_start(struct mgr *m, bool mention)
 static int fail_start(struct manager_outcome *res, int code, char *err)
 {
 	res->exit_code = code;
-	res->status = xstrdup("error");
+	res->status = xstrdup(status_name(ST_ERROR));
 	res->error = err;
 	return -1;
 }
@@ -932,9 +933,9 @@ static void finish_run(struct mgr *m, struct agent_outcome *out, bool mention,
 		event_log(&m->ev, "error", err);
 		if (m->o->notice)
 			m->o->notice(err);
-		if (strcmp(out->status, "completed") == 0) {
+		if (strcmp(out->status, status_name(ST_COMPLETED)) == 0) {
 			agent_outcome_free(out);
-			agent_outcome_set(out, "error", EXIT_FAILED, err);
+			agent_outcome_set(out, status_name(ST_ERROR), EXIT_FAILED, err);
 		}
 		free(err);
 		free(path);
@@ -1016,7 +1017,7 @@ int manager_run(const struct manager_opts *o, const char *request, struct manage
 		return res->exit_code;
 	}
 	if (m.already_done) {
-		res->status = xstrdup("completed");
+		res->status = xstrdup(status_name(ST_COMPLETED));
 		res->session_id = xstrdup(m.session.id);
 		res->error = xasprintf("session %s already completed; nothing to do (give a new task "
 				       "to continue it)", m.session.id);
@@ -1039,7 +1040,7 @@ int manager_run(const struct manager_opts *o, const char *request, struct manage
 	if (mention)
 		run_mention(&m, mention, mention_task, &out);
 	else if (!def)
-		agent_outcome_set(&out, "error", EXIT_CONFIG, "the config has no \"manager\" agent");
+		agent_outcome_set(&out, status_name(ST_ERROR), EXIT_CONFIG, "the config has no \"manager\" agent");
 	else
 		run_manager_agent(&m, def, &out);
 	if (!mention)

@@ -373,12 +373,12 @@ int worker_main(int argc, char **argv, const char *agent)
 	ev.tap = observe_event;
 	if (config_load_dotenv(".env", &err) < 0) {
 		cli_start_observing(NULL, &ev, prog);
-		code = finish_early(&ev, &init_sent, prog, "error", EXIT_USAGE, err);
+		code = finish_early(&ev, &init_sent, prog, status_name(ST_ERROR), EXIT_USAGE, err);
 		goto out_noconfig;
 	}
 	if (config_load(&cfg, f.config, &err, &code) < 0) {
 		cli_start_observing(NULL, &ev, prog);
-		code = finish_early(&ev, &init_sent, prog, "error", code, err);
+		code = finish_early(&ev, &init_sent, prog, status_name(ST_ERROR), code, err);
 		goto out;
 	}
 	cli_start_observing(&cfg, &ev, prog);
@@ -387,7 +387,7 @@ int worker_main(int argc, char **argv, const char *agent)
 		char *names = config_agent_names(&cfg);
 		char *msg = xasprintf("%s: unknown agent \"%s\" (known: %s)", cfg.agent_config_path,
 				      agent, names);
-		code = finish_early(&ev, &init_sent, prog, "error", EXIT_USAGE, msg);
+		code = finish_early(&ev, &init_sent, prog, status_name(ST_ERROR), EXIT_USAGE, msg);
 		free(names);
 		free(msg);
 		goto out;
@@ -395,7 +395,7 @@ int worker_main(int argc, char **argv, const char *agent)
 	root = realpath(f.workdir ? f.workdir : ".", NULL);
 	if (!root) {
 		char *msg = xasprintf("--workdir %s: no such directory", f.workdir ? f.workdir : ".");
-		code = finish_early(&ev, &init_sent, prog, "error", EXIT_USAGE, msg);
+		code = finish_early(&ev, &init_sent, prog, status_name(ST_ERROR), EXIT_USAGE, msg);
 		free(msg);
 		goto out;
 	}
@@ -412,14 +412,14 @@ int worker_main(int argc, char **argv, const char *agent)
 	}
 	instructions = buf_detach(&words);
 	if (want_stdin && optind >= argc && isatty(0)) {
-		code = finish_early(&ev, &init_sent, prog, "error", EXIT_USAGE,
+		code = finish_early(&ev, &init_sent, prog, status_name(ST_ERROR), EXIT_USAGE,
 				    "no task: give it as an argument, or pipe text or a bllm worker's "
 				    "events into stdin");
 		goto out;
 	}
 	if (want_stdin && read_stdin(&up, f.no_forward, &ev, &signals) < 0) {
-		code = signals ? finish_early(&ev, &init_sent, prog, "interrupted", EXIT_INTERRUPTED, up.error)
-			       : finish_early(&ev, &init_sent, prog, "error", EXIT_USAGE, up.error);
+		code = signals ? finish_early(&ev, &init_sent, prog, status_name(ST_INTERRUPTED), EXIT_INTERRUPTED, up.error)
+			       : finish_early(&ev, &init_sent, prog, status_name(ST_ERROR), EXIT_USAGE, up.error);
 		goto out;
 	}
 	if (up.instructions && !*instructions) {
@@ -428,12 +428,12 @@ int worker_main(int argc, char **argv, const char *agent)
 		up.instructions = NULL;
 	}
 	if (up.failed) {
-		code = finish_early(&ev, &init_sent, prog, "skipped", EXIT_UPSTREAM,
+		code = finish_early(&ev, &init_sent, prog, status_name(ST_SKIPPED), EXIT_UPSTREAM,
 				    up.error ? up.error : "an upstream stage failed; nothing was attempted");
 		goto out;
 	}
 	if (!up.task && !*instructions) {
-		code = finish_early(&ev, &init_sent, prog, "error", EXIT_USAGE,
+		code = finish_early(&ev, &init_sent, prog, status_name(ST_ERROR), EXIT_USAGE,
 				    "no task: the input was empty; give a task as an argument or on stdin");
 		goto out;
 	}
@@ -470,7 +470,7 @@ int worker_main(int argc, char **argv, const char *agent)
 
 	struct client_opts copts;
 	if (client_opts_configure(&copts, &cfg, &signals, &err) < 0) {
-		code = finish_early(&ev, &init_sent, prog, "error", EXIT_CONFIG, err);
+		code = finish_early(&ev, &init_sent, prog, status_name(ST_ERROR), EXIT_CONFIG, err);
 		goto out;
 	}
 	if (!f.no_cache && config_bool(&cfg, "performance.enable_caching", true))
