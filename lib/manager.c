@@ -224,13 +224,17 @@ static char **worker_argv(struct mgr *m, const char *name)
 		argv[n++] = xstrdup("--no-cache");
 	if (o->stream_deltas || o->live_view)
 		argv[n++] = xstrdup("--stream-deltas");
+	/* What remains of the tree's budget, less what calls under way have reserved. */
 	const struct agent_budget *b = &m->budget;
 	if (b->max_turns > 0)
-		add_flag(argv, &n, "--max-turns", xasprintf("%d", b->max_turns - b->turns));
+		add_flag(argv, &n, "--max-turns",
+			 xasprintf("%d", b->max_turns - b->turns - b->reserved_turns));
 	if (b->max_tokens > 0)
-		add_flag(argv, &n, "--max-tokens", xasprintf("%ld", b->max_tokens - b->tokens));
+		add_flag(argv, &n, "--max-tokens",
+			 xasprintf("%ld", b->max_tokens - b->tokens - b->reserved_tokens));
 	if (b->max_cost_usd > 0)
-		add_flag(argv, &n, "--max-cost-usd", xasprintf("%.9g", b->max_cost_usd - b->cost_usd));
+		add_flag(argv, &n, "--max-cost-usd",
+			 xasprintf("%.9g", b->max_cost_usd - b->cost_usd - b->reserved_cost_usd));
 	argv[n++] = xstrdup("-");
 	argv[n] = NULL;
 	return argv;
