@@ -120,18 +120,26 @@ static void on_worker_line(const char *line, size_t len, void *user)
 	publish_line(lc->m, line, len, &lc->result);
 }
 
-/* Adds a call's usage (borrowed), cost and turns to an agent's ledger line. */
-static void ledger_add(struct mgr *m, const char *agent, jv usage, double cost, int turns)
+/*
+ * Adds a call's usage (borrowed), cost and turns to an agent's ledger line.
+ * An unknown cost (the model has no price) makes the agent's cost null for good.
+ */
+static void ledger_add(struct mgr *m, const char *agent, jv usage, double cost, bool known,
+		       int turns)
 {
 	jv entry = jv_object_get(jv_copy(m->ledger), jv_string(agent));
-	if (jv_get_kind(entry) != JV_KIND_OBJECT) {
+	bool fresh = jv_get_kind(entry) != JV_KIND_OBJECT;
+	if (fresh) {
 		jv_free(entry);
 		entry = jv_object();
 	}
+	jv was = json_get(entry, "cost_usd");
+	bool still_known = known && (fresh || jv_get_kind(was) == JV_KIND_NUMBER);
+	jv_free(was);
 	entry = usage_json_add(entry, usage);
 	entry = jv_object_set(entry, jv_string("turns"), jv_number(json_num(entry, "turns", 0) + turns));
 	entry = jv_object_set(entry, jv_string("cost_usd"),
-			      jv_number(json_num(entry, "cost_usd", 0) + cost));
+			      still_known ? jv_number(json_num(entry, "cost_usd", 0) + cost) : jv_null());
 	entry = jv_object_set(entry, jv_string("calls"), jv_number(json_num(entry, "calls", 0) + 1));
 	m->ledger = jv_object_set(m->ledger, jv_string(agent), entry);
 }
@@ -402,7 +410,7 @@ static void record_result(struct mgr *m, const char *name, const char *task, jv 
 	m->cost_known = m->cost_known && jv_get_kind(cost) == JV_KIND_NUMBER;
 	double dollars = jv_get_kind(cost) == JV_KIND_NUMBER ? jv_number_value(cost) : 0;
 	int turns = (int)json_num(result, "num_turns", 0);
-	ledger_add(m, name, usage, dollars, turns);
+	ledger_add(m, name, usage, dollars, jv_get_kind(cost) == JV_KIND_NUMBER, turns);
 	m->budget.turns += turns;
 	m->budget.tokens += usage_json_tokens(usage);
 	m->budget.cost_usd += dollars;
@@ -736,10 +744,13 @@ static void print_summary(struct mgr *m, const struct agent_outcome *out, jv ver
 	fprintf(f, "\n%-10s %6s %10s %10s %10s %10s\n", "agent", "turns", "input", "output",
 		"cache read", "cost");
 	jv_object_foreach(m->ledger, k, e) {
-		fprintf(f, "%-10s %6d %10.0f %10.0f %10.0f %10.4f\n", jv_string_value(k),
+		char cost[32];
+		double dollars = json_num(e, "cost_usd", -1);
+		snprintf(cost, sizeof cost, dollars >= 0 ? "%.4f" : "unknown", dollars);
+		fprintf(f, "%-10s %6d %10.0f %10.0f %10.0f %10s\n", jv_string_value(k),
 			(int)json_num(e, "turns", 0), json_num(e, "input_tokens", 0),
 			json_num(e, "output_tokens", 0), json_num(e, "cache_read_input_tokens", 0),
-			json_num(e, "cost_usd", 0));
+			cost);
 		jv_free(k);
 		jv_free(e);
 	}
@@ -812,7 +823,7 @@ static void run_manager_agent(struct mgr *m, const struct agent_def *def, struct
 	agent_run(&ao, jv_string(m->request), out);
 	m->cost_known = m->cost_known && out->cost_known;
 	jv mu = anth_usage_to_json(&out->usage);
-	ledger_add(m, "manager", mu, out->cost_usd, 0);
+	ledger_add(m, "manager", mu, out->cost_usd, out->cost_known, 0);
 	jv_free(mu);
 	jv me = jv_object_get(jv_copy(m->ledger), jv_string("manager"));
 	me = jv_object_set(me, jv_string("turns"), jv_number(out->turns));

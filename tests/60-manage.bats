@@ -617,6 +617,10 @@ JSON
 	last_result | jq_assert '.total_cost_usd == null'
 	[[ "$stderr" == *"cost unknown"* ]]
 	[[ "$stderr" != *'$0.0000'* ]]
+	# the per-agent table too
+	grep -Eq '^manager +[0-9]+ .* unknown$' <<<"$stderr"
+	grep -Eq '^planner +[0-9]+ .* unknown$' <<<"$stderr"
+	last_result | jq_assert '.ledger.manager.cost_usd == null and .ledger.planner.cost_usd == null' 
 }
 
 @test "the live view: agents, streamed text, tools, the cycle counter and a summary per agent" {
