@@ -147,7 +147,7 @@ wait_requests() {
 	start_tui
 	tmux send-keys -t "$TMUX_SESSION" "/resume" Enter
 	wait_for "resume which? [1-2"
-	screen | grep -Eq "^  1  [0-9]{8}-[0-9]{6}-[0-9a-f]{6}  (just now|[0-9]+s ago) +failed +the newer request$"
+	screen | grep -Eq "^  1  [0-9]{8}-[0-9]{6}-[0-9a-f]{6}  (just now|[0-9]+s ago) +(completed|failed) +the newer request$"
 	screen | grep -Eq "^  2  [0-9]{8}-[0-9]{6}-[0-9a-f]{6} .* the older request about ALBATROSS$"
 	tmux send-keys -t "$TMUX_SESSION" "2" Enter
 	wait_for "the next task continues it"
