@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "buf.h"
+#include "control.h"
 
 static long now_ms(void)
 {
@@ -68,11 +69,16 @@ struct run {
 static void on_text_delta(const char *text, size_t len, void *user)
 {
 	struct run *r = user;
-	if (!r->o->stream_deltas)
+	if (!r->o->stream_deltas && !r->o->view_delta)
 		return;
 	jv ev = event_new(r->o->ev, "text_delta");
 	ev = jv_object_set(ev, jv_string("text"), jv_string_sized(text, (int)len));
-	event_emit(r->o->ev, ev);
+	if (r->o->stream_deltas) {
+		event_emit(r->o->ev, ev);
+	} else {
+		r->o->view_delta(r->o->view_user, ev);
+		jv_free(ev);
+	}
 }
 
 static void on_retry(const struct client_retry_info *info, void *user)
@@ -499,8 +505,14 @@ void agent_run(const struct agent_opts *o, jv user_content, struct agent_outcome
 		jv_free(content);
 		client_call_free(&call);
 	}
-	if (!out->text)
+	if (!out->text) {
 		out->text = xstrdup(out->error ? out->error : "");
+	} else {
+		/* The verdict was read above; people and the saved result see the text without it. */
+		char *clean = control_strip(out->text);
+		free(out->text);
+		out->text = clean;
+	}
 	if (jv_get_kind(out->verification) == JV_KIND_NULL &&
 	    jv_array_length(jv_copy(r.commands)) > 0) {
 		jv v = jv_object_set(jv_object(), jv_string("commands"), jv_copy(r.commands));

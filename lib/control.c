@@ -44,10 +44,16 @@ char *control_strip(const char *text)
 {
 	struct buf b = BUF_INIT;
 	buf_appends(&b, "");
+	bool skip_blank = false;	/* a dropped line had a blank line before it */
 	for (const char *p = text; *p;) {
 		size_t n = strcspn(p, "\n");
 		bool nl = p[n] == '\n';
-		if (!control_line(p, n)) {
+		if (control_line(p, n)) {
+			skip_blank = b.len == 0 || (b.len >= 2 && b.data[b.len - 2] == '\n');
+		} else if (skip_blank && strspn(p, " \t\r") == n) {
+			/* Blank lines around a dropped line: keep one, not two. */
+		} else {
+			skip_blank = false;
 			buf_append(&b, p, control_line_keep(p, n));
 			if (nl)
 				buf_appendc(&b, '\n');

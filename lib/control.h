@@ -24,8 +24,10 @@ bool control_line(const char *line, size_t len);
  */
 size_t control_line_keep(const char *line, size_t len);
 /*
- * text without its control words (malloc'd): control lines removed, a
- * trailing TERMINATE cut, blank lines left at the end removed.
+ * text without its control words (malloc'd): control lines removed (with
+ * the blank lines after one that had a blank line before it, so paragraphs
+ * stay one blank line apart), a trailing TERMINATE cut, blank lines left at
+ * the start and the end removed.
  */
 char *control_strip(const char *text);
 

@@ -59,6 +59,12 @@ static void tap(void *user, jv ev)
 	observe_event(NULL, ev);
 }
 
+/* The manager's own text as it streams, for the live view only (not the record). */
+static void view_delta(void *user, jv ev)
+{
+	render_event(user, ev);
+}
+
 /* A worker's line: forwarded unchanged when it is an event. */
 static void publish_line(struct mgr *m, const char *line, size_t len, jv *result)
 {
@@ -785,8 +791,10 @@ int manager_run(const struct manager_opts *o, const char *request, struct manage
 	event_ctx_init(&m.ev, "manager", NULL, m.session.id, o->out_fd);
 	m.ev.tap = tap;
 	m.ev.tap_user = &m;
-	if (o->live_view)
-		m.view = render_new(stderr, o->color, o->verbose);
+	if (o->live_view) {
+		m.view = render_new(o->view_out ? o->view_out : stderr, o->color, o->verbose);
+		render_status_line(m.view, true);
+	}
 	if (o->resume_id) {
 		if (load_resume(&m, &err) < 0) {
 			res->exit_code = 2;
@@ -870,6 +878,8 @@ int manager_run(const struct manager_opts *o, const char *request, struct manage
 				.custom_user = &m,
 				.budget = &m.budget,
 				.after_tool = after_tool,
+				.view_delta = m.view ? view_delta : NULL,
+				.view_user = m.view,
 			};
 			agent_run(&ao, jv_string(m.request), &out);
 			outcome_set = true;

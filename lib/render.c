@@ -1,11 +1,18 @@
+#define _GNU_SOURCE	/* memrchr */
 #include "render.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "buf.h"
+#include "control.h"
 #include "event.h"
 #include "json.h"
+#include "status.h"
 
 #define C_RESET "\033[0m"
 #define C_BOLD "\033[1m"
@@ -16,12 +23,26 @@
 #define C_BLUE "\033[34m"
 #define C_CYAN "\033[36m"
 
+/*
+ * Locking: everything written to out, and the status, are guarded by the
+ * FILE's own lock (flockfile), which the status line's ticker thread takes
+ * too, so a redraw never lands in the middle of a record line.
+ */
 struct render {
 	FILE *out;
 	bool color;
 	bool verbose;
-	bool mid_line;		/* streamed text left the cursor mid-line */
 	char *delta_run;	/* run whose text was streamed as deltas */
+	char *delta_indent;	/* its indent */
+	struct buf pending;	/* streamed text after its last newline, not shown yet */
+	/* The status line (render_status_line). */
+	bool live;
+	struct status st;
+	bool drawn;		/* the status line is on screen (the cursor at its end) */
+	bool hidden;		/* render_flush took it away until the next event */
+	pthread_t ticker;
+	bool ticker_on;
+	bool stopping;
 };
 
 struct render *render_new(FILE *out, bool color, bool verbose)
@@ -30,15 +51,89 @@ struct render *render_new(FILE *out, bool color, bool verbose)
 	r->out = out;
 	r->color = color;
 	r->verbose = verbose;
+	status_init(&r->st);
 	return r;
+}
+
+static double mono_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+int render_width(const struct render *r)
+{
+	struct winsize ws;
+	if (ioctl(fileno(r->out), TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0)
+		return ws.ws_col;
+	return 80;
+}
+
+/* Takes the status line off the screen (the FILE's lock held). */
+static void status_clear(struct render *r)
+{
+	if (r->drawn) {
+		fputs("\r\033[K", r->out);
+		r->drawn = false;
+	}
+}
+
+/* Draws the status line as the screen's last line, cursor at its end (lock held). */
+static void status_draw(struct render *r)
+{
+	if (!r->live || r->hidden || !r->st.active)
+		return;
+	struct buf b = BUF_INIT;
+	/* One column short of the width: a full line would wrap on some terminals. */
+	status_format(&r->st, mono_now(), render_width(r) - 1, r->color, &b);
+	fputs("\r\033[K", r->out);
+	fputs(buf_str(&b), r->out);
+	r->drawn = true;
+	buf_free(&b);
+}
+
+/* Redraws the status line a few times a second (the spinner, the clock). */
+static void *ticker_main(void *arg)
+{
+	struct render *r = arg;
+	for (;;) {
+		struct timespec ts = { 0, 200 * 1000000L };
+		nanosleep(&ts, NULL);
+		flockfile(r->out);
+		bool stop = r->stopping;
+		if (!stop && r->drawn) {
+			status_draw(r);
+			fflush(r->out);
+		}
+		funlockfile(r->out);
+		if (stop)
+			return NULL;
+	}
+}
+
+void render_status_line(struct render *r, bool on)
+{
+	if (!on || r->live || !isatty(fileno(r->out)))
+		return;
+	r->live = true;
+	r->ticker_on = pthread_create(&r->ticker, NULL, ticker_main, r) == 0;
 }
 
 void render_free(struct render *r)
 {
 	if (!r)
 		return;
+	if (r->ticker_on) {
+		flockfile(r->out);
+		r->stopping = true;
+		funlockfile(r->out);
+		pthread_join(r->ticker, NULL);
+	}
 	render_flush(r);
 	free(r->delta_run);
+	free(r->delta_indent);
+	buf_free(&r->pending);
 	free(r);
 }
 
@@ -51,11 +146,47 @@ void render_flush(struct render *r)
 {
 	if (!r)
 		return;
-	if (r->mid_line) {
-		fputc('\n', r->out);
-		r->mid_line = false;
-	}
+	flockfile(r->out);
+	status_clear(r);
+	r->hidden = true;
 	fflush(r->out);
+	funlockfile(r->out);
+}
+
+/*
+ * Prints text for people: control words dropped, every line indented.
+ * Whole lines only (a streamed line waits in pending for its newline).
+ */
+static void put_text(struct render *r, const char *in, const char *text, size_t len)
+{
+	for (size_t i = 0; i < len;) {
+		size_t n = 0;
+		while (i + n < len && text[i + n] != '\n')
+			n++;
+		if (!control_line(text + i, n))
+			fprintf(r->out, "%s%.*s\n", in, (int)control_line_keep(text + i, n), text + i);
+		i += n + 1;
+	}
+}
+
+/* Streamed text: shows the lines that are complete, holds the rest. */
+static void put_delta(struct render *r, const char *in, const char *text)
+{
+	buf_appends(&r->pending, text);
+	const char *nl = memrchr(r->pending.data, '\n', r->pending.len);
+	if (!nl)
+		return;
+	size_t upto = (size_t)(nl - r->pending.data) + 1;
+	put_text(r, in, r->pending.data, upto - 1);
+	buf_consume(&r->pending, upto);
+}
+
+/* Shows what streamed text is still held (the reply ended without a newline). */
+static void end_delta(struct render *r)
+{
+	if (r->pending.len)
+		put_text(r, r->delta_indent ? r->delta_indent : "", r->pending.data, r->pending.len);
+	buf_reset(&r->pending);
 }
 
 static const char *c(const struct render *r, const char *code)
@@ -158,33 +289,48 @@ static void render_result(struct render *r, jv ev, const char *in)
 		fprintf(r->out, "%s  %sreason:%s %s\n", in, c(r, C_RED), c(r, C_RESET), s(ev, "error"));
 }
 
+static void render_one(struct render *r, jv ev, const char *type);
+
 void render_event(struct render *r, jv ev)
 {
 	const char *type = event_type(ev);
 	if (!type)
 		return;
+	flockfile(r->out);
+	status_clear(r);
+	r->hidden = false;
+	render_one(r, ev, type);
+	if (r->live) {
+		status_update(&r->st, ev, mono_now());
+		status_draw(r);
+	}
+	fflush(r->out);
+	funlockfile(r->out);
+}
+
+static void render_one(struct render *r, jv ev, const char *type)
+{
 	const char *in = indent(ev);
 	if (strcmp(type, "text_delta") == 0) {
 		if (!r->delta_run || strcmp(r->delta_run, s(ev, "run_id")) != 0) {
+			end_delta(r);
 			free(r->delta_run);
+			free(r->delta_indent);
 			r->delta_run = xstrdup(s(ev, "run_id"));
+			r->delta_indent = xstrdup(in);
 		}
-		for (const char *p = s(ev, "text"); *p; p++) {
-			if (!r->mid_line)
-				fputs(in, r->out);
-			fputc(*p, r->out);
-			r->mid_line = *p != '\n';
-		}
-		fflush(r->out);
+		put_delta(r, in, s(ev, "text"));
 		return;
 	}
 	if (strcmp(type, "text") == 0 && r->delta_run &&
 	    strcmp(r->delta_run, s(ev, "run_id")) == 0) {
 		/* Already shown as it streamed. */
-		render_flush(r);
+		end_delta(r);
+		free(r->delta_run);
+		r->delta_run = NULL;
 		return;
 	}
-	render_flush(r);
+	end_delta(r);
 	struct buf b = BUF_INIT;
 	if (strcmp(type, "init") == 0) {
 		fprintf(r->out, "%s%s── %s%s%s", in, c(r, C_BOLD), s(ev, "agent"),
@@ -194,11 +340,7 @@ void render_event(struct render *r, jv ev)
 		one_line(&b, s(ev, "text"), 200);
 		fprintf(r->out, "%s%stask:%s %s\n", in, c(r, C_DIM), c(r, C_RESET), buf_str(&b));
 	} else if (strcmp(type, "text") == 0) {
-		for (const char *p = s(ev, "text"); *p;) {
-			size_t n = strcspn(p, "\n");
-			fprintf(r->out, "%s%.*s\n", in, (int)n, p);
-			p += n + (p[n] == '\n');
-		}
+		put_text(r, in, s(ev, "text"), strlen(s(ev, "text")));
 	} else if (strcmp(type, "tool_use") == 0) {
 		tool_summary(&b, ev);
 		fprintf(r->out, "%s  %s→ %s%s %s\n", in, c(r, C_CYAN), s(ev, "name"), c(r, C_RESET),
@@ -260,5 +402,4 @@ void render_event(struct render *r, jv ev)
 		render_result(r, ev, in);
 	}
 	buf_free(&b);
-	fflush(r->out);
 }

@@ -31,6 +31,8 @@ static void verdict_lines_are_dropped(void)
 {
 	check_strip("Looks good.\nVERDICT: APPROVED\n", "Looks good.");
 	check_strip("Must fix: x\n**Verdict: CHANGES_REQUESTED**", "Must fix: x");
+	check_strip("Must fix: x\n\nVERDICT: CHANGES_REQUESTED\n\nThanks.", "Must fix: x\n\nThanks.");
+	check_strip("VERDICT: APPROVED\n\nFine.", "Fine.");
 	check_strip("The VERDICT: line comes last\nok", "The VERDICT: line comes last\nok");
 }
 

@@ -1,0 +1,159 @@
+#!/usr/bin/env bats
+# What a person sees on a terminal: the readable view instead of JSON, the
+# manager's text as it streams, a status line, no control words; and the
+# unchanged event stream when stdout is not a terminal.
+bats_require_minimum_version 1.5.0
+load helper
+
+setup() {
+	bllm_setup
+	TMUX_SESSION="bllm-live-$$-$BATS_TEST_NUMBER"
+}
+teardown() {
+	fake_stop
+	tmux kill-session -t "$TMUX_SESSION" 2>/dev/null
+	true
+}
+
+screen() { tmux capture-pane -p -J -S -300 -t "$TMUX_SESSION"; }
+
+# on_tty COMMAND: runs COMMAND (a shell string) in a 120x40 tmux pane, in the
+# scratch directory, with the fake server's address; "exit=N" goes to ./done.
+on_tty() {
+	rm -f done
+	tmux new-session -d -s "$TMUX_SESSION" -x 120 -y 40 \
+		"cd '$BATS_TEST_TMPDIR' && export ANTHROPIC_BASE_URL=$ANTHROPIC_BASE_URL ANTHROPIC_API_KEY=$ANTHROPIC_API_KEY NO_COLOR=1 PATH='$PATH'; $1; echo \"exit=\$?\" >done; sleep 60"
+}
+
+wait_done() {
+	for _ in $(seq "${1:-200}"); do [ -s done ] && return 0; sleep 0.05; done
+	echo "the command did not finish; screen:" >&2
+	screen >&2
+	return 1
+}
+
+# wait_screen TEXT [TRIES]: until TEXT is on the screen (0.05 s a try).
+wait_screen() {
+	for _ in $(seq "${2:-200}"); do screen | grep -qF -- "$1" && return 0; sleep 0.05; done
+	echo "not on the screen: $1" >&2
+	screen >&2
+	return 1
+}
+
+refute_screen() {
+	if screen | grep -qF -- "$1"; then
+		echo "on the screen, but should not be: $1" >&2
+		screen >&2
+		return 1
+	fi
+}
+
+# The manager calls the coder, which edits a file; the manager then answers
+# in Markdown and ends with TERMINATE (each event of that reply dripped).
+edit_scenario() {
+	printf 'int main(void)\n{\n\treturn 1;\n}\n' >ws/main.c
+	scenario edit <<JSON
+{"rules": [
+ {"match": {"system": "You are the manager", "turn": 0},
+  "reply": {"content": [{"type": "tool_use", "name": "coder", "input": {"task": "make main return 0"}}]}},
+ {"match": {"system": "You are the manager"}, "drip_ms": ${1:-0},
+  "reply": {"content": [{"type": "text", "text": "# Summary\n\nThe coder made **main** return \`0\`.\n\nVERDICT: APPROVED\n\nAll done.\nTERMINATE"}]}},
+ {"match": {"system": "You are the coder", "turn": 0},
+  "reply": {"content": [{"type": "tool_use", "name": "Edit", "input": {"file_path": "main.c", "old_string": "return 1;", "new_string": "return 0;"}}]}},
+ {"match": {"system": "You are the coder"}, "reply": {"content": [{"type": "text", "text": "Changed main.c."}]}}
+]}
+JSON
+}
+
+@test "bllm-manage on a terminal shows the readable view, never an event line" {
+	fake_start "$(edit_scenario)"
+	on_tty "bllm-manage --no-interactive -C ws --sessions-dir sess 'fix main'"
+	wait_done
+	screen | grep -q "coder completed"
+	screen | grep -q "session saved"
+	refute_screen '{"v":'
+	refute_screen '"type":'
+}
+
+@test "on a terminal the control words are not shown, nor saved in result.text" {
+	fake_start "$(edit_scenario)"
+	on_tty "bllm-manage --no-interactive -C ws --sessions-dir sess 'fix main'"
+	wait_done
+	wait_screen "All done."
+	refute_screen "TERMINATE"
+	refute_screen "VERDICT"
+	run bllm-session --sessions-dir sess show --json "$(ls sess | sed -n 's/\.json\.gz$//p')"
+	[[ "$output" != *TERMINATE* ]]
+}
+
+@test "bllm-manage --json writes the event stream even to a terminal" {
+	fake_start "$(edit_scenario)"
+	on_tty "bllm-manage --json --no-interactive -C ws --sessions-dir sess 'fix main' 2>/dev/null"
+	wait_done
+	screen | grep -q '^{"v":1,"type":"init","agent":"manager"'
+	screen | grep -q '"type":"result","agent":"manager"'
+}
+
+@test "piped, bllm-manage writes only event lines: no view, no deltas, no control words in texts" {
+	fake_start "$(edit_scenario)"
+	run --separate-stderr bllm-manage --no-interactive -C ws --sessions-dir sess 'fix main'
+	printf '%s\n' "$output" | jq_assert '.v == 1 and (.type | type == "string")'
+	refute_line --partial "text_delta"
+	last_result | jq -r .text >text
+	printf '# Summary\n\nThe coder made **main** return `0`.\n\nAll done.\n' | cmp - text
+	any_event '.type == "text" and .agent == "manager" and (.text | contains("TERMINATE"))'
+}
+
+@test "a worker on a terminal shows the view; --json and a pipe give the stream" {
+	fake_start "$(scenario one <<'JSON'
+{"rules": [{"reply": {"content": [{"type": "text", "text": "## Plan\n\n1. do it\n\nTERMINATE"}]}}]}
+JSON
+)"
+	on_tty "bllm-plan 'make a plan'"
+	wait_done
+	wait_screen "planner completed"
+	screen | grep -q "1. do it"
+	refute_screen '{"v":'
+	refute_screen "TERMINATE"
+	tmux kill-session -t "$TMUX_SESSION"
+	on_tty "bllm-plan --json 'make a plan'"
+	wait_done
+	screen | grep -q '^{"v":1,"type":"init","agent":"planner"'
+	run --separate-stderr bllm-plan 'make a plan'
+	printf '%s\n' "$output" | jq_assert '.v == 1'
+	[ "$(printf '%s\n' "$output" | jq -r .type | tr '\n' ' ')" = "init task usage text result " ]
+}
+
+@test "the manager's text is on the screen before its reply is complete" {
+	fake_start "$(edit_scenario 400)"
+	on_tty "bllm-manage --no-interactive -C ws --sessions-dir sess 'fix main'"
+	wait_screen "The coder made" 300
+	# the reply is still streaming: its end is not there yet, nor the summary
+	refute_screen "All done."
+	refute_screen "session saved"
+	wait_done 300
+	wait_screen "All done."
+}
+
+@test "a status line while a run goes on, redrawn in place, gone at the end" {
+	fake_start "$(scenario slow <<'JSON'
+{"rules": [
+ {"match": {"system": "You are the manager", "turn": 0},
+  "reply": {"content": [{"type": "tool_use", "name": "planner", "input": {"task": "plan"}}]}},
+ {"match": {"system": "You are the manager"}, "reply": {"content": [{"type": "text", "text": "done"}]}},
+ {"match": {"system": "You are the planner"}, "delay_ms": 2500,
+  "reply": {"content": [{"type": "text", "text": "the plan"}]}}
+]}
+JSON
+)"
+	on_tty "bllm-manage --no-interactive -C ws --sessions-dir sess 'plan it'"
+	wait_screen "planner thinking… 1s" 100
+	[ "$(screen | sed '/^$/d' | grep -c 'thinking…')" -eq 1 ]
+	screen | sed '/^$/d' | tail -n 1 | grep -q "planner thinking… .* turn.* tokens · [$]0"
+	wait_screen "planner thinking… 2s" 100
+	[ "$(screen | sed '/^$/d' | grep -c 'thinking…')" -eq 1 ]
+	wait_done
+	refute_screen "thinking…"
+	refute_screen "working ·"
+	screen | sed '/^$/d' | tail -n 1 | grep -q "session saved"
+}
