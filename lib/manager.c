@@ -501,6 +501,14 @@ static void call_worker(void *user, jv block, struct tool_result *tr)
 		free(text);
 		const char *status = json_str(result, "status");
 		tr->is_error = !status || strcmp(status, "completed") != 0;
+		/* The manager's files_changed is the union of its workers' (agent.c adds them up). */
+		jv files = json_get(result, "files_changed");
+		if (jv_get_kind(files) == JV_KIND_ARRAY) {
+			jv_free(tr->files_changed);
+			tr->files_changed = files;
+		} else {
+			jv_free(files);
+		}
 		jv_free(result);
 	}
 	jv_free(input);
@@ -622,6 +630,7 @@ static jv build_summary(struct mgr *m, const struct agent_outcome *out)
 	r = jv_object_set(r, jv_string("text"), jv_string(out->text ? out->text : ""));
 	if (out->error)
 		r = jv_object_set(r, jv_string("error"), jv_string(out->error));
+	r = jv_object_set(r, jv_string("files_changed"), jv_copy(out->files_changed));
 	s = jv_object_set(s, jv_string("result"), r);
 	struct anth_usage total = { 0 };
 	jv_object_foreach(m->ledger, k, e) {
@@ -661,6 +670,19 @@ static void judge_run(struct mgr *m, struct agent_outcome *out)
 	}
 }
 
+/* "files changed: a.c, b.h" under the summary's table (files borrowed). */
+static void print_files_changed(FILE *f, jv files)
+{
+	int n = jv_get_kind(files) == JV_KIND_ARRAY ? jv_array_length(jv_copy(files)) : 0;
+	fprintf(f, "\nfiles changed:%s", n ? "" : " none");
+	for (int i = 0; i < n; i++) {
+		jv p = jv_array_get(jv_copy(files), i);
+		fprintf(f, "%s%s", i ? ", " : " ", jv_get_kind(p) == JV_KIND_STRING ? jv_string_value(p) : "?");
+		jv_free(p);
+	}
+	fputc('\n', f);
+}
+
 static void print_summary(struct mgr *m, const struct agent_outcome *out, const char *saved)
 {
 	if (!m->view)
@@ -677,6 +699,7 @@ static void print_summary(struct mgr *m, const struct agent_outcome *out, const 
 		jv_free(k);
 		jv_free(e);
 	}
+	print_files_changed(f, out->files_changed);
 	fprintf(f, "\nstatus: %s (exit %d) · verified: %s · turns: %d · cost: $%.4f\n", out->status,
 		out->exit_code, work_verified(m) ? "yes" : "no", m->budget.turns, m->budget.cost_usd);
 	if (out->error)
@@ -716,6 +739,13 @@ static void run_mention(struct mgr *m, const char *name, const char *task, struc
 	free(out->text);
 	out->text = xstrdup(json_str(result, "text") ? json_str(result, "text") : "");
 	out->error = error ? xstrdup(error) : NULL;
+	jv files = json_get(result, "files_changed");
+	if (jv_get_kind(files) == JV_KIND_ARRAY) {
+		jv_free(out->files_changed);
+		out->files_changed = files;
+	} else {
+		jv_free(files);
+	}
 	free(m->stop_reason);
 	m->stop_reason = NULL;
 	m->stop_status = NULL;

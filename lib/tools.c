@@ -1,6 +1,7 @@
 #include "tools.h"
 #include "buf.h"
 #include "path.h"
+#include "treestate.h"
 #include "proc.h"
 
 #include <dirent.h>
@@ -1358,9 +1359,16 @@ static void tool_bash(const struct tool_ctx *ctx, jv input, struct tool_result *
 
 	struct proc_capture pc;
 	char *err = NULL;
+	/* files_changed: the tree's state before and after (lib/treestate.h). */
+	jv before = treestate_snapshot(ctx->root, jv_null());
 	int rc = proc_run_shell(command, ctx->root, timeout, BASH_GRACE_S, cap_of(ctx), &pc, &err);
 	/* What the command left behind outside its group (setsid, daemons) goes too. */
 	int orphans = proc_kill_orphans();
+	jv after = treestate_snapshot(ctx->root, before);
+	jv_free(r->files_changed);
+	r->files_changed = treestate_changed(before, after);
+	jv_free(before);
+	jv_free(after);
 	if (rc < 0) {
 		fail(ctx, r, "Bash: %s", err);
 		free(err);

@@ -157,3 +157,39 @@ JSON
 	refute_screen "working ·"
 	screen | sed '/^$/d' | tail -n 1 | grep -q "session saved"
 }
+
+@test "files_changed: what Write, Edit and Bash changed, in the tool results, the workers' and the manager's result" {
+	fake_start "$(scenario files <<'JSON'
+{"rules": [
+ {"match": {"system": "You are the manager", "turn": 0},
+  "reply": {"content": [{"type": "tool_use", "name": "coder", "input": {"task": "change things"}}]}},
+ {"match": {"system": "You are the manager"}, "reply": {"content": [{"type": "text", "text": "done"}]}},
+ {"match": {"system": "You are the coder", "turn": 0},
+  "reply": {"content": [{"type": "tool_use", "name": "Write", "input": {"file_path": "w.txt", "content": "w\n"}}]}},
+ {"match": {"system": "You are the coder", "turn": 1},
+  "reply": {"content": [{"type": "tool_use", "name": "Bash", "input": {"command": "mkdir -p sub && echo b >sub/made.txt && cat w.txt"}}]}},
+ {"match": {"system": "You are the coder", "turn": 2},
+  "reply": {"content": [{"type": "tool_use", "name": "Bash", "input": {"command": "ls"}}]}},
+ {"match": {"system": "You are the coder"}, "reply": {"content": [{"type": "text", "text": "ok"}]}}
+]}
+JSON
+)"
+	run --separate-stderr bllm-manage --no-interactive -C ws --sessions-dir sess 'change'
+	events_of tool_result | jq -c 'select(.agent == "coder") | .files_changed' >changed
+	[ "$(tr '\n' ' ' <changed)" = '["w.txt"] ["sub/made.txt"] [] ' ]
+	jq -c 'select(.type == "result" and .agent == "coder") | .files_changed' <<<"$output" | jq_assert '. == ["w.txt", "sub/made.txt"]'
+	last_result | jq_assert '.agent == "manager" and .files_changed == ["w.txt", "sub/made.txt"]'
+	# a git workspace: ignored files are not changes
+	rm -rf sess ws/*
+	git -C ws init -q
+	echo 'sub/' >ws/.gitignore
+	run --separate-stderr bllm-manage --no-interactive -C ws --sessions-dir sess 'change'
+	last_result | jq_assert '.files_changed == ["w.txt"]'
+}
+
+@test "the final summary on a terminal lists the files changed" {
+	fake_start "$(edit_scenario)"
+	on_tty "bllm-manage --no-interactive -C ws --sessions-dir sess 'fix main'"
+	wait_done
+	screen | grep -q "^files changed: main.c$"
+}
