@@ -205,6 +205,8 @@ static jv run_tool(struct run *r, jv block)
 	ev = jv_object_set(ev, jv_string("exit_code"),
 			   tr.exit_code == -1 ? jv_null() : jv_number(tr.exit_code));
 	ev = jv_object_set(ev, jv_string("files_changed"), jv_copy(tr.files_changed));
+	if (tr.diff)
+		ev = jv_object_set(ev, jv_string("diff"), jv_string(tr.diff));
 	event_emit(r->o->ev, ev);
 
 	jv result = jv_object();

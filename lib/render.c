@@ -10,6 +10,7 @@
 
 #include "buf.h"
 #include "control.h"
+#include "diff.h"
 #include "event.h"
 #include "json.h"
 #include "status.h"
@@ -247,6 +248,62 @@ static void tool_summary(struct buf *b, jv ev)
 	jv_free(input);
 }
 
+/* Lines of a failed command's output shown without -v (the last ones). */
+#define RENDER_TAIL_LINES 20
+/* Hunk lines of a Write/Edit diff shown without -v. */
+#define RENDER_DIFF_LINES 40
+
+/* Prints each line of text (len bytes) with a prefix. */
+static void put_lines(struct render *r, const char *prefix, const char *text, size_t len)
+{
+	for (size_t i = 0; i < len;) {
+		size_t n = 0;
+		while (i + n < len && text[i + n] != '\n')
+			n++;
+		fprintf(r->out, "%s%.*s\n", prefix, (int)n, text + i);
+		i += n + 1;
+	}
+}
+
+/* A Write/Edit result's change as a compact coloured diff, folded unless verbose. */
+static void show_diff(struct render *r, jv ev, const char *in)
+{
+	jv files = json_get(ev, "files_changed");
+	jv first = jv_get_kind(files) == JV_KIND_ARRAY && jv_array_length(jv_copy(files)) > 0
+			   ? jv_array_get(jv_copy(files), 0) : jv_string("");
+	struct buf d = BUF_INIT;
+	diff_render(jv_get_kind(first) == JV_KIND_STRING ? jv_string_value(first) : "", s(ev, "diff"),
+		    r->color, r->verbose ? 0 : RENDER_DIFF_LINES, &d);
+	char *prefix = xasprintf("%s    ", in);
+	put_lines(r, prefix, d.data ? d.data : "", d.len);
+	free(prefix);
+	buf_free(&d);
+	jv_free(first);
+	jv_free(files);
+}
+
+/* A failed command's output: the last RENDER_TAIL_LINES lines (all with -v). */
+static void show_tail(struct render *r, const char *content, const char *in)
+{
+	size_t len = strlen(content);
+	while (len && content[len - 1] == '\n')
+		len--;
+	size_t start = len, lines = 0;
+	while (start > 0 && (r->verbose || lines < RENDER_TAIL_LINES)) {
+		start--;
+		if (content[start] == '\n' && ++lines == RENDER_TAIL_LINES && !r->verbose) {
+			start++;
+			break;
+		}
+	}
+	char *prefix = xasprintf("%s    %s│%s ", in, c(r, C_DIM), c(r, C_RESET));
+	if (start > 0)
+		fprintf(r->out, "%s    %s… %s%s\n", in, c(r, C_DIM), "earlier lines hidden (-v shows all)",
+			c(r, C_RESET));
+	put_lines(r, prefix, content + start, len - start);
+	free(prefix);
+}
+
 static void render_result(struct render *r, jv ev, const char *in)
 {
 	const char *status = s(ev, "status");
@@ -356,7 +413,7 @@ static void render_one(struct render *r, jv ev, const char *type)
 			lines += *p == '\n';
 		const char *tool = s(ev, "name");
 		size_t items = lines + (*content && content[strlen(content) - 1] != '\n');
-		if (code >= 0 && !err) {
+		if (code >= 0) {
 			buf_printf(&b, "exit %d", (int)code);
 		} else if (!err && strcmp(tool, "Read") == 0) {
 			buf_printf(&b, "%zu lines", items);
@@ -373,6 +430,10 @@ static void render_one(struct render *r, jv ev, const char *type)
 		}
 		fprintf(r->out, "%s  %s%s%s %s\n", in, c(r, err ? C_RED : C_DIM), err ? "✗" : "←",
 			c(r, C_RESET), buf_str(&b));
+		if (*s(ev, "diff"))
+			show_diff(r, ev, in);
+		else if (code > 0 || (err && strcmp(tool, "Bash") == 0))
+			show_tail(r, content, in);
 	} else if (strcmp(type, "retry") == 0) {
 		fprintf(r->out, "%s  %s↻ retry %d/%d in %.1fs:%s %s\n", in, c(r, C_YELLOW),
 			(int)json_num(ev, "attempt", 0) + 1, (int)json_num(ev, "max_attempts", 0),

@@ -193,3 +193,51 @@ JSON
 	wait_done
 	screen | grep -q "^files changed: main.c$"
 }
+
+@test "an Edit shows its diff on the terminal: file, +added -removed, the hunk" {
+	fake_start "$(edit_scenario)"
+	on_tty "bllm-manage --no-interactive -C ws --sessions-dir sess 'fix main'"
+	wait_done
+	screen | grep -q "main.c +1 -1$"
+	screen | grep -q "@@ -1,4 +1,4 @@"
+	screen | grep -Eq "^ +-\s+return 1;$"
+	screen | grep -Eq "^ +\+\s+return 0;$"
+}
+
+# coder_run: a coder that writes a 100-line file, then runs a command that
+# prints 30 lines and fails; the event stream goes to ./events.
+coder_run() {
+	fake_start "$(scenario coder <<'JSON'
+{"rules": [
+ {"match": {"system": "You are the coder", "turn": 0},
+  "reply": {"content": [{"type": "tool_use", "name": "Write", "input": {"file_path": "big.txt", "content": "1\n2\n3\n4\n5\n6\n7\n8\n9\n10\n11\n12\n13\n14\n15\n16\n17\n18\n19\n20\n21\n22\n23\n24\n25\n26\n27\n28\n29\n30\n31\n32\n33\n34\n35\n36\n37\n38\n39\n40\n41\n42\n43\n44\n45\n46\n47\n48\n49\n50\n"}}]}},
+ {"match": {"system": "You are the coder", "turn": 1},
+  "reply": {"content": [{"type": "tool_use", "name": "Bash", "input": {"command": "seq 101 130; exit 3"}}]}},
+ {"match": {"system": "You are the coder"}, "reply": {"content": [{"type": "text", "text": "ok"}]}}
+]}
+JSON
+)"
+	bllm-code -C ws "write it" >events || true
+}
+
+@test "Write and Edit tool_result events carry the unified diff (docs/protocol.md)" {
+	coder_run
+	events_of tool_result events | head -n 1 | jq_assert '.name == "Write" and (.diff | startswith("@@ -0,0 +1,50 @@\n+1\n+2\n")) and (.diff | split("\n") | length == 52)'
+	events_of tool_result events | sed -n 2p | jq_assert 'has("diff") | not'
+}
+
+@test "the view folds a long diff and shows the last 20 lines of a failed command; -v shows all" {
+	coder_run
+	run bllm-render events
+	assert_line "    big.txt +50 -0"
+	assert_line "    … 11 more lines (-v shows all)"
+	assert_line --partial "✗ exit 3"
+	assert_line "    … earlier lines hidden (-v shows all)"
+	assert_line "    │ 112"
+	refute_line "    │ 111"
+	assert_line "    │ [exit code 3]"
+	run bllm-render -v events
+	refute_line --partial "more lines (-v shows all)"
+	assert_line "    +50"
+	assert_line "    │ 101"
+}
