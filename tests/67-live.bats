@@ -241,3 +241,23 @@ JSON
 	assert_line "    +50"
 	assert_line "    │ 101"
 }
+
+@test "bllm-session show --diff prints the run's whole diff, which patch applies" {
+	fake_start "$(edit_scenario)"
+	cp ws/main.c orig.c
+	run --separate-stderr bllm-manage --no-interactive -C ws --sessions-dir sess 'fix main'
+	id=$(ls sess | sed -n 's/\.ndjson$//p')
+	run --separate-stderr bllm-session --sessions-dir sess show --diff "${id:0:10}"
+	assert_success
+	assert_line --index 0 "--- a/main.c"
+	assert_line --index 1 "+++ b/main.c"
+	assert_line --index 2 "@@ -1,4 +1,4 @@"
+	assert_line "-	return 1;"
+	assert_line "+	return 0;"
+	mkdir tree && cp orig.c tree/main.c
+	printf '%s\n' "$output" | (cd tree && patch -s -p1)
+	cmp tree/main.c ws/main.c
+	run --separate-stderr bllm-session --sessions-dir sess replay --diff "$id"
+	[ "$status" -eq 2 ]
+	[[ "$stderr" == *"--diff goes with show"* ]]
+}
