@@ -7,7 +7,7 @@ OPT     ?= -O2 -g
 SAN     ?=
 VERSION := 0.1.0
 
-PKGS    := libcurl zlib
+PKGS    := libcurl zlib md4c
 ALL_CFLAGS = -std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Wpedantic -Wshadow \
 	-Wformat=2 -Wno-format-nonliteral $(OPT) $(SAN) -Ilib -DBLLM_VERSION='"$(VERSION)"' \
 	-DBLLM_SHARE_DIR='"$(PREFIX)/share/bllm"' \
