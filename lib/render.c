@@ -11,6 +11,7 @@
 #include "buf.h"
 #include "control.h"
 #include "diff.h"
+#include "md.h"
 #include "event.h"
 #include "json.h"
 #include "status.h"
@@ -36,6 +37,7 @@ struct render {
 	char *delta_run;	/* run whose text was streamed as deltas */
 	char *delta_indent;	/* its indent */
 	struct buf pending;	/* streamed text after its last newline, not shown yet */
+	struct md_stream *md;	/* the streamed text's Markdown, or NULL */
 	/* The status line (render_status_line). */
 	bool live;
 	struct status st;
@@ -45,6 +47,8 @@ struct render {
 	bool ticker_on;
 	bool stopping;
 };
+
+static void end_delta(struct render *r);
 
 struct render *render_new(FILE *out, bool color, bool verbose)
 {
@@ -131,10 +135,14 @@ void render_free(struct render *r)
 		funlockfile(r->out);
 		pthread_join(r->ticker, NULL);
 	}
+	flockfile(r->out);
+	end_delta(r);	/* a stream cut short still shows what came */
+	funlockfile(r->out);
 	render_flush(r);
 	free(r->delta_run);
 	free(r->delta_indent);
 	buf_free(&r->pending);
+	md_stream_free(r->md);
 	free(r);
 }
 
@@ -154,23 +162,57 @@ void render_flush(struct render *r)
 	funlockfile(r->out);
 }
 
-/*
- * Prints text for people: control words dropped, every line indented.
- * Whole lines only (a streamed line waits in pending for its newline).
- */
-static void put_text(struct render *r, const char *in, const char *text, size_t len)
+/* Appends text (len bytes) without its control lines and words, each line ending in a newline. */
+static void filter_control(const char *text, size_t len, struct buf *out)
 {
 	for (size_t i = 0; i < len;) {
 		size_t n = 0;
 		while (i + n < len && text[i + n] != '\n')
 			n++;
-		if (!control_line(text + i, n))
-			fprintf(r->out, "%s%.*s\n", in, (int)control_line_keep(text + i, n), text + i);
+		if (!control_line(text + i, n)) {
+			buf_append(out, text + i, control_line_keep(text + i, n));
+			buf_appendc(out, '\n');
+		}
 		i += n + 1;
 	}
 }
 
-/* Streamed text: shows the lines that are complete, holds the rest. */
+/* The Markdown options for text under indent in: the terminal's width less the indent. */
+static struct md_opts md_options(const struct render *r, const char *in)
+{
+	int width = render_width(r) - (int)strlen(in);
+	struct md_opts o = { .width = width < 20 ? 20 : width, .color = r->color };
+	return o;
+}
+
+/* Prints rendered text, every non-empty line indented by in. */
+static void put_rendered(struct render *r, const char *in, const struct buf *text)
+{
+	for (size_t i = 0; i < text->len;) {
+		size_t n = 0;
+		while (i + n < text->len && text->data[i + n] != '\n')
+			n++;
+		fprintf(r->out, "%s%.*s\n", n ? in : "", (int)n, text->data + i);
+		i += n + 1;
+	}
+}
+
+/* A whole text block: control words dropped, Markdown rendered (lib/md.h). */
+static void put_text(struct render *r, const char *in, const char *text, size_t len)
+{
+	struct buf clean = BUF_INIT, md = BUF_INIT;
+	filter_control(text, len, &clean);
+	struct md_opts o = md_options(r, in);
+	md_render(buf_str(&clean), clean.len, &o, &md);
+	put_rendered(r, in, &md);
+	buf_free(&clean);
+	buf_free(&md);
+}
+
+/*
+ * Streamed text: whole lines go (without control words) to the Markdown
+ * stream, which gives back the blocks they complete; the rest is held.
+ */
 static void put_delta(struct render *r, const char *in, const char *text)
 {
 	buf_appends(&r->pending, text);
@@ -178,15 +220,37 @@ static void put_delta(struct render *r, const char *in, const char *text)
 	if (!nl)
 		return;
 	size_t upto = (size_t)(nl - r->pending.data) + 1;
-	put_text(r, in, r->pending.data, upto - 1);
+	struct md_opts o = md_options(r, in);
+	if (!r->md)
+		r->md = md_stream_new(&o);
+	md_stream_set_width(r->md, o.width);
+	struct buf clean = BUF_INIT, md = BUF_INIT;
+	filter_control(r->pending.data, upto - 1, &clean);
+	md_stream_feed(r->md, buf_str(&clean), clean.len, &md);
+	put_rendered(r, in, &md);
+	buf_free(&clean);
+	buf_free(&md);
 	buf_consume(&r->pending, upto);
 }
 
-/* Shows what streamed text is still held (the reply ended without a newline). */
+/* Shows what streamed text is still held: the last line, the open block. */
 static void end_delta(struct render *r)
 {
-	if (r->pending.len)
-		put_text(r, r->delta_indent ? r->delta_indent : "", r->pending.data, r->pending.len);
+	const char *in = r->delta_indent ? r->delta_indent : "";
+	if (!r->md && !r->pending.len)
+		return;
+	struct md_opts o = md_options(r, in);
+	if (!r->md)
+		r->md = md_stream_new(&o);
+	struct buf clean = BUF_INIT, md = BUF_INIT;
+	filter_control(r->pending.data ? r->pending.data : "", r->pending.len, &clean);
+	md_stream_feed(r->md, buf_str(&clean), clean.len, &md);
+	md_stream_finish(r->md, &md);
+	put_rendered(r, in, &md);
+	buf_free(&clean);
+	buf_free(&md);
+	md_stream_free(r->md);
+	r->md = NULL;
 	buf_reset(&r->pending);
 }
 

@@ -261,3 +261,32 @@ JSON
 	[ "$status" -eq 2 ]
 	[[ "$stderr" == *"--diff goes with show"* ]]
 }
+
+@test "on a terminal agent text is rendered Markdown: no #, ** or backticks, as it streams too" {
+	fake_start "$(edit_scenario 20)"
+	on_tty "bllm-manage --no-interactive -C ws --sessions-dir sess 'fix main'"
+	wait_done
+	screen | grep -q "^Summary$"
+	screen | grep -q "^The coder made main return 0\.$"
+	refute_screen "# Summary"
+	refute_screen "**"
+	refute_screen '`0`'
+}
+
+@test "with colour the Markdown is styled, and --color never gives plain text" {
+	fake_start "$(edit_scenario)"
+	rm -f done
+	tmux new-session -d -s "$TMUX_SESSION" -x 120 -y 40 \
+		"cd '$BATS_TEST_TMPDIR' && export ANTHROPIC_BASE_URL=$ANTHROPIC_BASE_URL ANTHROPIC_API_KEY=$ANTHROPIC_API_KEY PATH='$PATH'; unset NO_COLOR; bllm-manage --no-interactive -C ws --sessions-dir sess 'fix main'; echo \"exit=\$?\" >done; sleep 60"
+	wait_done
+	tmux capture-pane -p -e -S -300 -t "$TMUX_SESSION" >colour
+	grep -q $'\e\\[1mmain' colour
+	refute_file_has '**main**' colour
+	tmux kill-session -t "$TMUX_SESSION"
+	rm -rf sess
+	on_tty "unset NO_COLOR; bllm-manage --color never --no-interactive -C ws --sessions-dir sess 'fix main'"
+	wait_done
+	tmux capture-pane -p -e -S -300 -t "$TMUX_SESSION" >plain
+	refute_file_has $'\e[1m' plain
+	grep -q "^The coder made main return 0\.$" plain
+}
