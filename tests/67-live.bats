@@ -290,3 +290,14 @@ JSON
 	refute_file_has $'\e[1m' plain
 	grep -q "^The coder made main return 0\.$" plain
 }
+
+@test "bllm-session show renders the result's Markdown, without control words" {
+	fake_start "$(edit_scenario)"
+	run --separate-stderr bllm-manage --no-interactive -C ws --sessions-dir sess 'fix main'
+	run --separate-stderr bllm-session --sessions-dir sess show "$(ls sess | sed -n 's/\.ndjson$//p')"
+	assert_line "  Summary"
+	assert_line "  The coder made main return 0."
+	assert_line "  All done."
+	refute_output --partial "TERMINATE"
+	refute_output --partial "**"
+}
