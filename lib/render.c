@@ -162,7 +162,10 @@ void render_flush(struct render *r)
 	funlockfile(r->out);
 }
 
-/* Appends text (len bytes) without its control lines and words, each line ending in a newline. */
+/*
+ * Appends text (len bytes) without its control lines and words, each line
+ * ending in a newline: "a\n\n" is two lines, "a\nb" too.
+ */
 static void filter_control(const char *text, size_t len, struct buf *out)
 {
 	for (size_t i = 0; i < len;) {
@@ -225,7 +228,7 @@ static void put_delta(struct render *r, const char *in, const char *text)
 		r->md = md_stream_new(&o);
 	md_stream_set_width(r->md, o.width);
 	struct buf clean = BUF_INIT, md = BUF_INIT;
-	filter_control(r->pending.data, upto - 1, &clean);
+	filter_control(r->pending.data, upto, &clean);
 	md_stream_feed(r->md, buf_str(&clean), clean.len, &md);
 	put_rendered(r, in, &md);
 	buf_free(&clean);

@@ -301,3 +301,47 @@ JSON
 	refute_output --partial "TERMINATE"
 	refute_output --partial "**"
 }
+
+# slow_planner: the manager calls the planner, whose reply starts after 4 s.
+slow_planner() {
+	scenario slow <<'JSON'
+{"rules": [
+ {"match": {"system": "You are the manager", "turn": 0},
+  "reply": {"content": [{"type": "tool_use", "name": "planner", "input": {"task": "plan"}}]}},
+ {"match": {"system": "You are the manager"}, "reply": {"content": [{"type": "text", "text": "done"}]}},
+ {"match": {"system": "You are the planner"}, "delay_ms": 4000,
+  "reply": {"content": [{"type": "text", "text": "the plan"}]}}
+]}
+JSON
+}
+
+@test "Ctrl-C during a run takes the status line away with the run" {
+	fake_start "$(slow_planner)"
+	on_tty "bllm-manage --no-interactive -C ws --sessions-dir sess 'plan it'"
+	wait_screen "planner thinking…" 100
+	tmux send-keys -t "$TMUX_SESSION" C-c
+	wait_done 200
+	[ "$(cat done)" = "exit=130" ]
+	refute_screen "thinking…"
+	screen | sed '/^$/d' | tail -n 1 | grep -q "session saved"
+}
+
+@test "text wraps to the terminal's width, and follows a resize" {
+	long="one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen seventeen eighteen nineteen twenty"
+	fake_start "$(scenario wrap <<JSON
+{"rules": [{"delay_ms": 1500, "reply": {"content": [{"type": "text", "text": "$long\n\n$long"}]}}]}
+JSON
+)"
+	rm -f done
+	tmux new-session -d -s "$TMUX_SESSION" -x 50 -y 40 \
+		"cd '$BATS_TEST_TMPDIR' && export ANTHROPIC_BASE_URL=$ANTHROPIC_BASE_URL ANTHROPIC_API_KEY=$ANTHROPIC_API_KEY NO_COLOR=1 PATH='$PATH'; bllm-plan 'x'; echo \"exit=\$?\" >done; sleep 60"
+	wait_screen "planner thinking…" 100
+	tmux resize-window -t "$TMUX_SESSION" -x 40 -y 40
+	wait_done
+	screen | grep -q "^one two three four five six seven eight$"
+	# the text's lines (not the status and summary lines) fit the new width
+	[ "$(screen | grep -E '^(one|nine|fifteen|six|thirteen|seventeen) ' | awk '{ if (length($0) > 40) n++ } END { print n + 0 }')" -eq 0 ]
+	[ "$(screen | grep -c "^nineteen twenty$")" -eq 2 ]
+	# two paragraphs, one blank line apart
+	screen | grep -B1 "^one two" | grep -q "^$"
+}
