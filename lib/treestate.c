@@ -176,9 +176,9 @@ static bool differs(jv from, jv to, jv key)
 
 jv treestate_changed(jv before, jv after)
 {
-	jv changed = jv_object();
 	if (jv_get_kind(before) != JV_KIND_OBJECT || jv_get_kind(after) != JV_KIND_OBJECT)
 		return jv_array();
+	jv changed = jv_object();
 	jv sides[2] = { before, after };
 	for (int i = 0; i < 2; i++) {
 		jv_object_foreach(sides[i], k, v) {
