@@ -99,6 +99,8 @@ JSON
 	run --separate-stderr bllm-manage --no-interactive -C ws --sessions-dir sess 'fix main'
 	printf '%s\n' "$output" | jq_assert '.v == 1 and (.type | type == "string")'
 	refute_line --partial "text_delta"
+	refute_output --partial $'\e'
+	refute_output --partial "thinking…"
 	last_result | jq -r .text >text
 	printf '# Summary\n\nThe coder made **main** return `0`.\n\nAll done.\n' | cmp - text
 	any_event '.type == "text" and .agent == "manager" and (.text | contains("TERMINATE"))'
