@@ -332,7 +332,7 @@ static void put_lines(struct render *r, const char *prefix, const char *text, si
 	}
 }
 
-/* A Write/Edit result's change as a compact coloured diff, folded unless verbose. */
+/* A Write/Edit result's (ev, borrowed) change as a compact coloured diff, folded unless verbose. */
 static void show_diff(struct render *r, jv ev, const char *in)
 {
 	jv files = json_get(ev, "files_changed");
@@ -413,6 +413,7 @@ static void render_result(struct render *r, jv ev, const char *in)
 		fprintf(r->out, "%s  %sreason:%s %s\n", in, c(r, C_RED), c(r, C_RESET), s(ev, "error"));
 }
 
+/* The lines for one event (borrowed) of the given type; the FILE's lock held. */
 static void render_one(struct render *r, jv ev, const char *type);
 
 void render_event(struct render *r, jv ev)
