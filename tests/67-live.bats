@@ -347,3 +347,12 @@ JSON
 	# two paragraphs, one blank line apart
 	screen | grep -B1 "^one two" | grep -q "^$"
 }
+
+@test "a bad --color names the flag and the choices, exit 2" {
+	run --separate-stderr bllm-plan --color bogus "x"
+	[ "$status" -eq 2 ]
+	[ "${stderr_lines[0]}" = 'bllm-plan: --color: expected auto, always or never, got "bogus"' ]
+	run --separate-stderr bllm-manage --color bogus "x"
+	[ "$status" -eq 2 ]
+	[[ "${stderr_lines[0]}" == "bllm-manage: --color: expected auto, always or never"* ]]
+}
