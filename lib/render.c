@@ -14,7 +14,7 @@
 #include "md.h"
 #include "event.h"
 #include "json.h"
-#include "status.h"
+#include "statusline.h"
 
 #define C_RESET "\033[0m"
 #define C_BOLD "\033[1m"
@@ -40,7 +40,7 @@ struct render {
 	struct md_stream *md;	/* the streamed text's Markdown, or NULL */
 	/* The status line (render_status_line). */
 	bool live;
-	struct status st;
+	struct statusline st;
 	bool drawn;		/* the status line is on screen (the cursor at its end) */
 	bool hidden;		/* render_flush took it away until the next event */
 	pthread_t ticker;
@@ -56,7 +56,7 @@ struct render *render_new(FILE *out, bool color, bool verbose)
 	r->out = out;
 	r->color = color;
 	r->verbose = verbose;
-	status_init(&r->st);
+	statusline_init(&r->st);
 	return r;
 }
 
@@ -91,7 +91,7 @@ static void status_draw(struct render *r)
 		return;
 	struct buf b = BUF_INIT;
 	/* One column short of the width: a full line would wrap on some terminals. */
-	status_format(&r->st, mono_now(), render_width(r) - 1, r->color, &b);
+	statusline_format(&r->st, mono_now(), render_width(r) - 1, r->color, &b);
 	fputs("\r\033[K", r->out);
 	fputs(buf_str(&b), r->out);
 	r->drawn = true;
@@ -426,7 +426,7 @@ void render_event(struct render *r, jv ev)
 	r->hidden = false;
 	render_one(r, ev, type);
 	if (r->live) {
-		status_update(&r->st, ev, mono_now());
+		statusline_update(&r->st, ev, mono_now());
 		status_draw(r);
 	}
 	fflush(r->out);

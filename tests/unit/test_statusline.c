@@ -1,18 +1,18 @@
-/* The status line (lib/status.h): folding events, and the line it gives. */
-#include "status.h"
+/* The status line (lib/statusline.h): folding events, and the line it gives. */
+#include "statusline.h"
 #include "unit.h"
 
-static void feed(struct status *s, const char *json, double now)
+static void feed(struct statusline *s, const char *json, double now)
 {
 	jv ev = jv_parse(json);
-	status_update(s, ev, now);
+	statusline_update(s, ev, now);
 	jv_free(ev);
 }
 
-static char *line(const struct status *s, double now, int width, bool color)
+static char *line(const struct statusline *s, double now, int width, bool color)
 {
 	struct buf b = BUF_INIT;
-	status_format(s, now, width, color, &b);
+	statusline_format(s, now, width, color, &b);
 	buf_appends(&b, "");
 	return buf_detach(&b);
 }
@@ -22,8 +22,8 @@ static char *line(const struct status *s, double now, int width, bool color)
 
 static void inactive_shows_nothing(void)
 {
-	struct status s;
-	status_init(&s);
+	struct statusline s;
+	statusline_init(&s);
 	char *l = line(&s, 5, 80, false);
 	CHECK_STR(l, "");
 	free(l);
@@ -33,8 +33,8 @@ static void inactive_shows_nothing(void)
 
 static void a_run_from_init_to_result(void)
 {
-	struct status s;
-	status_init(&s);
+	struct statusline s;
+	statusline_init(&s);
 	feed(&s, "{\"type\":\"init\",\"agent\":\"manager\"," TOP "}", 100);
 	char *l = line(&s, 103.2, 200, false);
 	CHECK_STR(l, "⠹ manager thinking… 3s · 0 turns · 0 tokens · $0.0000 · 3s");
@@ -67,8 +67,8 @@ static void a_run_from_init_to_result(void)
 
 static void cut_to_width_and_coloured(void)
 {
-	struct status s;
-	status_init(&s);
+	struct statusline s;
+	statusline_init(&s);
 	feed(&s, "{\"type\":\"init\",\"agent\":\"coder\"," TOP "}", 0);
 	char *l = line(&s, 0, 12, false);
 	CHECK_STR(l, "⠋ coder thin");
@@ -85,11 +85,11 @@ static void cut_to_width_and_coloured(void)
 static void elapsed_words(void)
 {
 	char b[32];
-	CHECK_STR(status_elapsed(0, b), "0s");
-	CHECK_STR(status_elapsed(59.9, b), "59s");
-	CHECK_STR(status_elapsed(65, b), "1m05s");
-	CHECK_STR(status_elapsed(7380, b), "2h03m");
-	CHECK_STR(status_elapsed(-3, b), "0s");
+	CHECK_STR(statusline_elapsed(0, b), "0s");
+	CHECK_STR(statusline_elapsed(59.9, b), "59s");
+	CHECK_STR(statusline_elapsed(65, b), "1m05s");
+	CHECK_STR(statusline_elapsed(7380, b), "2h03m");
+	CHECK_STR(statusline_elapsed(-3, b), "0s");
 }
 
 int main(void)

@@ -1,13 +1,13 @@
-#ifndef BLLM_STATUS_H
-#define BLLM_STATUS_H
+#ifndef BLLM_STATUSLINE_H
+#define BLLM_STATUSLINE_H
 /*
  * The status line of a run: who is working, the rework cycle, turns,
  * tokens, cost and elapsed time, and a spinner ("planner thinking… 3s")
  * while an agent waits for the first token of a reply. Used by the live
  * view (lib/render.c) and the terminal UI.
  *
- * Pure: status_update folds one event at a time into a struct status, and
- * status_format turns it into one line of text. No I/O, no clock of its
+ * Pure: statusline_update folds one event at a time into a struct statusline, and
+ * statusline_format turns it into one line of text. No I/O, no clock of its
  * own: callers pass `now` (seconds, any monotonic origin), so both are
  * unit-tested with made-up times. Drawing the line (keeping it at the
  * bottom of the terminal, redrawing it every tick) is render.c's job.
@@ -17,7 +17,7 @@
 
 #include "buf.h"
 
-struct status {
+struct statusline {
 	bool active;		/* a run has started (init) and not ended (top-level result) */
 	char agent[32];		/* the agent working now */
 	char cycle[48];		/* "Review 1/3", or "" before any cycle */
@@ -30,7 +30,7 @@ struct status {
 };
 
 /* An inactive status (nothing to show until an init event comes). */
-void status_init(struct status *s);
+void statusline_init(struct statusline *s);
 
 /*
  * Folds one event (borrowed) seen at time now into s: init starts the run
@@ -40,7 +40,7 @@ void status_init(struct status *s);
  * worker_end back to the manager; cycle sets the cycle; the result of the
  * top-level run (parent_id null) ends it.
  */
-void status_update(struct status *s, jv ev, double now);
+void statusline_update(struct statusline *s, jv ev, double now);
 
 /*
  * Appends the line for s at time now, at most width display columns
@@ -48,9 +48,9 @@ void status_update(struct status *s, jv ev, double now);
  * and the agent are styled and the rest dimmed; without, no escapes.
  * Example: "⠹ planner thinking… 3s · Review 1/3 · 4 turns · 12.3k tokens · $0.0123 · 1m05s"
  */
-void status_format(const struct status *s, double now, int width, bool color, struct buf *out);
+void statusline_format(const struct statusline *s, double now, int width, bool color, struct buf *out);
 
 /* "42s", "1m05s", "2h03m": elapsed time for people (into buf, returns buf). */
-const char *status_elapsed(double seconds, char buf[32]);
+const char *statusline_elapsed(double seconds, char buf[32]);
 
 #endif

@@ -1,4 +1,4 @@
-#include "status.h"
+#include "statusline.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -7,23 +7,23 @@
 #include "json.h"
 #include "render.h"
 
-void status_init(struct status *s)
+void statusline_init(struct statusline *s)
 {
 	memset(s, 0, sizeof *s);
 }
 
-static void set_agent(struct status *s, const char *name)
+static void set_agent(struct statusline *s, const char *name)
 {
 	snprintf(s->agent, sizeof s->agent, "%s", name ? name : "");
 }
 
-static void start_wait(struct status *s, double now)
+static void start_wait(struct statusline *s, double now)
 {
 	s->waiting = true;
 	s->waiting_since = now;
 }
 
-void status_update(struct status *s, jv ev, double now)
+void statusline_update(struct statusline *s, jv ev, double now)
 {
 	const char *type = event_type(ev);
 	if (!type)
@@ -33,7 +33,7 @@ void status_update(struct status *s, jv ev, double now)
 	jv_free(parent);
 	if (strcmp(type, "init") == 0) {
 		if (!s->active || top) {
-			status_init(s);
+			statusline_init(s);
 			s->active = true;
 			s->started = now;
 		}
@@ -70,7 +70,7 @@ void status_update(struct status *s, jv ev, double now)
 	}
 }
 
-const char *status_elapsed(double seconds, char buf[32])
+const char *statusline_elapsed(double seconds, char buf[32])
 {
 	long t = seconds < 0 ? 0 : (long)seconds;
 	if (t < 60)
@@ -94,7 +94,7 @@ static void put(struct buf *out, const char *s, int *room)
 	}
 }
 
-void status_format(const struct status *s, double now, int width, bool color, struct buf *out)
+void statusline_format(const struct statusline *s, double now, int width, bool color, struct buf *out)
 {
 	static const char *const spin[] = { "⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏" };
 	if (!s->active || width <= 0)
@@ -110,7 +110,7 @@ void status_format(const struct status *s, double now, int width, bool color, st
 	if (color)
 		buf_appends(out, "\033[0m\033[2m");
 	if (s->waiting)
-		snprintf(part, sizeof part, " thinking… %s", status_elapsed(now - s->waiting_since, el));
+		snprintf(part, sizeof part, " thinking… %s", statusline_elapsed(now - s->waiting_since, el));
 	else
 		snprintf(part, sizeof part, " working");
 	put(out, part, &room);
@@ -120,7 +120,7 @@ void status_format(const struct status *s, double now, int width, bool color, st
 	}
 	snprintf(part, sizeof part, " · %d turn%s · %s tokens · $%.4f · %s", s->turns,
 		 s->turns == 1 ? "" : "s", render_tokens(s->tokens, tok), s->cost_usd,
-		 status_elapsed(t, el));
+		 statusline_elapsed(t, el));
 	put(out, part, &room);
 	if (color)
 		buf_appends(out, "\033[0m");
