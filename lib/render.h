@@ -30,7 +30,7 @@ void render_event(struct render *r, jv ev);
  */
 void render_flush(struct render *r);
 /*
- * Turns on the status line (lib/status.h) at the bottom of the view, when
+ * Turns on the status line (lib/statusline.h) at the bottom of the view, when
  * r writes to a terminal (otherwise nothing happens): redrawn in place
  * after every event and a few times a second by a thread of its own, never
  * part of the record, and gone at render_flush and render_free.
