@@ -670,19 +670,6 @@ static void judge_run(struct mgr *m, struct agent_outcome *out)
 	}
 }
 
-/* "files changed: a.c, b.h" under the summary's table (files borrowed). */
-static void print_files_changed(FILE *f, jv files)
-{
-	int n = jv_get_kind(files) == JV_KIND_ARRAY ? jv_array_length(jv_copy(files)) : 0;
-	fprintf(f, "\nfiles changed:%s", n ? "" : " none");
-	for (int i = 0; i < n; i++) {
-		jv p = jv_array_get(jv_copy(files), i);
-		fprintf(f, "%s%s", i ? ", " : " ", jv_get_kind(p) == JV_KIND_STRING ? jv_string_value(p) : "?");
-		jv_free(p);
-	}
-	fputc('\n', f);
-}
-
 static void print_summary(struct mgr *m, const struct agent_outcome *out, const char *saved)
 {
 	if (!m->view)
@@ -699,7 +686,7 @@ static void print_summary(struct mgr *m, const struct agent_outcome *out, const 
 		jv_free(k);
 		jv_free(e);
 	}
-	print_files_changed(f, out->files_changed);
+	render_files_changed(m->view, out->files_changed);
 	fprintf(f, "\nstatus: %s (exit %d) · verified: %s · turns: %d · cost: $%.4f\n", out->status,
 		out->exit_code, work_verified(m) ? "yes" : "no", m->budget.turns, m->budget.cost_usd);
 	if (out->error)

@@ -262,6 +262,21 @@ static const char *c(const struct render *r, const char *code)
 	return r->color ? code : "";
 }
 
+void render_files_changed(struct render *r, jv files)
+{
+	int n = jv_get_kind(files) == JV_KIND_ARRAY ? jv_array_length(jv_copy(files)) : 0;
+	flockfile(r->out);
+	fprintf(r->out, "\nfiles changed:%s", n ? "" : " none");
+	for (int i = 0; i < n; i++) {
+		jv p = jv_array_get(jv_copy(files), i);
+		fprintf(r->out, "%s%s", i ? ", " : " ",
+			jv_get_kind(p) == JV_KIND_STRING ? jv_string_value(p) : "?");
+		jv_free(p);
+	}
+	fputc('\n', r->out);
+	funlockfile(r->out);
+}
+
 const char *render_tokens(long n, char buf[32])
 {
 	if (n >= 1000000)

@@ -43,6 +43,9 @@ FILE *render_file(const struct render *r);
 /* Stops the status line (clearing it) and frees r. A NULL r is allowed. */
 void render_free(struct render *r);
 
+/* A blank line, then "files changed: a.c, b/c.h" (or "none") for a run's summary (files borrowed). */
+void render_files_changed(struct render *r, jv files);
+
 /* "12.3k" style token counts for summaries (into buf, returns buf). */
 const char *render_tokens(long n, char buf[32]);
 
