@@ -392,6 +392,32 @@ void diff_count(const char *udiff, struct diff_stat *stat)
 	walk_udiff(udiff, count_line, stat);
 }
 
+/*
+ * Appends s[0,n) with the control characters that could drive a terminal
+ * (C0 but tab, DEL, and C1 written in UTF-8) shown as U+FFFD: a file's
+ * content is the model's, and it must not reach the screen as escapes.
+ */
+static void append_visible(struct buf *out, const char *s, size_t n)
+{
+	size_t run = 0;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		size_t bad = 0;
+		if ((c < 0x20 && c != '\t') || c == 0x7F)
+			bad = 1;
+		else if (c == 0xC2 && i + 1 < n && (unsigned char)s[i + 1] >= 0x80 &&
+			 (unsigned char)s[i + 1] <= 0x9F)
+			bad = 2;
+		if (!bad)
+			continue;
+		buf_append(out, s + run, i - run);
+		buf_appends(out, "\xEF\xBF\xBD");
+		i += bad - 1;
+		run = i + 1;
+	}
+	buf_append(out, s + run, n - run);
+}
+
 struct render_state {
 	struct buf *out;
 	bool color;
@@ -417,14 +443,10 @@ static void render_line(char kind, const char *line, size_t len, void *user)
 		default: break;
 		}
 	}
-	if (sgr && len) {
+	if (sgr && len)
 		buf_printf(r->out, "\033[%sm", sgr);
-		buf_append(r->out, line, len);
-		buf_appends(r->out, "\033[0m\n");
-	} else {
-		buf_append(r->out, line, len);
-		buf_appendc(r->out, '\n');
-	}
+	append_visible(r->out, line, len);
+	buf_appends(r->out, sgr && len ? "\033[0m\n" : "\n");
 }
 
 void diff_render(const char *path, const char *udiff, bool color, int max_lines,
@@ -433,10 +455,12 @@ void diff_render(const char *path, const char *udiff, bool color, int max_lines,
 	struct diff_stat st;
 	diff_count(udiff, &st);
 	if (color)
-		buf_printf(out, "\033[1m%s\033[0m \033[32m+%ld\033[0m \033[31m-%ld\033[0m\n", path,
-			   st.added, st.removed);
+		buf_appends(out, "\033[1m");
+	append_visible(out, path, strlen(path));
+	if (color)
+		buf_printf(out, "\033[0m \033[32m+%ld\033[0m \033[31m-%ld\033[0m\n", st.added, st.removed);
 	else
-		buf_printf(out, "%s +%ld -%ld\n", path, st.added, st.removed);
+		buf_printf(out, " +%ld -%ld\n", st.added, st.removed);
 	struct render_state r = { out, color, 0, max_lines, 0 };
 	walk_udiff(udiff, render_line, &r);
 	if (r.hidden)

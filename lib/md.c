@@ -147,14 +147,12 @@ static void append_sanitized(struct buf *out, const char *s, size_t n)
 	buf_append(out, s + run, n - run);
 }
 
+/* Inline styles: a span's index counts how deep it is open; its bit marks styled bytes. */
+enum style_index { SI_BOLD, SI_ITALIC, SI_LINK, SI_STRIKE, SI_URL, SI_CODE, ST_NBITS };
 enum {
-	ST_BOLD = 1,
-	ST_ITALIC = 2,
-	ST_LINK = 4,
-	ST_STRIKE = 8,
-	ST_URL = 16,
-	ST_CODE = 32,
-	ST_NBITS = 6,
+	ST_BOLD = 1 << SI_BOLD,
+	ST_LINK = 1 << SI_LINK,
+	ST_URL = 1 << SI_URL,
 };
 
 /* The SGR parameter of each style bit, in bit order. */
@@ -867,12 +865,12 @@ static int enter_span(MD_SPANTYPE type, void *detail, void *user)
 		r->implicit = true;
 	}
 	switch (type) {
-	case MD_SPAN_EM: r->span_depth[1]++; break;
-	case MD_SPAN_STRONG: r->span_depth[0]++; break;
-	case MD_SPAN_CODE: r->span_depth[5]++; break;
+	case MD_SPAN_EM: r->span_depth[SI_ITALIC]++; break;
+	case MD_SPAN_STRONG: r->span_depth[SI_BOLD]++; break;
+	case MD_SPAN_CODE: r->span_depth[SI_CODE]++; break;
 	case MD_SPAN_DEL:
 		if (r->color)
-			r->span_depth[3]++;
+			r->span_depth[SI_STRIKE]++;
 		else
 			append_inline(r, "~~", 2, cur_style(r));
 		break;
@@ -885,7 +883,7 @@ static int enter_span(MD_SPANTYPE type, void *detail, void *user)
 			r->links = xrealloc(r->links, r->links_cap * sizeof *r->links);
 		}
 		r->links[r->nlinks++] = (struct link){ r->inl.text.len, attr_dup(href) };
-		r->span_depth[2]++;
+		r->span_depth[SI_LINK]++;
 		break;
 	}
 	default:
@@ -899,12 +897,12 @@ static int leave_span(MD_SPANTYPE type, void *detail, void *user)
 	struct renderer *r = user;
 	(void)detail;
 	switch (type) {
-	case MD_SPAN_EM: r->span_depth[1]--; break;
-	case MD_SPAN_STRONG: r->span_depth[0]--; break;
-	case MD_SPAN_CODE: r->span_depth[5]--; break;
+	case MD_SPAN_EM: r->span_depth[SI_ITALIC]--; break;
+	case MD_SPAN_STRONG: r->span_depth[SI_BOLD]--; break;
+	case MD_SPAN_CODE: r->span_depth[SI_CODE]--; break;
 	case MD_SPAN_DEL:
 		if (r->color)
-			r->span_depth[3]--;
+			r->span_depth[SI_STRIKE]--;
 		else
 			append_inline(r, "~~", 2, cur_style(r));
 		break;
@@ -913,7 +911,7 @@ static int leave_span(MD_SPANTYPE type, void *detail, void *user)
 		if (r->nlinks == 0)
 			break;
 		struct link l = r->links[--r->nlinks];
-		r->span_depth[2]--;
+		r->span_depth[SI_LINK]--;
 		const char *text = r->inl.text.data ? r->inl.text.data + l.from : "";
 		size_t tn = r->inl.text.len - l.from;
 		const char *url = l.href;
@@ -1067,19 +1065,22 @@ void md_render(const char *text_, size_t len, const struct md_opts *o, struct bu
  * how it was split into pieces, so feeding byte by byte prints what
  * feeding it whole prints. Where a cut may go:
  *  - after a blank line outside a fence, when the held text has no list
- *    (nothing after a blank line can continue a paragraph, quote, table
- *    or code block in a way that renders differently);
- *  - with a list held, before the first line after blank lines that
- *    starts at column 0 and is not a list item (an indented line or a
- *    new item may continue the list, which changes its spacing);
+ *    and no indented line (nothing after a blank line can continue a
+ *    paragraph, quote, table or fenced code in a way that renders
+ *    differently);
+ *  - else before the first line after blank lines that starts at column
+ *    0 and is not a list item (an indented line or a new item may
+ *    continue a list, which changes its spacing, or an indented code
+ *    block, which keeps its inner blank lines);
  *  - after the closing line of a fence opened at column 0.
  */
 struct md_stream {
 	struct md_opts o;
 	struct buf held;
 	size_t scan;		/* the held text before it has been looked at */
+	size_t no_newline;	/* bytes after scan known to hold no newline */
 	bool content;		/* held has a non-blank line before scan */
-	bool list;		/* held has a list item line */
+	bool hold;		/* held has a list item or an indented line */
 	bool blank;		/* a blank line follows the content */
 	bool in_fence;
 	char fence_ch;
@@ -1190,7 +1191,7 @@ static void cut(struct md_stream *s, size_t n, struct buf *out)
 		render_blocks(s->held.data, n, s->o.width, s->o.color, &s->emitted, out);
 	buf_consume(&s->held, n);
 	s->scan -= n;
-	s->content = s->list = s->blank = false;
+	s->content = s->hold = s->blank = false;
 }
 
 void md_stream_feed(struct md_stream *s, const char *text_, size_t len, struct buf *out)
@@ -1199,14 +1200,16 @@ void md_stream_feed(struct md_stream *s, const char *text_, size_t len, struct b
 	for (;;) {
 		const char *line = s->held.data + s->scan;
 		size_t rest = s->held.len - s->scan;
-		const char *nl = memchr(line, '\n', rest);
+		const char *nl = memchr(line + s->no_newline, '\n', rest - s->no_newline);
 		if (!nl) {
-			if (rest > 0 && !s->in_fence && s->blank && s->list &&
+			s->no_newline = rest;
+			if (rest > 0 && !s->in_fence && s->blank && s->hold &&
 			    starts_new_block(line, rest) == 1)
 				cut(s, s->scan, out);
 			return;
 		}
 		size_t n = (size_t)(nl - line) + 1;
+		s->no_newline = 0;
 		if (s->in_fence) {
 			s->scan += n;
 			if (fence_close(s, line, n)) {
@@ -1218,7 +1221,7 @@ void md_stream_feed(struct md_stream *s, const char *text_, size_t len, struct b
 		}
 		if (blank_line(line, n)) {
 			s->scan += n;
-			if (s->content && !s->list)
+			if (s->content && !s->hold)
 				cut(s, s->scan, out);
 			else if (s->content)
 				s->blank = true;
@@ -1230,8 +1233,8 @@ void md_stream_feed(struct md_stream *s, const char *text_, size_t len, struct b
 		}
 		s->blank = false;
 		s->content = true;
-		if (list_marker(line, n) == 1)
-			s->list = true;
+		if (list_marker(line, n) == 1 || indent_of(line, n) >= 4 || line[0] == '\t')
+			s->hold = true;
 		if (fence_open(line, n, &s->fence_ch, &s->fence_len, &s->fence_indent))
 			s->in_fence = true;
 		s->scan += n;

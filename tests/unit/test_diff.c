@@ -242,6 +242,16 @@ static void test_render_folds_long_diffs(void)
 	buf_free(&out);
 }
 
+/* A file's escape sequences are shown, not obeyed; tabs stay. */
+static void test_render_shows_control_characters(void)
+{
+	struct buf out = BUF_INIT;
+	diff_render("a\033b", "@@ -1 +1 @@\n-\033[2J\tx\n+\xC2\x9B" "31m\x7F\n", false, 0, &out);
+	CHECK_STR(buf_str(&out), "a\xEF\xBF\xBD" "b +1 -1\n@@ -1 +1 @@\n-\xEF\xBF\xBD[2J\tx\n"
+		  "+\xEF\xBF\xBD" "31m\xEF\xBF\xBD\n");
+	buf_free(&out);
+}
+
 int main(void)
 {
 	UNIT_RUN(test_change_and_insert);
@@ -256,5 +266,6 @@ int main(void)
 	UNIT_RUN(test_count_skips_file_headers);
 	UNIT_RUN(test_render_plain_and_colour);
 	UNIT_RUN(test_render_folds_long_diffs);
+	UNIT_RUN(test_render_shows_control_characters);
 	return unit_done();
 }
