@@ -143,7 +143,7 @@ JSON
  {"match": {"system": "You are the manager", "turn": 0},
   "reply": {"content": [{"type": "tool_use", "name": "planner", "input": {"task": "plan"}}]}},
  {"match": {"system": "You are the manager"}, "reply": {"content": [{"type": "text", "text": "done"}]}},
- {"match": {"system": "You are the planner"}, "delay_ms": 2500,
+ {"match": {"system": "You are the planner"}, "delay_ms": 3500,
   "reply": {"content": [{"type": "text", "text": "the plan"}]}}
 ]}
 JSON
