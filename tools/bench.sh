@@ -429,6 +429,9 @@ for N in $ns; do
 		"$r" "-" "-"
 done
 
+# ---- the history database: 10,000 sessions against 10 ----
+. "$top/tools/bench-history.sh"
+
 # ---- the table and the JSON ----
 echo "| measurement | bllm | baseline | ratio | target | met? |"
 echo "|---|---|---|---|---|---|"
