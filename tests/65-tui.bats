@@ -64,7 +64,8 @@ start_tui() {
 	screen | grep -Eq "^  coder +2 "
 	screen | grep -Eq "^  total +[0-9]+ "
 	tmux send-keys -t "$TMUX_SESSION" "/diff" Enter
-	wait_for "wordcount.c"
+	wait_for "wordcount.c +2 -0"
+	screen | grep -q "^+.*lines++;"
 	tmux send-keys -t "$TMUX_SESSION" "/sessions" Enter
 	wait_for "add a -l flag"
 	tmux send-keys -t "$TMUX_SESSION" C-d
@@ -306,4 +307,24 @@ EOF
 	wait_done
 	[ "$(cat done)" = "exit=130" ]
 	[ -s state/history ]
+}
+
+@test "the status line shows at the bottom during a run and is gone at the prompt" {
+	scen=$(scenario slow <<'EOF'
+{"rules": [{"delay_ms": 2500, "reply": {"content": [{"type": "text", "text": "# Done\n\nAll **good**."}]}}]}
+EOF
+)
+	fake_start "$scen"
+	start_tui
+	tmux send-keys -t "$TMUX_SESSION" "do it slowly" Enter
+	wait_for "manager thinking…"
+	# the last line written is the status line
+	[[ "$(screen | sed '/^$/d' | tail -n 1)" == *"manager thinking… "*" turns · "*" tokens · \$"* ]]
+	wait_for "session saved"
+	wait_for "bllm>"
+	refute_file_has "thinking…" <(screen)
+	[ "$(screen | sed '/^$/d' | tail -n 1)" = "bllm>" ]
+	# the reply was rendered: the heading and bold without their markup
+	screen | grep -qx "Done"
+	screen | grep -qx "All good."
 }
