@@ -321,9 +321,9 @@ EOF
 	# the last line written is the status line
 	[[ "$(screen | sed '/^$/d' | tail -n 1)" == *"manager thinking… "*" turns · "*" tokens · \$"* ]]
 	wait_for "session saved"
-	wait_for "bllm>"
-	refute_file_has "thinking…" <(screen)
+	for _ in $(seq 200); do [ "$(screen | sed '/^$/d' | tail -n 1)" = "bllm>" ] && break; sleep 0.05; done
 	[ "$(screen | sed '/^$/d' | tail -n 1)" = "bllm>" ]
+	refute_file_has "thinking…" <(screen)
 	# the reply was rendered: the heading and bold without their markup
 	screen | grep -qx "Done"
 	screen | grep -qx "All good."
