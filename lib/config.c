@@ -1,3 +1,4 @@
+#define _DEFAULT_SOURCE	/* realpath */
 #include "config.h"
 
 #include <ctype.h>
@@ -12,6 +13,7 @@
 
 #include "buf.h"
 #include "io.h"
+#include "sandbox.h"
 #include "tools.h"
 
 #ifndef BLLM_SHARE_DIR
@@ -228,11 +230,31 @@ static void add_warning(struct config *cfg, char *msg)
 	cfg->warnings[cfg->n_warnings] = NULL;
 }
 
-static void load_prompt(struct config *cfg, struct agent_def *a, const char *config_dir)
+/*
+ * Whether a prompt file of a config found in the current directory stays
+ * inside that config's own tree (the config directory's parent, where
+ * prompts/ sits): otherwise it could name ~/.ssh/id_rsa, whose content
+ * would go to the API as the system prompt. A missing file passes (the
+ * built-in prompt is used).
+ */
+static bool prompt_inside_tree(const char *config_dir, const char *candidate)
+{
+	char *tree_name = xasprintf("%s/..", config_dir);
+	char *tree = realpath(tree_name, NULL), *real = realpath(candidate, NULL);
+	free(tree_name);
+	bool ok = !real || (tree && (strcmp(tree, "/") == 0 ||
+		  (strncmp(real, tree, strlen(tree)) == 0 && real[strlen(tree)] == '/')));
+	free(tree);
+	free(real);
+	return ok;
+}
+
+static int load_prompt(struct config *cfg, struct agent_def *a, const char *config_dir,
+		       char **err)
 {
 	if (!a->system_prompt_file) {
 		a->system_prompt = xstrdup(config_builtin_prompt(a->name));
-		return;
+		return 0;
 	}
 	const char *file = a->system_prompt_file;
 	char *candidates[3];
@@ -245,6 +267,16 @@ static void load_prompt(struct config *cfg, struct agent_def *a, const char *con
 		candidates[n++] = xstrdup(file);
 	}
 	for (int i = 0; i < n && !a->system_prompt; i++) {
+		if (cfg->from_cwd && !prompt_inside_tree(config_dir, candidates[i])) {
+			*err = xasprintf("%s: agent \"%s\": field \"system_prompt_file\": %s is outside "
+					 "the config's own directory tree, which a config found in the "
+					 "current directory may not name; move the prompt beside the "
+					 "config or give the file with --config if you trust it",
+					 cfg->agent_config_path, a->name, file);
+			for (int j = 0; j < n; j++)
+				free(candidates[j]);
+			return -1;
+		}
 		struct buf b = BUF_INIT;
 		char *ioerr = NULL;
 		if (file_exists(candidates[i]) && io_read_file(candidates[i], &b, &ioerr) == 0)
@@ -261,6 +293,7 @@ static void load_prompt(struct config *cfg, struct agent_def *a, const char *con
 					   "prompt (create the file or fix \"system_prompt_file\")",
 					   a->name, file));
 	}
+	return 0;
 }
 
 static char *opt_string(jv obj, const char *field, const char *path, int idx, char **err, bool *bad)
@@ -292,6 +325,9 @@ static int parse_agent(struct config *cfg, jv a, int idx, const char *path, cons
 	d->role = opt_string(a, "role", path, idx, err, &bad);
 	d->system_prompt_file = opt_string(a, "system_prompt_file", path, idx, err, &bad);
 	d->model = opt_string(a, "model", path, idx, err, &bad);
+	d->sandbox = jv_object_get(jv_copy(a), jv_string("sandbox"));
+	if (!jv_is_valid(d->sandbox))
+		d->sandbox = jv_null();
 	cfg->n_agents++;	/* from here config_free releases d */
 	if (bad)
 		return -1;
@@ -323,7 +359,7 @@ static int parse_agent(struct config *cfg, jv a, int idx, const char *path, cons
 	}
 	jv_free(tools);
 	if (rc == 0)
-		load_prompt(cfg, d, dir);
+		rc = load_prompt(cfg, d, dir, err);
 	return rc;
 }
 
@@ -360,6 +396,50 @@ static int parse_agent_config(struct config *cfg, jv root, const char *path, cha
 
 static int load(struct config *cfg, const char *explicit_path, char **err, int *exit_code);
 
+/*
+ * Checks every sandbox object (system_config's and each agent's). A config
+ * found by default lookup in the current directory is the repository's,
+ * not the person's: it may not loosen the sandbox.
+ */
+static int check_sandbox(const struct config *cfg, bool from_cwd, char **err)
+{
+	jv sys = jv_object_get(jv_copy(cfg->system), jv_string("sandbox"));
+	int rc = 0;
+	for (int i = -1; rc == 0 && i < cfg->n_agents; i++) {
+		jv own = i < 0 ? jv_null() : jv_copy(cfg->agents[i].sandbox);
+		const char *file = i < 0 ? cfg->system_config_path : cfg->agent_config_path;
+		struct sandbox_policy p;
+		char *why = NULL;
+		const char *what = NULL;
+		if (sandbox_policy_from_json(i < 0 ? sys : jv_null(), own, NULL, &p, &why) < 0) {
+			*err = i < 0 ? xasprintf("%s: %s", file ? file : "system_config.json", why)
+				     : xasprintf("%s: agent \"%s\": %s", file, cfg->agents[i].name, why);
+			rc = -1;
+		} else if (from_cwd && (i < 0 ? file != NULL : true) &&
+			   sandbox_json_loosens(i < 0 ? sys : own, &what)) {
+			*err = xasprintf("%s: %s\"sandbox.%s\" loosens the sandbox, which a config found "
+					 "in the current directory may not do; give the file with "
+					 "--config if you trust it", file, i < 0 ? "" : "agent ",
+					 what);
+			if (i >= 0) {
+				char *named = xasprintf("%s: agent \"%s\": \"sandbox.%s\" loosens the "
+							"sandbox, which a config found in the current "
+							"directory may not do; give the file with --config "
+							"if you trust it", file, cfg->agents[i].name, what);
+				free(*err);
+				*err = named;
+			}
+			rc = -1;
+		}
+		if (rc == 0)
+			sandbox_policy_free(&p);
+		free(why);
+		jv_free(own);
+	}
+	jv_free(sys);
+	return rc;
+}
+
 int config_load(struct config *cfg, const char *explicit_path, char **err, int *exit_code)
 {
 	int rc = load(cfg, explicit_path, err, exit_code);
@@ -391,6 +471,7 @@ static int load(struct config *cfg, const char *explicit_path, char **err, int *
 		return -1;
 	}
 	cfg->agent_config_path = path;
+	cfg->from_cwd = !explicit_path && strcmp(path, "config/agent_config.json") == 0;
 	*exit_code = 2;
 	jv root;
 	if (load_json_file(path, &root, err) < 0)
@@ -402,6 +483,8 @@ static int load(struct config *cfg, const char *explicit_path, char **err, int *
 	char *dir = dir_of(path);
 	rc = load_system_config(cfg, dir, err);
 	free(dir);
+	if (rc == 0)
+		rc = check_sandbox(cfg, cfg->from_cwd, err);
 	return rc;
 }
 
@@ -414,6 +497,7 @@ void config_free(struct config *cfg)
 		free(d->system_prompt_file);
 		free(d->system_prompt);
 		free(d->model);
+		jv_free(d->sandbox);
 	}
 	free(cfg->agents);
 	for (int i = 0; i < cfg->n_warnings; i++)

@@ -26,6 +26,7 @@ struct agent_def {
 	bool prompt_fallback;		/* the file was missing: built-in prompt used */
 	char *model;			/* or NULL: the default model */
 	unsigned tools;			/* TOOL_BIT()s */
+	jv sandbox;			/* the agent's own "sandbox" object, or jv_null() (owned) */
 };
 
 struct config {
@@ -34,6 +35,8 @@ struct config {
 	struct agent_def *agents;
 	int n_agents;
 	jv system;			/* system_config, merged over the defaults (owned) */
+	bool from_cwd;			/* found by default lookup in the current directory:
+					   the repository's, not the person's (lib/sandbox.h) */
 	char **warnings;		/* NULL-terminated; e.g. missing prompt files */
 	int n_warnings;
 };

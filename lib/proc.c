@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -189,9 +190,21 @@ static char **command_environment(void)
 	return envp;
 }
 
-/* After fork: async-signal-safe calls only (the caller may have threads). */
-static void child(const char *dir, char *const argv[], char *const envp[], int out_w, int rep_w)
+static void set_limit(int resource, double value)
 {
+	if (value <= 0)
+		return;
+	struct rlimit rl = { (rlim_t)value, (rlim_t)value };
+	struct rlimit old;
+	if (getrlimit(resource, &old) == 0 && old.rlim_max != RLIM_INFINITY && rl.rlim_max > old.rlim_max)
+		rl.rlim_cur = rl.rlim_max = old.rlim_max;
+	setrlimit(resource, &rl);
+}
+
+/* After fork: async-signal-safe calls only (the caller may have threads). */
+static void child(const struct proc_cmd *cmd, char *const envp[], int out_w, int rep_w)
+{
+	const char *dir = cmd->dir;
 	struct exec_report rep = { STAGE_FD, 0 };
 	/* Keep both pipe ends off 0..2, which the dup2()s below overwrite. */
 	int o = fcntl(out_w, F_DUPFD, 3);
@@ -230,8 +243,20 @@ static void child(const char *dir, char *const argv[], char *const envp[], int o
 		rep = (struct exec_report){ STAGE_DUP, errno };
 		goto fail;
 	}
+	if (cmd->cgroup_fd >= 0) {
+		/* "0" is this process: the command and all it starts count against pids.max. */
+		if (write(cmd->cgroup_fd, "0", 1) < 0) {
+			/* No cgroup: RLIMIT_NPROC alone applies. */
+		}
+	}
+#ifndef __SANITIZE_ADDRESS__	/* ASan reserves terabytes of address space */
+	set_limit(RLIMIT_AS, cmd->memory_bytes);
+#endif
+	set_limit(RLIMIT_CPU, cmd->cpu_seconds);
+	set_limit(RLIMIT_NPROC, cmd->processes);
+	set_limit(RLIMIT_FSIZE, cmd->file_size_bytes);
 	io_close_from(3, rep_w);
-	execve("/bin/sh", argv, envp);
+	execve(cmd->argv[0], (char *const *)cmd->argv, envp);
 	rep = (struct exec_report){ STAGE_EXEC, errno };
 fail:;
 	const char *p = (const char *)&rep;
@@ -369,6 +394,15 @@ int proc_list(struct proc_info *list, int max)
 int proc_run_shell(const char *command, const char *dir, double timeout_s, double grace_s,
 		   size_t cap, struct proc_capture *out, char **err)
 {
+	const char *argv[] = { "/bin/sh", "-c", command, NULL };
+	struct proc_cmd cmd = { .argv = argv, .dir = dir, .cgroup_fd = -1 };
+	return proc_run(&cmd, timeout_s, grace_s, cap, out, err);
+}
+
+int proc_run(const struct proc_cmd *cmd, double timeout_s, double grace_s, size_t cap,
+	     struct proc_capture *out, char **err)
+{
+	const char *dir = cmd->dir;
 	memset(out, 0, sizeof *out);
 	out->exit_code = -1;
 	*err = NULL;
@@ -387,7 +421,6 @@ int proc_run_shell(const char *command, const char *dir, double timeout_s, doubl
 	set_cloexec(repp[0]);
 	set_cloexec(repp[1]);
 
-	char *argv[] = { "sh", "-c", (char *)command, NULL };
 	char **envp = command_environment();
 	double start = now_s();
 	pid_t pid = fork();
@@ -404,7 +437,7 @@ int proc_run_shell(const char *command, const char *dir, double timeout_s, doubl
 	}
 	if (pid == 0) {
 		setpgid(0, 0);
-		child(dir, argv, envp, outp[1], repp[1]);
+		child(cmd, envp, outp[1], repp[1]);
 	}
 	free(envp);
 	/* Both sides set the group, so it exists whichever runs first. */
@@ -429,13 +462,15 @@ int proc_run_shell(const char *command, const char *dir, double timeout_s, doubl
 			;
 		close_noeintr(outp[0]);
 		static const char *const what[] = { "fd setup", "chdir", "open /dev/null",
-						    "dup2", "exec /bin/sh" };
+						    "dup2", "exec" };
 		const char *stage = rep.stage >= 0 && rep.stage <= STAGE_EXEC ? what[rep.stage] : "?";
 		char *why = reason(rep.err);
 		if (rep.stage == STAGE_CHDIR)
 			*err = xasprintf("cannot run the command in %s: %s", dir, why);
 		else
-			*err = xasprintf("cannot run the command: %s: %s", stage, why);
+			*err = rep.stage == STAGE_EXEC
+				? xasprintf("cannot run the command: exec %s: %s", cmd->argv[0], why)
+				: xasprintf("cannot run the command: %s: %s", stage, why);
 		free(why);
 		return -1;
 	}

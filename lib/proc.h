@@ -40,6 +40,21 @@ struct proc_capture {
  * are reaped too. The caller's signal handlers are left alone; if the
  * caller reaps the shell itself (waitpid(-1) on SIGCHLD), exit_code is -1.
  */
+/*
+ * A program to run to completion like a shell command: argv[0] is its
+ * path; limits (each 0: unchanged) are set in the child before exec, and
+ * when cgroup_fd >= 0 (an open cgroup.procs) the child enters that cgroup
+ * first. proc_run_shell is proc_run of {"/bin/sh", "-c", command}.
+ */
+struct proc_cmd {
+	const char *const *argv;
+	const char *dir;
+	double cpu_seconds, memory_bytes, processes, file_size_bytes;
+	int cgroup_fd;
+};
+int proc_run(const struct proc_cmd *cmd, double timeout_s, double grace_s, size_t cap,
+	     struct proc_capture *out, char **err);
+
 int proc_run_shell(const char *command, const char *dir, double timeout_s, double grace_s,
 		   size_t cap, struct proc_capture *out, char **err);
 void proc_capture_free(struct proc_capture *c);

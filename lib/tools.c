@@ -2,6 +2,7 @@
 #include "buf.h"
 #include "path.h"
 #include "proc.h"
+#include "sandbox.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -1358,7 +1359,22 @@ static void tool_bash(const struct tool_ctx *ctx, jv input, struct tool_result *
 
 	struct proc_capture pc;
 	char *err = NULL;
-	int rc = proc_run_shell(command, ctx->root, timeout, BASH_GRACE_S, cap_of(ctx), &pc, &err);
+	int rc;
+	if (ctx->sandbox && ctx->sandbox->enabled && ctx->sandbox_host) {
+		const struct sandbox_limits *l = &ctx->sandbox->limits;
+		char **argv = sandbox_argv(ctx->sandbox, ctx->sandbox_host, command);
+		char *cgroup = NULL;
+		int cg = sandbox_cgroup_make(l->processes, &cgroup);
+		struct proc_cmd pcmd = { (const char *const *)argv, ctx->root, l->cpu_seconds,
+					 l->memory_bytes, l->processes, l->file_size_bytes, cg };
+		rc = proc_run(&pcmd, timeout, BASH_GRACE_S, cap_of(ctx), &pc, &err);
+		if (cg >= 0)
+			close(cg);
+		sandbox_cgroup_remove(cgroup);
+		sandbox_argv_free(argv);
+	} else {
+		rc = proc_run_shell(command, ctx->root, timeout, BASH_GRACE_S, cap_of(ctx), &pc, &err);
+	}
 	/* What the command left behind outside its group (setsid, daemons) goes too. */
 	int orphans = proc_kill_orphans();
 	if (rc < 0) {
@@ -1377,6 +1393,10 @@ static void tool_bash(const struct tool_ctx *ctx, jv input, struct tool_result *
 	if (orphans > 0)
 		buf_printf(&b, "[%d background process%s left running %s stopped]\n", orphans,
 			   orphans == 1 ? "" : "es", orphans == 1 ? "was" : "were");
+	const char *limit = ctx->sandbox && ctx->sandbox->enabled && !pc.timed_out
+				    ? sandbox_limit_note(pc.exit_code) : NULL;
+	if (limit)
+		buf_printf(&b, "[%s]\n", limit);
 	if (pc.timed_out)
 		buf_printf(&b, "[timed out after %g s]", timeout);
 	else if (pc.exit_code < 0)

@@ -21,6 +21,9 @@
 #include <stddef.h>
 #include <jv.h>
 
+struct sandbox_policy;
+struct sandbox_host;
+
 enum tool_id { TOOL_READ, TOOL_WRITE, TOOL_EDIT, TOOL_GLOB, TOOL_GREP, TOOL_BASH, TOOL_COUNT };
 #define TOOL_BIT(id) (1u << (id))
 
@@ -30,6 +33,9 @@ struct tool_ctx {
 	double bash_timeout_s;		/* default 120 */
 	size_t output_cap;		/* characters kept of any result, default 30000 */
 	double search_timeout_s;	/* Glob and Grep run at most this long, default 30 */
+	/* Bash runs in this sandbox when it is enabled (lib/sandbox.h); NULL: unconfined. */
+	const struct sandbox_policy *sandbox;
+	const struct sandbox_host *sandbox_host;
 };
 
 /* Case-insensitive ("read" is Read). -1 when unknown. */

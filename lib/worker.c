@@ -25,6 +25,7 @@
 #include "io.h"
 #include "observe.h"
 #include "proc.h"
+#include "sandbox.h"
 #include "tools.h"
 
 struct worker_flags {
@@ -39,6 +40,7 @@ struct worker_flags {
 	bool no_cache;
 	const char *parent_id;
 	const char *session_id;
+	const char *sandbox;	/* --sandbox MODE, or NULL: the config's */
 };
 
 /* What came in on stdin from upstream workers. */
@@ -70,6 +72,8 @@ static void usage(const char *prog, const char *agent)
 	     "      --no-cache         do not answer from (or store in) the response cache\n"
 	     "      --parent-id ID     run id of the run that started this one\n"
 	     "      --session-id ID    session this run belongs to\n"
+	     "      --sandbox MODE     sandbox (default: Bash runs inside bubblewrap, see\n"
+	     "                         docs/security.md) or off (commands run unconfined)\n"
 	     "  -h, --help             show this help and exit\n"
 	     "      --version          show the version and exit\n\n"
 	     "Environment: ANTHROPIC_API_KEY or CLAUDE_CODE_OAUTH_TOKEN, ANTHROPIC_BASE_URL,\n"
@@ -219,7 +223,7 @@ static int read_stdin(struct upstream *up, bool no_forward, struct event_ctx *ev
 }
 
 static void emit_init(struct event_ctx *ev, const char *model, const char *root, unsigned tools,
-		      const struct agent_limits *lim)
+		      const struct agent_limits *lim, const struct sandbox_policy *sb)
 {
 	jv e = event_new(ev, "init");
 	e = jv_object_set(e, jv_string("model"), model ? jv_string(model) : jv_null());
@@ -238,6 +242,11 @@ static void emit_init(struct event_ctx *ev, const char *model, const char *root,
 			  lim->max_cost_usd > 0 ? jv_number(lim->max_cost_usd) : jv_null());
 	e = jv_object_set(e, jv_string("limits"), l);
 	e = jv_object_set(e, jv_string("pid"), jv_number(getpid()));
+	if (sb) {
+		jv s = jv_object_set(jv_object(), jv_string("mode"), jv_string(sandbox_mode_name(sb)));
+		s = jv_object_set(s, jv_string("network"), jv_bool(sb->network));
+		e = jv_object_set(e, jv_string("sandbox"), s);
+	}
 	event_emit(ev, e);
 }
 
@@ -249,7 +258,7 @@ static int finish_early(struct event_ctx *ev, bool *init_sent, const char *prog,
 		cli_error(prog, "%s", error);
 	if (!*init_sent) {
 		struct agent_limits none = { 0 };
-		emit_init(ev, NULL, NULL, 0, &none);
+		emit_init(ev, NULL, NULL, 0, &none, NULL);
 		*init_sent = true;
 	}
 	struct agent_outcome out;
@@ -262,7 +271,7 @@ static int finish_early(struct event_ctx *ev, bool *init_sent, const char *prog,
 static int parse_flags(int argc, char **argv, const char *prog, struct worker_flags *f)
 {
 	enum { O_CONFIG = 256, O_MODEL, O_MAX_TURNS, O_MAX_TOKENS, O_MAX_COST, O_DELTAS,
-	       O_NO_FORWARD, O_PARENT, O_SESSION, O_VERSION, O_NO_CACHE };
+	       O_NO_FORWARD, O_PARENT, O_SESSION, O_VERSION, O_NO_CACHE, O_SANDBOX };
 	static const struct option opts[] = {
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, O_VERSION },
@@ -277,6 +286,7 @@ static int parse_flags(int argc, char **argv, const char *prog, struct worker_fl
 		{ "no-cache", no_argument, NULL, O_NO_CACHE },
 		{ "parent-id", required_argument, NULL, O_PARENT },
 		{ "session-id", required_argument, NULL, O_SESSION },
+		{ "sandbox", required_argument, NULL, O_SANDBOX },
 		{ NULL, 0, NULL, 0 },
 	};
 	opterr = 0;
@@ -306,6 +316,11 @@ static int parse_flags(int argc, char **argv, const char *prog, struct worker_fl
 		case O_NO_CACHE: f->no_cache = true; break;
 		case O_PARENT: f->parent_id = optarg; break;
 		case O_SESSION: f->session_id = optarg; break;
+		case O_SANDBOX:
+			if (strcmp(optarg, "sandbox") != 0 && strcmp(optarg, "off") != 0)
+				return -cli_usage_error(prog, "--sandbox: expected \"sandbox\" or \"off\", got \"%s\"", optarg);
+			f->sandbox = optarg;
+			break;
 		case ':':
 			return -cli_usage_error(prog, "option '%s' needs a value", argv[optind - 1]);
 		default:
@@ -353,6 +368,9 @@ int worker_main(int argc, char **argv, const char *agent)
 	struct client *client = NULL;
 	struct cache *copts_cache = NULL;
 	char *instructions = NULL, *root = NULL, *prompt = NULL;
+	struct sandbox_policy sb;
+	struct sandbox_host host;
+	bool have_sb = false, have_host = false;
 
 	ev.tap = observe_event;
 	if (config_load_dotenv(".env", &err) < 0) {
@@ -432,8 +450,43 @@ int worker_main(int argc, char **argv, const char *agent)
 	if (!model || !*model)
 		model = def->model ? def->model : config_string(&cfg, "api.model", "claude-sonnet-4-5");
 	observe_set_context(f.session_id, ev.run_id, def->name, def->role, model);
-	emit_init(&ev, model, root, def->tools, &lim);
+	jv sys_sandbox = config_get(&cfg, "sandbox");
+	int sbrc = sandbox_policy_from_json(sys_sandbox, def->sandbox, f.sandbox, &sb, &err);
+	jv_free(sys_sandbox);
+	if (sbrc < 0) {
+		char *msg = xasprintf("%s: %s", cfg.agent_config_path, err);
+		code = finish_early(&ev, &init_sent, prog, "error", 2, msg);
+		free(msg);
+		goto out;
+	}
+	sb.workspace = root;
+	have_sb = true;
+	emit_init(&ev, model, root, def->tools, &lim, &sb);
 	init_sent = true;
+	if (def->tools & TOOL_BIT(TOOL_BASH)) {
+		if (!sb.enabled) {
+			static const char off[] = "the sandbox is off (--sandbox off or sandbox.mode): "
+						  "commands run unconfined, with your own rights";
+			cli_error(prog, "warning: %s", off);
+			event_log(&ev, "warning", off);
+		} else if (sandbox_probe(&sb, &err) < 0) {
+			code = finish_early(&ev, &init_sent, prog, "error", 5, err);
+			goto out;
+		} else {
+			/* State and config the commands must not see, wherever they live. */
+			char *cdir = xstrdup(cfg.agent_config_path);
+			char *slash = strrchr(cdir, '/');
+			if (slash)
+				*slash = '\0';
+			char *prompts = xasprintf("%s/../prompts", slash ? cdir : ".");
+			const char *hide[] = { observe_log_dir(&cfg), config_string(&cfg, "sessions_dir", NULL),
+					       slash ? cdir : ".", prompts, ".env" };
+			sandbox_host_init(&host, &sb, hide, sizeof hide / sizeof hide[0]);
+			free(prompts);
+			free(cdir);
+			have_host = true;
+		}
+	}
 	if (up.task && jv_array_length(jv_copy(up.results)) == 0) {
 		jv t = event_new(&ev, "task");
 		t = jv_object_set(t, jv_string("text"), jv_string(up.task));
@@ -467,7 +520,8 @@ int worker_main(int argc, char **argv, const char *agent)
 		.tools = { .root = root, .allowed = def->tools,
 			   .bash_timeout_s = config_number(&cfg, "timeouts.bash_default", 120),
 			   .search_timeout_s = config_number(&cfg, "timeouts.search", 30),
-			   .output_cap = 30000 },
+			   .output_cap = 30000,
+			   .sandbox = have_sb ? &sb : NULL, .sandbox_host = have_host ? &host : NULL },
 		.client = client,
 		.ev = &ev,
 		.prices = prices,
@@ -483,6 +537,12 @@ int worker_main(int argc, char **argv, const char *agent)
 	code = outcome.exit_code;
 	agent_outcome_free(&outcome);
 out:
+	if (have_host)
+		sandbox_host_free(&host);
+	if (have_sb) {
+		sb.workspace = NULL;
+		sandbox_policy_free(&sb);
+	}
 	config_free(&cfg);
 out_noconfig:
 	client_free(client);
