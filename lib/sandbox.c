@@ -53,7 +53,12 @@ char **sandbox_argv(const struct sandbox_policy *p, const struct sandbox_host *h
 {
 	struct argv_builder a = { NULL, 0 };
 	add(&a, h->bwrap);
+	/* A user namespace of its own in which no further one can be made, and
+	 * no capabilities (bwrap keeps them all for root otherwise: mount, mknod). */
 	add(&a, "--unshare-all");
+	add(&a, "--unshare-user");
+	add(&a, "--disable-userns");
+	add2(&a, "--cap-drop", "ALL");
 	if (p->network)
 		add(&a, "--share-net");
 	add(&a, "--die-with-parent");

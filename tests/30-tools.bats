@@ -165,10 +165,10 @@ JSON
 	tool_result | jq_assert '.is_error and (.content | contains("too much time or memory"))'
 }
 
-@test "an orphan that was already in its own session when the command ended is reported" {
+@test "with --sandbox off, an orphan that was already in its own session when the command ended is reported" {
 	n=$((RANDOM + 10000))
 	fake_start "$(one_call Bash "{\"command\": \"setsid sleep $n >/dev/null 2>&1 & sleep 0.5; echo started\"}")"
-	run --separate-stderr bllm-code -C ws "task"
+	run --separate-stderr bllm-code --sandbox off -C ws "task"
 	assert_success
 	tool_result | jq_assert '.exit_code == 0 and (.content | test("[0-9]+ background process(es)? left running (was|were) stopped"))'
 	refute_alive "sleep $n"

@@ -31,6 +31,8 @@ static void test_argv_default_policy(void)
 	char **a = sandbox_argv(&p, &h, "make check");
 	CHECK_STR(a[0], "/usr/bin/bwrap");
 	CHECK(find(a, "--unshare-all", 0) > 0);
+	CHECK(find(a, "--disable-userns", 0) > 0);
+	CHECK(find(a, "--cap-drop", 0) > 0 && strcmp(a[find(a, "--cap-drop", 0) + 1], "ALL") == 0);
 	CHECK(find(a, "--share-net", 0) < 0);	/* no network by default */
 	CHECK(find(a, "--die-with-parent", 0) > 0);
 	CHECK(find(a, "--new-session", 0) > 0);
