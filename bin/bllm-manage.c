@@ -42,6 +42,8 @@ static void usage(const char *prog)
 	     "      --no-interactive   never wait for a person between workers\n"
 	     "      --stream-deltas    also write text_delta events\n"
 	     "      --no-cache         no response cache for this run\n"
+	     "      --sandbox MODE     sandbox (default) or off: the workers' commands run\n"
+	     "                         unconfined (docs/security.md)\n"
 	     "      --color WHEN       auto (default), always, never\n"
 	     "  -h, --help             show this help and exit\n"
 	     "      --version          show the version and exit\n\n"
@@ -60,7 +62,7 @@ int main(int argc, char **argv)
 	static volatile sig_atomic_t signals;
 	const char *prog = cli_progname(argv[0]);
 	enum { O_CONFIG = 256, O_MODEL, O_TURNS, O_TOKENS, O_COST, O_SESSIONS, O_RESUME, O_PROGRESS,
-	       O_NO_INTERACTIVE, O_DELTAS, O_COLOR, O_VERSION, O_NO_CACHE };
+	       O_NO_INTERACTIVE, O_DELTAS, O_COLOR, O_VERSION, O_NO_CACHE, O_SANDBOX };
 	static const struct option opts[] = {
 		{ "workdir", required_argument, NULL, 'C' }, { "config", required_argument, NULL, O_CONFIG },
 		{ "model", required_argument, NULL, O_MODEL }, { "max-turns", required_argument, NULL, O_TURNS },
@@ -72,6 +74,7 @@ int main(int argc, char **argv)
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "no-interactive", no_argument, NULL, O_NO_INTERACTIVE },
 		{ "no-cache", no_argument, NULL, O_NO_CACHE },
+		{ "sandbox", required_argument, NULL, O_SANDBOX },
 		{ "stream-deltas", no_argument, NULL, O_DELTAS }, { "color", required_argument, NULL, O_COLOR },
 		{ "help", no_argument, NULL, 'h' }, { "version", no_argument, NULL, O_VERSION },
 		{ NULL, 0, NULL, 0 },
@@ -109,6 +112,11 @@ int main(int argc, char **argv)
 		case 'v': mo.verbose = true; break;
 		case O_NO_INTERACTIVE: no_interactive = true; break;
 		case O_NO_CACHE: mo.no_cache = true; break;
+		case O_SANDBOX:
+			if (strcmp(optarg, "sandbox") != 0 && strcmp(optarg, "off") != 0)
+				return cli_usage_error(prog, "--sandbox: expected \"sandbox\" or \"off\", got \"%s\"", optarg);
+			mo.sandbox = optarg;
+			break;
 		case O_DELTAS: mo.stream_deltas = true; break;
 		case O_COLOR:
 			if (term_parse_color_mode(optarg, &color) < 0)

@@ -219,6 +219,8 @@ static jv spawn_worker(struct mgr *m, const char *name, const char *task)
 	argv[n++] = xstrdup("--no-forward");
 	if (o->no_cache)
 		argv[n++] = xstrdup("--no-cache");
+	if (o->sandbox)
+		add_flag(argv, &n, "--sandbox", xstrdup(o->sandbox));
 	if (o->stream_deltas || o->live_view)
 		argv[n++] = xstrdup("--stream-deltas");
 	const struct agent_budget *b = &m->budget;

@@ -46,6 +46,7 @@ struct manager_opts {
 	volatile sig_atomic_t *signals;	/* SIGINT/SIGTERM count */
 	struct cache *cache;		/* the manager's response cache, or NULL */
 	bool no_cache;			/* and the workers are told not to use theirs */
+	const char *sandbox;		/* --sandbox MODE passed on to every worker, or NULL */
 };
 
 struct manager_outcome {

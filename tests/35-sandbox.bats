@@ -193,3 +193,110 @@ check_corpus() {
 	events_of init | jq_assert '.sandbox == {"mode": "sandbox", "network": true}'
 	[ "$SECONDS" -lt 120 ]
 }
+
+# one_call TOOL INPUT-JSON: a scenario whose agent makes one tool call, then stops.
+one_call() {
+	scenario call <<JSON
+{"rules": [
+ {"match": {"turn": 0}, "reply": {"content": [{"type": "tool_use", "id": "toolu_1", "name": "$1", "input": $2}]}},
+ {"match": {"turn": 1}, "reply": {"content": [{"type": "text", "text": "done"}]}}
+]}
+JSON
+}
+
+@test "when bubblewrap cannot run, a worker with Bash stops before any call: one line, exit 5" {
+	mkdir fakebin
+	printf '#!/bin/sh\necho "bwrap: No permissions to creating new namespace" >&2\nexit 1\n' >fakebin/bwrap
+	chmod +x fakebin/bwrap
+	fake_start "$(one_call Bash '{"command": "touch ran"}')"
+	run --separate-stderr env PATH="$BATS_TEST_TMPDIR/fakebin:$PATH" bllm-code -C ws "task"
+	assert_failure 5
+	[ "$(printf '%s\n' "$stderr" | wc -l)" -eq 1 ]
+	[[ "$stderr" == *"No permissions to creating new namespace"* ]]
+	[[ "$stderr" == *"install bubblewrap"* ]]
+	[[ "$stderr" == *"--sandbox off"* ]]
+	[ "$(request_count)" -eq 0 ]
+	[ ! -e ws/ran ]
+	last_result | jq_assert '.exit_code == 5'
+}
+
+@test "bwrap missing altogether names the package; an agent without Bash does not need it" {
+	fake_start "$(one_call Read '{"file_path": "x"}')"
+	run --separate-stderr env PATH="$BLLM_BUILD" "$BLLM_BUILD/bllm-code" -C ws "task"
+	if [ -x /usr/bin/bwrap ]; then
+		# /usr/bin/bwrap is the fallback: still runs.
+		assert_success
+	else
+		assert_failure 5
+		[[ "$stderr" == *"bwrap (bubblewrap) is not installed"* ]]
+	fi
+	run --separate-stderr env PATH="$BATS_TEST_TMPDIR/none" "$BLLM_BUILD/bllm-plan" -C ws "task"
+	assert_success
+}
+
+@test "--sandbox off runs commands unconfined, says so in init and as a warning, and bllm-manage passes it on" {
+	fake_start "$(one_call Bash "{\"command\": \"touch $BATS_TEST_TMPDIR/outside/unconfined\"}")"
+	run --separate-stderr bllm-code --sandbox off -C ws "task"
+	assert_success
+	[ -e outside/unconfined ]
+	events_of init | jq_assert '.sandbox.mode == "off"'
+	any_event '.type == "log" and .level == "warning" and (.message | contains("sandbox is off"))'
+	[[ "$stderr" == *"warning: the sandbox is off"* ]]
+	run --separate-stderr bllm-code --sandbox maybe -C ws "task"
+	assert_failure 2
+	[[ "$stderr" == *"--sandbox: expected"* ]]
+}
+
+@test "bllm-manage --sandbox off reaches the workers" {
+	fake_start "$(scenario m <<'JSON'
+{"rules": [
+ {"match": {"system": "You are the manager", "turn": 0}, "reply": {"content": [{"type": "tool_use", "name": "coder", "input": {"task": "code it"}}]}},
+ {"match": {"system": "You are the manager"}, "reply": {"content": [{"type": "text", "text": "TERMINATE"}]}},
+ {"match": {"system": "You are the coder"}, "reply": {"content": [{"type": "text", "text": "done"}]}}
+]}
+JSON
+)"
+	run --separate-stderr bllm-manage --no-interactive --sandbox off -C ws --sessions-dir sess "task"
+	any_event '.type == "init" and .agent == "coder" and .sandbox.mode == "off"'
+	run --separate-stderr bllm-manage --no-interactive -C ws --sessions-dir sess2 "task"
+	any_event '.type == "init" and .agent == "coder" and .sandbox.mode == "sandbox"'
+}
+
+@test "a config found in the current directory may not loosen the sandbox; --config may" {
+	fake_start "$(one_call Bash '{"command": "true"}')"
+	for change in '.sandbox.mode = "off"' '.sandbox.network = true' '.sandbox.read_write_paths = ["/"]' \
+		'.sandbox.read_only_paths = ["/home"]'; do
+		cp "$TOP/config/system_config.json" config/system_config.json
+		config_set "$change"
+		run --separate-stderr bllm-code -C ws "task"
+		assert_failure 2
+		[[ "$stderr" == *"loosens the sandbox"* ]]
+		[[ "$stderr" == *"--config"* ]]
+	done
+	run --separate-stderr bllm-code --config config/agent_config.json -C ws "task"
+	assert_success
+	cp "$TOP/config/system_config.json" config/system_config.json
+	agents_set '(.agents[] | select(.name == "coder")) += {"sandbox": {"mode": "off"}}'
+	run --separate-stderr bllm-code -C ws "task"
+	assert_failure 2
+	[[ "$stderr" == *'agent "coder": "sandbox.mode" loosens the sandbox'* ]]
+}
+
+@test "a config found in the current directory may not take a prompt from outside its tree" {
+	fake_start "$(one_call Read '{"file_path": "x"}')"
+	agents_set '(.agents[] | select(.name == "planner")).system_prompt_file = "/etc/passwd"' 
+	run --separate-stderr bllm-plan -C ws "task"
+	assert_failure 2
+	[[ "$stderr" == *"system_prompt_file"* ]]
+	[[ "$stderr" == *"outside the config's own directory tree"* ]]
+	[ "$(request_count)" -eq 0 ]
+	ln -s /etc/passwd prompts/sneaky.txt
+	agents_set '(.agents[] | select(.name == "planner")).system_prompt_file = "prompts/sneaky.txt"'
+	run --separate-stderr bllm-plan -C ws "task"
+	assert_failure 2
+	[ "$(request_count)" -eq 0 ]
+	# Given with --config, it is the person's choice.
+	run --separate-stderr bllm-plan --config config/agent_config.json -C ws "task"
+	assert_success
+	[[ "$(request 1 .body.system)" == *root:* ]]
+}

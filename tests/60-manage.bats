@@ -361,7 +361,8 @@ worker_order_file() { jq -r 'select(.type == "worker_start") | .worker' out | tr
 ]}
 JSON
 )"
-	bllm-manage --no-interactive -C ws --sessions-dir sess "task" >out 2>err &
+	# Unconfined, so the command outlives its TERM (in the sandbox it dies with it).
+	bllm-manage --no-interactive --sandbox off -C ws --sessions-dir sess "task" >out 2>err &
 	pid=$!
 	for _ in $(seq 100); do grep -q '"tool_use","agent":"coder"' out 2>/dev/null && break; sleep 0.05; done
 	sleep 0.3
