@@ -316,6 +316,32 @@ static void fail_errno(const struct tool_ctx *ctx, struct tool_result *r, const 
 	free(why);
 }
 
+bool tool_path_hidden(const struct tool_ctx *ctx, const char *abs)
+{
+	const char *base = strrchr(abs, '/');
+	base = base ? base + 1 : abs;
+	if (strcmp(base, ".env") == 0)
+		return true;
+	for (size_t i = 0; i < ctx->n_hidden; i++) {
+		size_t n = strlen(ctx->hidden[i]);
+		if (strncmp(abs, ctx->hidden[i], n) == 0 && (abs[n] == '/' || abs[n] == '\0'))
+			return true;
+	}
+	return false;
+}
+
+/* Fails r when abs is hidden from agents; returns true then. */
+static bool refuse_hidden(const struct tool_ctx *ctx, struct tool_result *r, const char *tool,
+			  const char *abs)
+{
+	if (!tool_path_hidden(ctx, abs))
+		return false;
+	const char *rel = path_relative(ctx->root, abs);
+	fail(ctx, r, "%s: \"%s\" is not readable by agents (.env files and bllm's own state: "
+	     "sessions, logs, caches)", tool, *rel ? rel : abs);
+	return true;
+}
+
 enum arg_kind { ARG_STRING, ARG_NUMBER, ARG_BOOL };
 
 /*
@@ -333,6 +359,15 @@ static int arg(const struct tool_ctx *ctx, struct tool_result *r, const char *to
 		*v = jv_null();
 		if (!required)
 			return 0;
+	} else if (kind == ARG_STRING && k == JV_KIND_STRING &&
+		   (strcmp(key, "content") != 0 && strcmp(key, "old_string") != 0 &&
+		    strcmp(key, "new_string") != 0) &&
+		   strlen(jv_string_value(*v)) != (size_t)jv_string_length_bytes(jv_copy(*v))) {
+		/* A C string would stop at the NUL: "ok\u0000/../../x" would write "ok". */
+		fail(ctx, r, "%s: \"%s\" contains a NUL character; give it without one", tool, key);
+		jv_free(*v);
+		*v = jv_null();
+		return -1;
 	} else if ((kind == ARG_STRING && k == JV_KIND_STRING) ||
 		   (kind == ARG_NUMBER && k == JV_KIND_NUMBER) ||
 		   (kind == ARG_BOOL && (k == JV_KIND_TRUE || k == JV_KIND_FALSE))) {
@@ -562,6 +597,8 @@ static const char *regular_file(const struct tool_ctx *ctx, struct tool_result *
 		free(err);
 		return NULL;
 	}
+	if (refuse_hidden(ctx, r, tool, *abs))
+		return NULL;
 	const char *rel = *path_relative(ctx->root, *abs) ? path_relative(ctx->root, *abs) : ".";
 	if (stat(*abs, st) < 0) {
 		if (errno == ENOENT)
@@ -581,13 +618,35 @@ static const char *regular_file(const struct tool_ctx *ctx, struct tool_result *
 	return rel;
 }
 
+/*
+ * Reads one line of f keeping at most keep bytes of it in *b (without the
+ * newline); returns the line's whole length without its newline, or -1 at
+ * the end. Memory stays bounded however long the line is (a 1 GiB line
+ * costs keep bytes, not a gigabyte).
+ */
+static long long read_line_capped(FILE *f, struct buf *b, size_t keep)
+{
+	b->len = 0;
+	long long total = 0;
+	int c, any = 0;
+	while ((c = getc_unlocked(f)) != EOF) {
+		any = 1;
+		if (c == '\n')
+			break;
+		if (b->len < keep)
+			buf_appendc(b, (char)c);
+		total++;
+	}
+	buf_append(b, "", 0);
+	return any ? total : -1;
+}
+
 static void tool_read(const struct tool_ctx *ctx, jv input, struct tool_result *r)
 {
 	jv fp = jv_null(), off = jv_null(), lim = jv_null();
 	char *abs = NULL, *err = NULL;
 	FILE *f = NULL;
 	char *line = NULL;
-	size_t linecap = 0;
 
 	if (arg(ctx, r, "Read", input, "file_path", ARG_STRING, 1, &fp) < 0 ||
 	    arg(ctx, r, "Read", input, "offset", ARG_NUMBER, 0, &off) < 0 ||
@@ -634,14 +693,14 @@ static void tool_read(const struct tool_ctx *ctx, jv input, struct tool_result *
 
 	struct out o = { BUF_INIT, 0, cap_of(ctx) };
 	long long n = 0, last = (long long)offset + limit - 1;
-	ssize_t len;
-	while ((len = getline(&line, &linecap, f)) > 0) {
+	long long len;
+	struct buf lb = BUF_INIT;
+	while ((len = read_line_capped(f, &lb, MAX_LINE + 4)) >= 0) {
 		n++;
 		if (n < offset || n > last)
 			continue;
 		size_t l = (size_t)len;
-		if (line[l - 1] == '\n')
-			l--;
+		line = lb.data;
 		out_printf(&o, "%6lld\t", n);
 		if (l > MAX_LINE) {
 			out_add(&o, line, utf8_cut(line, MAX_LINE));
@@ -653,6 +712,8 @@ static void tool_read(const struct tool_ctx *ctx, jv input, struct tool_result *
 		if (n == last)
 			break;
 	}
+	line = NULL;
+	buf_free(&lb);
 	if (n == last) {
 		/* The rest is only counted, in chunks: a huge file costs no memory. */
 		char chunk[65536];
@@ -710,6 +771,8 @@ static void tool_write(const struct tool_ctx *ctx, jv input, struct tool_result 
 		fail(ctx, r, "Write: %s", err);
 		goto out;
 	}
+	if (refuse_hidden(ctx, r, "Write", abs))
+		goto out;
 	const char *rel = path_relative(ctx->root, abs);
 	mode_t mode = 0644;
 	struct stat st;
@@ -1033,34 +1096,62 @@ static int cmp_str(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static void walk(const char *dir, struct strv *segs, walk_fn fn, void *arg)
+/*
+ * Walks the directory open on dfd (taken over and closed). Every entry is
+ * looked at and every subdirectory opened relative to its parent's
+ * descriptor with O_NOFOLLOW, so a directory swapped for a symlink while
+ * the walk runs is never followed out of the workspace. .env files and the
+ * paths hidden from agents are skipped.
+ */
+static void walk_fd(const struct tool_ctx *ctx, int dfd, const char *dir, struct strv *segs,
+		    walk_fn fn, void *arg)
 {
-	DIR *d = opendir(dir);
-	if (!d)
+	DIR *d = fdopendir(dfd);
+	if (!d) {
+		close(dfd);
 		return;
+	}
 	struct strv ents = { NULL, 0 };
 	struct dirent *de;
 	while ((de = readdir(d)) != NULL)
 		if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
 			strv_push(&ents, xstrdup(de->d_name));
-	closedir(d);
 	if (ents.n)
 		qsort(ents.v, ents.n, sizeof *ents.v, cmp_str);
 	for (size_t i = 0; i < ents.n; i++) {
 		char *abs = xasprintf("%s/%s", strcmp(dir, "/") == 0 ? "" : dir, ents.v[i]);
 		struct stat st;
-		if (lstat(abs, &st) == 0) {
+		if (!tool_path_hidden(ctx, abs) &&
+		    fstatat(dirfd(d), ents.v[i], &st, AT_SYMLINK_NOFOLLOW) == 0) {
 			strv_push(segs, ents.v[i]);
 			int is_dir = S_ISDIR(st.st_mode);
 			if (is_dir && strcmp(ents.v[i], ".git") == 0)
 				; /* never searched */
-			else if (fn(arg, abs, segs->v, segs->n, &st) && is_dir)
-				walk(abs, segs, fn, arg);
+			else if (fn(arg, abs, segs->v, segs->n, &st) && is_dir) {
+				int sub = openat(dirfd(d), ents.v[i],
+						 O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+				if (sub >= 0)
+					walk_fd(ctx, sub, abs, segs, fn, arg);
+			}
 			segs->n--;
 		}
 		free(abs);
 	}
+	closedir(d);
 	strv_free(&ents);
+}
+
+static void walk(const struct tool_ctx *ctx, const char *dir, struct strv *segs, walk_fn fn,
+		 void *arg)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	if (!fd_inside(fd, ctx->root)) {
+		close(fd);
+		return;
+	}
+	walk_fd(ctx, fd, dir, segs, fn, arg);
 }
 
 /* "a", "b/c" -> "a/b/c"; either may be "". */
@@ -1127,6 +1218,10 @@ static char *search_base(const struct tool_ctx *ctx, struct tool_result *r, cons
 		free(err);
 		return NULL;
 	}
+	if (refuse_hidden(ctx, r, tool, abs)) {
+		free(abs);
+		return NULL;
+	}
 	if (stat(abs, st) < 0) {
 		if (errno == ENOENT)
 			fail(ctx, r, "%s: path \"%s\" does not exist", tool, p);
@@ -1177,7 +1272,7 @@ static void tool_glob(const struct tool_ctx *ctx, jv input, struct tool_result *
 	}
 	w.base_rel = path_relative(ctx->root, base);
 	struct strv segs = { NULL, 0 };
-	walk(base, &segs, glob_visit, &w);
+	walk(ctx, base, &segs, glob_visit, &w);
 	free(segs.v);
 	if (w.n == 0) {
 		set_content(r, jv_string("no files found"));
@@ -1311,7 +1406,7 @@ static void tool_grep(const struct tool_ctx *ctx, jv input, struct tool_result *
 		grep_file(&w, base, w.base_rel);
 	} else if (S_ISDIR(st.st_mode)) {
 		struct strv segs = { NULL, 0 };
-		walk(base, &segs, grep_visit, &w);
+		walk(ctx, base, &segs, grep_visit, &w);
 		free(segs.v);
 	} else {
 		fail(ctx, r, "Grep: path \"%s\" is not a file or directory", jv_string_value(path));

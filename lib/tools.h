@@ -36,6 +36,10 @@ struct tool_ctx {
 	/* Bash runs in this sandbox when it is enabled (lib/sandbox.h); NULL: unconfined. */
 	const struct sandbox_policy *sandbox;
 	const struct sandbox_host *sandbox_host;
+	/* Canonical paths no tool reads, lists or searches (the state, sessions
+	 * and logs directories), besides every .env file. */
+	const char *const *hidden;
+	size_t n_hidden;
 };
 
 /* Case-insensitive ("read" is Read). -1 when unknown. */
@@ -51,6 +55,9 @@ struct tool_result {
 	bool timed_out;		/* Bash only */
 	jv files_changed;	/* array of paths relative to the root that Write/Edit changed */
 };
+
+/* Whether abs (canonical) is a .env file or lies under one of ctx->hidden. */
+bool tool_path_hidden(const struct tool_ctx *ctx, const char *abs);
 
 /* Runs one tool call. Never fails: problems are is_error results. */
 struct tool_result tool_run(const struct tool_ctx *ctx, const char *name, jv input);

@@ -368,6 +368,8 @@ int worker_main(int argc, char **argv, const char *agent)
 	struct client *client = NULL;
 	struct cache *copts_cache = NULL;
 	char *instructions = NULL, *root = NULL, *prompt = NULL;
+	char *prompts_dir = NULL, *config_dir = NULL, *state_dir = NULL, *hidden[3];
+	size_t n_hidden = 0;
 	struct sandbox_policy sb;
 	struct sandbox_host host;
 	bool have_sb = false, have_host = false;
@@ -463,6 +465,20 @@ int worker_main(int argc, char **argv, const char *agent)
 	have_sb = true;
 	emit_init(&ev, model, root, def->tools, &lim, &sb);
 	init_sent = true;
+	/* State and config that neither commands nor tools may see, wherever they live. */
+	char *cdir = xstrdup(cfg.agent_config_path), *slash = strrchr(cdir, '/');
+	if (slash)
+		*slash = '\0';
+	prompts_dir = xasprintf("%s/../prompts", slash ? cdir : ".");
+	config_dir = slash ? cdir : (free(cdir), xstrdup("."));
+	state_dir = config_state_dir();
+	const char *hide[] = { observe_log_dir(&cfg), config_string(&cfg, "sessions_dir", NULL),
+			       state_dir, config_dir, prompts_dir, ".env" };
+	for (size_t i = 0; i < 3; i++) {
+		char *real = hide[i] ? realpath(hide[i], NULL) : NULL;
+		if (real)
+			hidden[n_hidden++] = real;
+	}
 	if (def->tools & TOOL_BIT(TOOL_BASH)) {
 		if (!sb.enabled) {
 			static const char off[] = "the sandbox is off (--sandbox off or sandbox.mode): "
@@ -473,17 +489,7 @@ int worker_main(int argc, char **argv, const char *agent)
 			code = finish_early(&ev, &init_sent, prog, "error", 5, err);
 			goto out;
 		} else {
-			/* State and config the commands must not see, wherever they live. */
-			char *cdir = xstrdup(cfg.agent_config_path);
-			char *slash = strrchr(cdir, '/');
-			if (slash)
-				*slash = '\0';
-			char *prompts = xasprintf("%s/../prompts", slash ? cdir : ".");
-			const char *hide[] = { observe_log_dir(&cfg), config_string(&cfg, "sessions_dir", NULL),
-					       slash ? cdir : ".", prompts, ".env" };
 			sandbox_host_init(&host, &sb, hide, sizeof hide / sizeof hide[0]);
-			free(prompts);
-			free(cdir);
 			have_host = true;
 		}
 	}
@@ -521,7 +527,8 @@ int worker_main(int argc, char **argv, const char *agent)
 			   .bash_timeout_s = config_number(&cfg, "timeouts.bash_default", 120),
 			   .search_timeout_s = config_number(&cfg, "timeouts.search", 30),
 			   .output_cap = 30000,
-			   .sandbox = have_sb ? &sb : NULL, .sandbox_host = have_host ? &host : NULL },
+			   .sandbox = have_sb ? &sb : NULL, .sandbox_host = have_host ? &host : NULL,
+			   .hidden = (const char *const *)hidden, .n_hidden = n_hidden },
 		.client = client,
 		.ev = &ev,
 		.prices = prices,
@@ -537,6 +544,11 @@ int worker_main(int argc, char **argv, const char *agent)
 	code = outcome.exit_code;
 	agent_outcome_free(&outcome);
 out:
+	for (size_t i = 0; i < n_hidden; i++)
+		free(hidden[i]);
+	free(prompts_dir);
+	free(config_dir);
+	free(state_dir);
 	if (have_host)
 		sandbox_host_free(&host);
 	if (have_sb) {

@@ -173,3 +173,43 @@ JSON
 	tool_result | jq_assert '.exit_code == 0 and (.content | test("[0-9]+ background process(es)? left running (was|were) stopped"))'
 	refute_alive "sleep $n"
 }
+
+@test "a NUL in a tool path is refused, not cut short" {
+	fake_start "$(one_call Write '{"file_path": "ok\u0000/../../x", "content": "x"}')"
+	run --separate-stderr bllm-code -C ws "task"
+	assert_success
+	tool_result | jq_assert '.is_error and (.content | contains("NUL"))'
+	[ ! -e ws/ok ]
+	[ ! -e x ]
+}
+
+@test "Read, Grep and Glob refuse .env and bllm's state: not readable by agents" {
+	echo "API_SECRET=DOTENV-VALUE" >ws/.env
+	export BLLM_STATE_DIR="$BATS_TEST_TMPDIR/ws/state"
+	mkdir -p ws/state/sessions && echo "JOURNAL-VALUE" >ws/state/sessions/j.ndjson
+	fake_start "$(one_call Read '{"file_path": ".env"}')"
+	run --separate-stderr bllm-code -C ws "task"
+	tool_result | jq_assert '.is_error and (.content | contains("not readable by agents"))'
+	fake_stop
+	fake_start "$(one_call Read '{"file_path": "state/sessions/j.ndjson"}')"
+	run --separate-stderr bllm-code -C ws "task"
+	tool_result | jq_assert '.is_error and (.content | contains("not readable by agents"))'
+	fake_stop
+	fake_start "$(one_call Grep '{"pattern": "VALUE"}')"
+	run --separate-stderr bllm-code -C ws "task"
+	tool_result | jq_assert '.content == "no matches"'
+	fake_stop
+	fake_start "$(one_call Glob '{"pattern": "**/*"}')"
+	run --separate-stderr bllm-code -C ws "task"
+	tool_result | jq_assert '(.content | contains(".env") | not) and (.content | contains("j.ndjson") | not)'
+}
+
+@test "Read of a 512 MiB one-line file costs little memory" {
+	[[ "$BLLM_BUILD" != *asan* ]] || skip "ASan reserves terabytes of address space"
+	head -c 9000 /dev/zero | tr "\\0" a >ws/huge.txt
+	truncate -s 512M ws/huge.txt
+	fake_start "$(one_call Read '{"file_path": "huge.txt"}')"
+	run --separate-stderr bash -c 'ulimit -v 400000; exec bllm-code -C ws "task"'
+	assert_success
+	tool_result | jq_assert '.content | contains("line cut at 2000")'
+}
