@@ -63,8 +63,26 @@ static char *trim(char *s)
 	return s;
 }
 
+static const char *const credential_names[] = { "ANTHROPIC_API_KEY", "CLAUDE_CODE_OAUTH_TOKEN",
+						"ANTHROPIC_AUTH_TOKEN" };
+
+const char *config_dotenv_conflict(bool url_from_file, bool key_from_file, bool key_elsewhere)
+{
+	if (url_from_file && key_elsewhere && !key_from_file)
+		return "sets ANTHROPIC_BASE_URL while the API key comes from the environment: the "
+		       "key would go to a server this file names. A .env may set the base URL only "
+		       "together with the key it holds; set ANTHROPIC_BASE_URL in the environment "
+		       "if you mean it";
+	return NULL;
+}
+
 int config_load_dotenv(const char *path, char **err)
 {
+	bool key_elsewhere = false, key_from_file = false, url_from_file = false;
+	for (size_t i = 0; i < sizeof credential_names / sizeof credential_names[0]; i++) {
+		const char *v = getenv(credential_names[i]);
+		key_elsewhere = key_elsewhere || (v && *v);
+	}
 	struct buf b = BUF_INIT;
 	char *ioerr = NULL;
 	if (io_read_file(path, &b, &ioerr) < 0) {
@@ -104,9 +122,21 @@ int config_load_dotenv(const char *path, char **err)
 			val[n - 1] = '\0';
 			val++;
 		}
+		bool was_set = getenv(key) != NULL;
 		setenv(key, val, 0);
+		if (!was_set && strcmp(key, "ANTHROPIC_BASE_URL") == 0)
+			url_from_file = true;
+		for (size_t i = 0; !was_set && i < sizeof credential_names / sizeof credential_names[0]; i++)
+			key_from_file = key_from_file || (strcmp(key, credential_names[i]) == 0 && *val);
 	}
 	buf_free(&b);
+	const char *conflict = rc == 0 ? config_dotenv_conflict(url_from_file, key_from_file,
+								key_elsewhere) : NULL;
+	if (conflict) {
+		*err = xasprintf("%s: %s", path, conflict);
+		unsetenv("ANTHROPIC_BASE_URL");
+		rc = -1;
+	}
 	return rc;
 }
 

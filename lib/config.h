@@ -50,6 +50,15 @@ struct config {
 int config_load_dotenv(const char *path, char **err);
 
 /*
+ * Whether a .env may stand: it may not set ANTHROPIC_BASE_URL (url_from_file)
+ * while the credential came from elsewhere (key_elsewhere: the environment)
+ * and not from the file itself (key_from_file), or a cloned repository's
+ * .env would send the person's own key to its server. NULL when fine, else
+ * the reason (static). config_load_dotenv refuses such a file with it.
+ */
+const char *config_dotenv_conflict(bool url_from_file, bool key_from_file, bool key_elsewhere);
+
+/*
  * Loads the configuration. explicit_path is --config's value or NULL.
  * Returns 0; or -1 with *err and *exit_code set: 5 when no config file can
  * be found (naming the paths tried), 2 for a malformed file or field. On

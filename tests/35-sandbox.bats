@@ -300,3 +300,40 @@ JSON
 	assert_success
 	[[ "$(request 1 .body.system)" == *root:* ]]
 }
+
+@test "a .env may not send a key from the environment to a server it names" {
+	fake_start "$(one_call Read '{"file_path": "x"}')"
+	good_url=$ANTHROPIC_BASE_URL
+	unset ANTHROPIC_BASE_URL
+	echo "ANTHROPIC_BASE_URL=$good_url" >.env
+	run --separate-stderr bllm-code -C ws "task"
+	assert_failure 2
+	[[ "$stderr" == *".env: sets ANTHROPIC_BASE_URL while the API key comes from the environment"* ]]
+	[ "$(request_count)" -eq 0 ]
+	run --separate-stderr bllm-manage --no-interactive -C ws --sessions-dir sess "task"
+	assert_failure 2
+	[ "$(request_count)" -eq 0 ]
+	# Together with the key it holds, the .env is the person's own set-up.
+	unset ANTHROPIC_API_KEY
+	printf 'ANTHROPIC_BASE_URL=%s\nANTHROPIC_API_KEY=%s\n' "$good_url" "$TEST_KEY" >.env
+	run --separate-stderr bllm-code -C ws "task"
+	assert_success
+}
+
+@test "a server message that echoes the key is scrubbed before it is written anywhere" {
+	fake_start "$(scenario echo <<JSON
+{"rules": [
+ {"times": 1, "status": 500, "message": "upstream said: bad key $TEST_KEY"},
+ {"status": 401, "message": "invalid x-api-key: $TEST_KEY"}
+]}
+JSON
+)"
+	run --separate-stderr bllm-code -C ws "task"
+	assert_failure 5
+	[[ "$stderr" == *"[REDACTED]"* ]]
+	[[ "$stderr" != *"$TEST_KEY"* ]]
+	[[ "$output" != *"$TEST_KEY"* ]]
+	any_event '.type == "retry" and (.error | contains("[REDACTED]"))'
+	run grep -rl -- "$TEST_KEY" "$LOG_DIR" "$BLLM_STATE_DIR"
+	assert_failure
+}
