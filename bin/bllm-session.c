@@ -1,4 +1,5 @@
 /* bllm-session: lists, shows, exports and replays the saved sessions of bllm-manage. */
+#define _DEFAULT_SOURCE	/* realpath */
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
@@ -8,6 +9,7 @@
 
 #include "buf.h"
 #include "cli.h"
+#include "config.h"
 #include "io.h"
 #include "session.h"
 #include "term.h"
@@ -30,7 +32,8 @@ static void usage(void)
 	     "      --json               list, show: print JSON instead of text (a list\n"
 	     "                           prints an array of summaries)\n"
 	     "      --sessions-dir DIR   where the sessions are (default: $BLLM_SESSIONS_DIR,\n"
-	     "                           else ./sessions)\n"
+	     "                           else the state directory's sessions/ for the\n"
+	     "                           current directory as workspace)\n"
 	     "      --color[=WHEN]       colour: auto (default), always, never\n"
 	     "  -h, --help               show this help and exit\n"
 	     "      --version            show the version and exit\n\n"
@@ -145,8 +148,11 @@ int main(int argc, char **argv)
 	enum color_mode mode = COLOR_AUTO;
 	bool json = false;
 	int ch;
-	if (!dir || !*dir)
-		dir = "./sessions";
+	static char *cwd;	/* kept: dir may point into what it names */
+	if (!dir || !*dir) {
+		cwd = realpath(".", NULL);
+		dir = config_sessions_dir(NULL, cwd ? cwd : ".");
+	}
 	opterr = 0;
 	while ((ch = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
 		switch (ch) {

@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "cli.h"
+#include "config.h"
 #include "stats.h"
 #include "term.h"
 
@@ -29,7 +30,7 @@ static void usage(void)
 	     "                       (90s, 30m, 2h, 7d) or an RFC 3339 time\n"
 	     "                       (2026-11-25T20:30:00Z, 2026-11-25T20:30:00.123Z)\n"
 	     "                       or a date (2026-11-25, midnight UTC)\n"
-	     "  -d, --log-dir DIR    the log directory (default: $LOG_DIR, else logs)\n"
+	     "  -d, --log-dir DIR    the log directory (default: $LOG_DIR, else STATE/logs)\n"
 	     "  -h, --help           show this help and exit\n"
 	     "      --version        show the version and exit\n\n"
 	     "With no metrics yet, says so on stderr (or prints the empty JSON) and exits 0.\n"
@@ -182,7 +183,7 @@ int main(int argc, char **argv)
 		}
 	}
 	if (!dir)
-		dir = getenv("LOG_DIR") && *getenv("LOG_DIR") ? getenv("LOG_DIR") : "logs";
+		dir = config_log_dir(NULL);
 
 	jv all;
 	char *err = NULL;

@@ -14,6 +14,7 @@
 #include "buf.h"
 #include "io.h"
 #include "sandbox.h"
+#include "sha256.h"
 #include "tools.h"
 
 #ifndef BLLM_SHARE_DIR
@@ -646,4 +647,63 @@ char *config_state_dir(void)
 		s = pw ? pw->pw_dir : NULL;
 	}
 	return s && *s ? xasprintf("%s/.local/state/bllm", s) : NULL;
+}
+
+char *config_workspace_name(const char *workspace)
+{
+	const char *base = strrchr(workspace, '/');
+	base = base && base[1] ? base + 1 : "root";
+	struct buf b = BUF_INIT;
+	for (const char *p = base; *p && b.len < 40; p++)
+		buf_appendc(&b, isalnum((unsigned char)*p) || *p == '.' || *p == '_' || *p == '-' ? *p : '_');
+	if (b.len && b.data[0] == '.')
+		b.data[0] = '_';
+	struct sha256 h;
+	unsigned char d[32];
+	sha256_init(&h);
+	sha256_update(&h, workspace, strlen(workspace));
+	sha256_final(&h, d);
+	buf_printf(&b, "-%02x%02x%02x%02x", d[0], d[1], d[2], d[3]);
+	return buf_detach(&b);
+}
+
+/* Keeps the last answer of a lookup alive for the process (callers borrow it). */
+static const char *keep(char **slot, char *value)
+{
+	free(*slot);
+	*slot = value;
+	return value;
+}
+
+const char *config_sessions_dir(const struct config *cfg, const char *workspace)
+{
+	static char *last;
+	const char *set = cfg ? config_string(cfg, "sessions_dir", "") : "";
+	if (*set)
+		return set;
+	char *state = config_state_dir();
+	if (!state)
+		return "sessions";
+	char *name = config_workspace_name(workspace);
+	const char *dir = keep(&last, xasprintf("%s/sessions/%s", state, name));
+	free(name);
+	free(state);
+	return dir;
+}
+
+const char *config_log_dir(const struct config *cfg)
+{
+	static char *last;
+	const char *env = getenv("LOG_DIR");
+	if (env && *env)
+		return env;
+	const char *set = cfg ? config_string(cfg, "logging.dir", "") : "";
+	if (*set)
+		return set;
+	char *state = config_state_dir();
+	if (!state)
+		return "logs";
+	const char *dir = keep(&last, xasprintf("%s/logs", state));
+	free(state);
+	return dir;
 }

@@ -99,6 +99,26 @@ double config_worker_timeout(const struct config *cfg, const char *agent, double
  */
 char *config_state_dir(void);
 
+/*
+ * A directory name for a workspace: its base name (made safe) and 8 hex
+ * digits of its path's SHA-256, e.g. "wordcount-1a2b3c4d" (malloc'd). Pure.
+ */
+char *config_workspace_name(const char *workspace);
+
+/*
+ * Where sessions of a workspace go: system_config "sessions_dir" when set
+ * (not empty), else STATE/sessions/NAME (config_workspace_name), so agents
+ * working in the workspace never see them. cfg may be NULL. Borrowed:
+ * valid until the next call.
+ */
+const char *config_sessions_dir(const struct config *cfg, const char *workspace);
+
+/*
+ * Where logs and metrics go: $LOG_DIR, else system_config logging.dir when
+ * set (not empty), else STATE/logs. cfg may be NULL. Borrowed, as above.
+ */
+const char *config_log_dir(const struct config *cfg);
+
 /* The built-in system prompt used when an agent's prompt file is missing. */
 const char *config_builtin_prompt(const char *agent_name);
 

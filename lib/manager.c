@@ -724,7 +724,7 @@ void manager_opts_configure(struct manager_opts *o, const struct config *cfg)
 	o->max_turns = (int)config_number(cfg, "workflow_limits.max_turns", 50);
 	o->intervention_wait_s = config_number(cfg, "intervention_wait_seconds", 5);
 	if (!o->sessions_dir)
-		o->sessions_dir = config_string(cfg, "sessions_dir", "sessions");
+		o->sessions_dir = config_sessions_dir(cfg, o->root ? o->root : ".");
 	o->compress = config_bool(cfg, "performance.enable_session_compression", true);
 }
 

@@ -337,3 +337,30 @@ JSON
 	run grep -rl -- "$TEST_KEY" "$LOG_DIR" "$BLLM_STATE_DIR"
 	assert_failure
 }
+
+@test "sessions and logs go to the state directory by default, per workspace, out of the agents' sight" {
+	unset LOG_DIR
+	fake_start "$(scenario m <<'JSON'
+{"rules": [
+ {"match": {"system": "You are the manager", "turn": 0}, "reply": {"content": [{"type": "tool_use", "name": "coder", "input": {"task": "code it"}}]}},
+ {"match": {"system": "You are the manager"}, "reply": {"content": [{"type": "text", "text": "TERMINATE"}]}},
+ {"match": {"system": "You are the coder", "turn": 0}, "reply": {"content": [{"type": "tool_use", "name": "Bash", "input": {"command": "ls -a; ls -a logs sessions; echo end"}}]}},
+ {"match": {"system": "You are the coder"}, "reply": {"content": [{"type": "text", "text": "done"}]}}
+]}
+JSON
+)"
+	export BLLM_STATE_DIR="$BATS_TEST_TMPDIR/xdg/bllm"
+	cd ws
+	run --separate-stderr bllm-manage --no-interactive --config ../config/agent_config.json "task"
+	[ ! -e sessions ]
+	[ ! -e logs ]
+	ls "$BLLM_STATE_DIR"/sessions/ws-*/*.ndjson
+	[ -s "$BLLM_STATE_DIR/logs/better-llm.log" ]
+	# bllm-session finds them from the same directory.
+	run --separate-stderr bllm-session list --json
+	assert_success
+	[ "$(jq 'length' <<<"$output")" -eq 1 ]
+	# Explicit places still win.
+	run --separate-stderr bllm-manage --no-interactive --config ../config/agent_config.json --sessions-dir ../mine "task"
+	ls ../mine/*.ndjson
+}
