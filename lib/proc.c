@@ -330,11 +330,15 @@ static int kill_children_once(int *killed);
 int proc_kill_orphans(void)
 {
 	int killed = 0;
-	/* A child may still be on its way (a setsid(1) that forks first): look
-	 * again until a pass finds nobody, a few times at most. */
-	for (int pass = 0; pass < 5; pass++) {
-		if (kill_children_once(&killed) == 0)
-			break;
+	/*
+	 * Killing a child makes its own children ours (we are their subreaper),
+	 * however deep a chain of setsid'ed processes goes: look again until a
+	 * pass finds nobody twice in a row, for at most 5 s.
+	 */
+	double end = now_s() + 5.0;
+	int quiet = 0;
+	while (quiet < 2 && now_s() < end) {
+		quiet = kill_children_once(&killed) == 0 ? quiet + 1 : 0;
 		struct timespec ts = { 0, 20 * 1000000 };
 		nanosleep(&ts, NULL);
 	}

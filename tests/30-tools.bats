@@ -213,3 +213,14 @@ JSON
 	assert_success
 	tool_result | jq_assert '.content | contains("line cut at 2000")'
 }
+
+@test "with --sandbox off, a chain of 8 nested setsid processes is killed whole" {
+	n=$((RANDOM + 10000))
+	# Each level waits for the next, in a session of its own, down to the sleep.
+	printf 'if [ "$1" -gt 0 ]; then setsid sh chain.sh $(($1 - 1)) & wait; else exec sleep %s; fi\n' "$n" >ws/chain.sh
+	fake_start "$(one_call Bash '{"command": "sh chain.sh 8 >/dev/null 2>&1 & sleep 0.3; echo started"}')"
+	run --separate-stderr bllm-code --sandbox off -C ws "task"
+	assert_success
+	sleep 0.3
+	refute_alive "sleep $n"
+}
