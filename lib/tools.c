@@ -556,29 +556,101 @@ out:
 	return e ? -1 : 0;
 }
 
-/* Creates the missing directories of abs below root. -1 with errno and *where. */
-static int make_parents(const char *root, const char *abs, char **where)
+struct strv {
+	char **v;
+	size_t n;
+};
+
+static void strv_push(struct strv *s, char *str)
 {
-	size_t rl = strcmp(root, "/") == 0 ? 0 : strlen(root);
-	char *p = xstrdup(abs);
-	for (char *s = strchr(p + rl + 1, '/'); s; s = strchr(s + 1, '/')) {
+	s->v = xrealloc(s->v, (s->n + 1) * sizeof *s->v);
+	s->v[s->n++] = str;
+}
+
+static void strv_free(struct strv *s)
+{
+	for (size_t i = 0; i < s->n; i++)
+		free(s->v[i]);
+	free(s->v);
+	s->v = NULL;
+	s->n = 0;
+}
+
+/*
+ * Checks every component of rel fits (NAME_MAX) and the whole path fits
+ * (PATH_MAX), so nothing is created for a path that cannot be written.
+ * -1 with errno (ENAMETOOLONG) when it does not.
+ */
+static int path_fits(const char *abs, const char *rel)
+{
+	if (strlen(abs) >= PATH_MAX) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	for (const char *p = rel; *p;) {
+		size_t n = strcspn(p, "/");
+		if (n > NAME_MAX) {
+			errno = ENAMETOOLONG;
+			return -1;
+		}
+		p += n;
+		p += *p == '/';
+	}
+	return 0;
+}
+
+/*
+ * Creates the missing parent directories of rel (relative to root) through
+ * directory descriptors: each component is opened with O_NOFOLLOW relative
+ * to its parent and made with mkdirat when missing, so no symlink swapped
+ * in on the way is followed. The directories made are listed in *made
+ * (relative names, deepest last) for remove_made. -1 with errno and *where.
+ */
+static int make_parents(const char *root, const char *rel, struct strv *made, char **where)
+{
+	int fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0) {
+		*where = xstrdup(root);
+		return -1;
+	}
+	char *path = xstrdup(rel);
+	int rc = 0;
+	for (char *s = strchr(path, '/'); s; s = strchr(s + 1, '/')) {
 		*s = '\0';
-		if (mkdir(p, 0755) < 0 && errno != EEXIST) {
-			int e = errno;
-			*where = p;
+		const char *name = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+		int sub = openat(fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (sub < 0 && errno == ENOENT) {
+			if (mkdirat(fd, name, 0755) == 0)
+				strv_push(made, xstrdup(path));
+			sub = openat(fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		}
+		if (sub < 0) {
+			int e = errno == ELOOP ? ENOTDIR : errno;
+			*where = xstrdup(path);
 			errno = e;
-			return -1;
+			rc = -1;
+			break;
 		}
-		struct stat st;
-		if (stat(p, &st) < 0 || !S_ISDIR(st.st_mode)) {
-			*where = p;
-			errno = ENOTDIR;
-			return -1;
-		}
+		close(fd);
+		fd = sub;
 		*s = '/';
 	}
-	free(p);
-	return 0;
+	int e = errno;
+	close(fd);
+	free(path);
+	errno = e;
+	return rc;
+}
+
+/* Removes the directories make_parents made, deepest first (they are empty). */
+static void remove_made(const char *root, struct strv *made)
+{
+	int fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	for (size_t i = made->n; fd >= 0 && i > 0; i--)
+		unlinkat(fd, made->v[i - 1], AT_REMOVEDIR);
+	if (fd >= 0)
+		close(fd);
+	strv_free(made);
 }
 
 /*
@@ -763,6 +835,7 @@ static void tool_write(const struct tool_ctx *ctx, jv input, struct tool_result 
 {
 	jv fp = jv_null(), content = jv_null();
 	char *abs = NULL, *err = NULL;
+	struct strv made = { NULL, 0 };
 
 	if (arg(ctx, r, "Write", input, "file_path", ARG_STRING, 1, &fp) < 0 ||
 	    arg(ctx, r, "Write", input, "content", ARG_STRING, 1, &content) < 0)
@@ -789,22 +862,29 @@ static void tool_write(const struct tool_ctx *ctx, jv input, struct tool_result 
 		mode = st.st_mode & 07777;
 	} else {
 		char *where = NULL;
-		if (make_parents(ctx->root, abs, &where) < 0) {
+		if (path_fits(abs, rel) < 0) {
+			fail_errno(ctx, r, "Write", "write", rel, errno);
+			goto out;
+		}
+		if (make_parents(ctx->root, rel, &made, &where) < 0) {
 			int e = errno;
 			char *why = reason(e);
-			fail(ctx, r, "Write: cannot create directory \"%s\": %s",
-			     path_relative(ctx->root, where), why);
+			fail(ctx, r, "Write: cannot create directory \"%s\": %s", where, why);
 			free(why);
 			free(where);
+			remove_made(ctx->root, &made);
 			goto out;
 		}
 	}
 	const char *data = jv_string_value(content);
 	size_t len = (size_t)jv_string_length_bytes(jv_copy(content));
 	if (write_atomic(ctx->root, abs, data, len, mode) < 0) {
-		fail_errno(ctx, r, "Write", "write", rel, errno);
+		int e = errno;
+		remove_made(ctx->root, &made);
+		fail_errno(ctx, r, "Write", "write", rel, e);
 		goto out;
 	}
+	strv_free(&made);
 	set_content(r, jv_string_fmt("wrote %zu bytes to %s", len, rel));
 	r->files_changed = jv_array_append(r->files_changed, jv_string(rel));
 out:
@@ -908,26 +988,6 @@ out:
 	jv_free(olds);
 	jv_free(news);
 	jv_free(all);
-}
-
-struct strv {
-	char **v;
-	size_t n;
-};
-
-static void strv_push(struct strv *s, char *str)
-{
-	s->v = xrealloc(s->v, (s->n + 1) * sizeof *s->v);
-	s->v[s->n++] = str;
-}
-
-static void strv_free(struct strv *s)
-{
-	for (size_t i = 0; i < s->n; i++)
-		free(s->v[i]);
-	free(s->v);
-	s->v = NULL;
-	s->n = 0;
 }
 
 #define MAX_BRACE_EXPANSIONS 256

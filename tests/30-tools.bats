@@ -224,3 +224,16 @@ JSON
 	sleep 0.3
 	refute_alive "sleep $n"
 }
+
+@test "Write with a name too long creates no directories; a good one creates its parents" {
+	long=$(printf 'x%.0s' $(seq 300))
+	fake_start "$(one_call Write "{\"file_path\": \"d1/d2/d3/$long\", \"content\": \"x\"}")"
+	run --separate-stderr bllm-code -C ws "task"
+	assert_success
+	tool_result | jq_assert '.is_error and (.content | contains("too long"))'
+	[ ! -e ws/d1 ]
+	fake_stop
+	fake_start "$(one_call Write '{"file_path": "n1/n2/f.txt", "content": "x"}')"
+	run --separate-stderr bllm-code -C ws "task"
+	[ "$(cat ws/n1/n2/f.txt)" = x ]
+}
