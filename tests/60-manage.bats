@@ -597,3 +597,19 @@ JSON
 	[ "$(cat done)" = "exit=1" ]
 	any_event '.type == "tool_result" and .agent == "coder" and .exit_code == 0' out
 }
+
+@test "workers get the key through a pipe, never in the environment they start with" {
+	mkdir spy
+	cp "$BLLM_BUILD/bllm-manage" spy/
+	printf '#!/bin/sh\ntr "\\0" "\\n" </proc/$$/environ >>"%s/spied-env"\nexec "%s/bllm-agent" "$@"\n' \
+		"$BATS_TEST_TMPDIR" "$BLLM_BUILD" >spy/bllm-agent
+	chmod +x spy/bllm-agent
+	fake_start "$(manage_scenario "planner")"
+	run --separate-stderr spy/bllm-manage --no-interactive -C ws --sessions-dir sess "task"
+	[ -s spied-env ]
+	refute_file_has "$TEST_KEY" spied-env
+	grep -q '^BLLM_CREDENTIALS_FD=3$' spied-env
+	# ... and the workers still reached the API with it.
+	any_event '.type == "worker_end" and .worker == "planner" and .status == "completed"'
+	[ "$(jq -s 'map(select(.headers["x-api-key"])) | length' "$FAKE_LOG")" -eq "$(request_count)" ]
+}
