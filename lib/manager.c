@@ -1,5 +1,6 @@
 #define _DEFAULT_SOURCE	/* strcasecmp */
 #include "manager.h"
+#include "proc.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -298,6 +299,10 @@ static jv spawn_worker(struct mgr *m, const char *name, const char *task)
 		free(why);
 	}
 	child_job_control(0);
+	/* Whatever the worker left (it may have been killed with -9 mid-command)
+	 * was handed to us as subreaper: with one worker at a time, every child
+	 * left now is such an orphan. */
+	proc_kill_orphans();
 	status = json_str(lc.result, "status");
 	code = (int)json_num(lc.result, "exit_code", c.exit_code);
 	jv end = event_new(&m->ev, "worker_end");
@@ -731,6 +736,8 @@ void manager_opts_configure(struct manager_opts *o, const struct config *cfg)
 int manager_run(const struct manager_opts *o, const char *request, struct manager_outcome *res)
 {
 	memset(res, 0, sizeof *res);
+	/* The reaper of every descendant: what a killed worker leaves comes to us. */
+	proc_become_subreaper();
 	struct mgr m = {
 		.o = o,
 		.results = jv_array(), .replay = jv_array(), .ledger = jv_object(),

@@ -613,3 +613,28 @@ JSON
 	any_event '.type == "worker_end" and .worker == "planner" and .status == "completed"'
 	[ "$(jq -s 'map(select(.headers["x-api-key"])) | length' "$FAKE_LOG")" -eq "$(request_count)" ]
 }
+
+@test "a worker killed with -9 mid-command leaves nothing running, sandbox or not" {
+	for mode in off sandbox; do
+		n=$((RANDOM + 10000))	# a sleep no other process on the machine has
+		fake_start "$(scenario k9 <<JSON
+{"rules": [
+ {"match": {"system": "You are the manager", "turn": 0}, "reply": {"content": [{"type": "tool_use", "name": "coder", "input": {"task": "code it"}}]}},
+ {"match": {"system": "You are the manager"}, "reply": {"content": [{"type": "text", "text": "TERMINATE"}]}},
+ {"match": {"system": "You are the coder"}, "reply": {"content": [{"type": "tool_use", "name": "Bash", "input": {"command": "setsid sleep $n >/dev/null 2>&1 & sleep $((n + 1))", "timeout": 600000}}]}}
+]}
+JSON
+)"
+		bllm-manage --no-interactive --sandbox "$mode" -C ws --sessions-dir "sess-$mode" "task" >out 2>err &
+		pid=$!
+		for _ in $(seq 100); do pgrep -f "sleep $((n + 1))" >/dev/null && break; sleep 0.05; done
+		sleep 0.2
+		# Only our own worker: its pid from worker_start.
+		kill -9 "$(jq -r 'select(.type == "worker_start") | .pid' out | tail -n 1)"
+		wait $pid || true
+		sleep 0.3
+		refute_alive "sleep $n"
+		refute_alive "sleep $((n + 1))"
+		fake_stop
+	done
+}
