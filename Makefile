@@ -7,7 +7,7 @@ OPT     ?= -O2 -g
 SAN     ?=
 VERSION := 0.1.0
 
-PKGS    := libcurl zlib
+PKGS    := libcurl zlib md4c
 ALL_CFLAGS = -std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Wpedantic -Wshadow \
 	-Wformat=2 -Wno-format-nonliteral $(OPT) $(SAN) -Ilib -DBLLM_VERSION='"$(VERSION)"' \
 	-DBLLM_SHARE_DIR='"$(PREFIX)/share/bllm"' \
@@ -110,7 +110,7 @@ bench: deps
 # (tests/fuzz/corpus/NAME, copied to build-fuzz/corpus-NAME, which grows);
 # a crash, a leak or an input slower than 10 s fails. FUZZ_TARGETS picks some.
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS ?= sse io path glob reply config tools
+FUZZ_TARGETS ?= sse io md path glob reply config tools
 FUZZ_FLAGS = -std=c11 -D_POSIX_C_SOURCE=200809L -g -O1 -Ilib -Ibuild-fuzz/gen \
 	-fsanitize=fuzzer,address,undefined
 fuzz: deps
@@ -122,6 +122,7 @@ fuzz: deps
 		mkdir -p build-fuzz/corpus-$$t; \
 		cp tests/fuzz/corpus/$$t/* build-fuzz/corpus-$$t/ 2>/dev/null; \
 		[ $$t = sse ] && cp tests/fixtures/anthropic-sse/*.sse build-fuzz/corpus-$$t/ 2>/dev/null; \
+		[ $$t = md ] && cp README.md docs/*.md build-fuzz/corpus-$$t/ 2>/dev/null; \
 		echo "fuzz_$$t: $(FUZZ_SECONDS) s"; \
 		ASAN_OPTIONS=detect_leaks=1:fast_unwind_on_malloc=0 LSAN_OPTIONS=suppressions=$(abspath tests/fuzz/lsan.supp) \
 			build-fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) \
