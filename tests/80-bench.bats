@@ -51,8 +51,9 @@ setup() {
 	assert_output --regexp '\| session save, 20 results: size \(.json.gz vs .json\) \| [0-9.]+ kB \| .json: [0-9.]+ kB \|'
 	assert_output --regexp '\| 1 concurrent bllm-manage: wall \(throughput\) \| [0-9.]+ ms \([0-9.]+ runs/s\) \|'
 	assert_output --regexp '\| 2 concurrent bllm-manage: wall \(throughput\) \| [0-9.]+ ms \([0-9.]+ runs/s\) \| 2 × one run: '
-	# the header, the rule and 16 rows
-	[ "$(grep -c '^|' "$D/stdout")" -eq 18 ]
+	assert_output --regexp '\| Bash `true`: in the sandbox \(bubblewrap\) vs unconfined, median \| [0-9.]+ ms \| [0-9.]+ ms \| [0-9.]+ \|'
+	# the header, the rule and 17 rows
+	[ "$(grep -c '^|' "$D/stdout")" -eq 19 ]
 }
 
 @test "bench.sh without Claude Code: its row says how to install it, the rest still runs" {
