@@ -148,10 +148,10 @@ int main(int argc, char **argv)
 	enum color_mode mode = COLOR_AUTO;
 	bool json = false;
 	int ch;
-	static char *cwd;	/* kept: dir may point into what it names */
 	if (!dir || !*dir) {
-		cwd = realpath(".", NULL);
-		dir = config_sessions_dir(NULL, cwd ? cwd : ".");
+		char *cwd = realpath(".", NULL);
+		dir = config_sessions_dir(NULL, cwd ? cwd : ".");	/* a copy: cwd may go */
+		free(cwd);
 	}
 	opterr = 0;
 	while ((ch = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {

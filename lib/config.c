@@ -442,11 +442,12 @@ static int check_sandbox(const struct config *cfg, bool from_cwd, char **err)
 		struct sandbox_policy p;
 		char *why = NULL;
 		const char *what = NULL;
+		bool built = false;
 		if (sandbox_policy_from_json(i < 0 ? sys : jv_null(), own, NULL, &p, &why) < 0) {
 			*err = i < 0 ? xasprintf("%s: %s", file ? file : "system_config.json", why)
 				     : xasprintf("%s: agent \"%s\": %s", file, cfg->agents[i].name, why);
 			rc = -1;
-		} else if (from_cwd && (i < 0 ? file != NULL : true) &&
+		} else if ((built = true) && from_cwd && (i < 0 ? file != NULL : true) &&
 			   sandbox_json_loosens(i < 0 ? sys : own, &what)) {
 			*err = xasprintf("%s: %s\"sandbox.%s\" loosens the sandbox, which a config found "
 					 "in the current directory may not do; give the file with "
@@ -462,7 +463,7 @@ static int check_sandbox(const struct config *cfg, bool from_cwd, char **err)
 			}
 			rc = -1;
 		}
-		if (rc == 0)
+		if (built)
 			sandbox_policy_free(&p);
 		free(why);
 		jv_free(own);
