@@ -441,6 +441,9 @@ else
 	row "Bash \`true\` in the sandbox" "not measured: bubblewrap cannot run here" "-" "-" "-" "-"
 fi
 
+# ---- the history database: 10,000 sessions against 10 ----
+. "$top/tools/bench-history.sh"
+
 # ---- the table and the JSON ----
 echo "| measurement | bllm | baseline | ratio | target | met? |"
 echo "|---|---|---|---|---|---|"
