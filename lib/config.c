@@ -123,6 +123,10 @@ int config_load_dotenv(const char *path, char **err)
 			val[n - 1] = '\0';
 			val++;
 		}
+		/* Which bubblewrap confines the commands is the person's choice, never
+		 * a file's in the directory (a repository could name a fake one). */
+		if (strcmp(key, "BLLM_BWRAP") == 0)
+			continue;
 		bool was_set = getenv(key) != NULL;
 		setenv(key, val, 0);
 		if (!was_set && strcmp(key, "ANTHROPIC_BASE_URL") == 0)

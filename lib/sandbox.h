@@ -106,7 +106,11 @@ const char *sandbox_mode_name(const struct sandbox_policy *p);
  */
 const char *sandbox_limit_note(int exit_code);
 
-/* bwrap's absolute path: the first "bwrap" on PATH, else /usr/bin/bwrap; NULL if none (malloc'd). */
+/*
+ * bwrap's absolute path: $BLLM_BWRAP when set (NULL when that is not
+ * executable), else the first "bwrap" on PATH, else /usr/bin/bwrap; NULL
+ * if none (malloc'd).
+ */
 char *sandbox_find_bwrap(void);
 
 /* The system's top-level layout (static storage, read once). */

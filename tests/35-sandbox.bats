@@ -222,15 +222,22 @@ JSON
 
 @test "bwrap missing altogether names the package; an agent without Bash does not need it" {
 	fake_start "$(one_call Read '{"file_path": "x"}')"
-	run --separate-stderr env PATH="$BLLM_BUILD" "$BLLM_BUILD/bllm-code" -C ws "task"
-	if [ -x /usr/bin/bwrap ]; then
-		# /usr/bin/bwrap is the fallback: still runs.
-		assert_success
-	else
-		assert_failure 5
-		[[ "$stderr" == *"bwrap (bubblewrap) is not installed"* ]]
-	fi
-	run --separate-stderr env PATH="$BATS_TEST_TMPDIR/none" "$BLLM_BUILD/bllm-plan" -C ws "task"
+	run --separate-stderr env BLLM_BWRAP="$BATS_TEST_TMPDIR/no-such-bwrap" bllm-code -C ws "task"
+	assert_failure 5
+	[ "$(printf '%s\n' "$stderr" | wc -l)" -eq 1 ]
+	[[ "$stderr" == *"bwrap (bubblewrap) is not installed"* ]]
+	[[ "$stderr" == *"install bubblewrap"* ]]
+	[[ "$stderr" == *"--sandbox off"* ]]
+	[ "$(request_count)" -eq 0 ]
+	run --separate-stderr env BLLM_BWRAP="$BATS_TEST_TMPDIR/no-such-bwrap" bllm-plan -C ws "task"
+	assert_success
+	# A .env cannot choose the bubblewrap (a repository could name a fake one).
+	echo "BLLM_BWRAP=$BATS_TEST_TMPDIR/no-such-bwrap" >.env
+	run --separate-stderr bllm-code -C ws "task"
+	assert_success
+	rm .env
+	# Deliberately off, it runs without bubblewrap.
+	run --separate-stderr env BLLM_BWRAP="$BATS_TEST_TMPDIR/no-such-bwrap" bllm-code --sandbox off -C ws "task"
 	assert_success
 }
 
