@@ -240,6 +240,8 @@ static jv spawn_worker(struct mgr *m, const char *name, const char *task)
 	char *err = NULL;
 	double t0 = child_now();
 	jv result = jv_null();
+	pid_t before[64];	/* children started on purpose (a dashboard): spared below */
+	int n_before = proc_children(before, 64);
 	if (child_spawn(&c, argv, NULL, &err) < 0) {
 		event_log(&m->ev, "error", err);
 		result = synthetic_result(m, name, "error", 127, err);
@@ -300,9 +302,9 @@ static jv spawn_worker(struct mgr *m, const char *name, const char *task)
 	}
 	child_job_control(0);
 	/* Whatever the worker left (it may have been killed with -9 mid-command)
-	 * was handed to us as subreaper: with one worker at a time, every child
-	 * left now is such an orphan. */
-	proc_kill_orphans();
+	 * was handed to us as subreaper: every child that was not there before
+	 * the worker started is such an orphan. */
+	proc_kill_orphans_except(before, n_before);
 	status = json_str(lc.result, "status");
 	code = (int)json_num(lc.result, "exit_code", c.exit_code);
 	jv end = event_new(&m->ev, "worker_end");

@@ -327,6 +327,30 @@ void proc_become_subreaper(void)
 /* One pass of proc_kill_orphans; returns the children found (killed in *killed). */
 static int kill_children_once(int *killed);
 
+static const pid_t *spared;
+static int n_spared;
+
+int proc_kill_orphans_except(const pid_t *keep, int n_keep)
+{
+	spared = keep;
+	n_spared = n_keep;
+	int killed = proc_kill_orphans();
+	spared = NULL;
+	n_spared = 0;
+	return killed;
+}
+
+int proc_children(pid_t *pids, int max)
+{
+	enum { MAXP = 4096 };
+	static struct proc_info procs[MAXP];
+	int n = proc_list(procs, MAXP), k = 0;
+	for (int i = 0; i < n && k < max; i++)
+		if (procs[i].ppid == getpid())
+			pids[k++] = procs[i].pid;
+	return k;
+}
+
 int proc_kill_orphans(void)
 {
 	int killed = 0;
@@ -353,6 +377,11 @@ static int kill_children_once(int *killed)
 	pid_t self = getpid();
 	for (int i = 0; i < n; i++) {
 		if (procs[i].ppid != self)
+			continue;
+		bool keep = false;
+		for (int k = 0; k < n_spared && !keep; k++)
+			keep = spared[k] == procs[i].pid;
+		if (keep)
 			continue;
 		if (procs[i].pgrp > 1 && procs[i].pgrp != getpgrp())
 			kill(-procs[i].pgrp, SIGKILL);

@@ -94,6 +94,18 @@ void proc_become_subreaper(void);
 int proc_kill_orphans(void);
 
 /*
+ * The PIDs of this process's children now (Linux: from /proc), at most max
+ * of them. Returns how many.
+ */
+int proc_children(pid_t *pids, int max);
+
+/*
+ * proc_kill_orphans, sparing the children listed in keep (those that were
+ * there before, such as a dashboard the caller started on purpose).
+ */
+int proc_kill_orphans_except(const pid_t *keep, int n_keep);
+
+/*
  * Sends SIGTERM (and SIGCONT, so stopped members see it) to the process
  * group pgid, waits up to grace_s for it to be gone, then sends SIGKILL.
  * Returns early once no live member is left; reaps nothing (zombies
