@@ -15,11 +15,19 @@
 #include "client.h"
 #include "event.h"
 #include "io.h"
+#include "json.h"
 #include "observe.h"
 #include "render.h"
 #include "session.h"
-#include "json.h"
+#include "status.h"
+#include "usage.h"
+#include "workflow.h"
 
+/*
+ * One orchestrated run. The decisions (cycles, loops, verification, the
+ * final status) are lib/workflow.c's; this file runs the processes, moves
+ * the events and keeps the record.
+ */
 struct mgr {
 	const struct manager_opts *o;
 	struct event_ctx ev;
@@ -27,24 +35,19 @@ struct mgr {
 	bool have_session;
 	struct render *view;
 	char *request;
+	char *model;		/* the manager's model */
 	char created_at[32];
 	jv results;		/* worker result events, oldest first */
 	jv replay;		/* resume: finished worker results from the journal, in order */
 	jv ledger;		/* {AGENT: {turns, tokens..., cost_usd, calls}} */
 	jv messages;		/* the summary's conversation */
 	jv agents_used;
-	jv verification;	/* the latest tester verification, or null */
-	bool coder_after_test;	/* the code changed after the latest tester run */
 	struct agent_budget budget;
-	int review_cycles, test_cycles, coder_retries;
-	int max_review, max_test, max_coder_retries;
-	char *last_agent;
-	char *last_status;
-	bool last_changes_requested;
+	struct workflow wf;
+	bool cost_known;	/* every call of the run had a price */
 	bool last_was_worker;	/* the last tool call ran (or replayed) a worker */
-	const char *stop_status;	/* a stop decided by a tool call, or NULL */
-	int stop_code;
-	char *stop_reason;
+	bool already_done;	/* resume of a completed session without a new task */
+	bool journal_failed;	/* a journal write failed (reported once) */
 	jv tool_defs;
 };
 
@@ -53,8 +56,18 @@ static void tap(void *user, jv ev)
 {
 	struct mgr *m = user;
 	const char *type = event_type(ev);
-	if (m->have_session)
-		session_append(&m->session, ev, type && strcmp(type, "result") == 0);
+	if (m->have_session && !m->journal_failed &&
+	    session_append(&m->session, ev, type && strcmp(type, "result") == 0) < 0) {
+		/* Going on unrecorded would let --resume rerun what already ran. */
+		m->journal_failed = true;
+		char *why = xasprintf("cannot write the session journal %s: %s",
+				      m->session.journal_path, strerror(errno));
+		workflow_set_stop(&m->wf, ST_ERROR, EXIT_FAILED, xstrdup(why));
+		if (m->o->notice)
+			m->o->notice(why);
+		event_log(&m->ev, "error", why);
+		free(why);
+	}
 	if (m->view)
 		render_event(m->view, ev);
 	observe_event(NULL, ev);
@@ -72,9 +85,9 @@ static void publish_line(struct mgr *m, const char *line, size_t len, jv *result
 		buf_free(&b);
 		return;
 	}
-	const char *etype = event_type(ev);
+	const char *type = event_type(ev);
 	/* Deltas asked for only by the live view stay out of the record. */
-	if (strcmp(etype, "text_delta") == 0 && !m->o->stream_deltas) {
+	if (strcmp(type, "text_delta") == 0 && !m->o->stream_deltas) {
 		if (m->view)
 			render_event(m->view, ev);
 		jv_free(ev);
@@ -89,7 +102,6 @@ static void publish_line(struct mgr *m, const char *line, size_t len, jv *result
 		buf_free(&b);
 	}
 	tap(m, ev);
-	const char *type = event_type(ev);
 	const char *parent = json_str(ev, "parent_id");
 	if (strcmp(type, "result") == 0 && parent && strcmp(parent, m->ev.run_id) == 0) {
 		jv_free(*result);
@@ -109,23 +121,26 @@ static void on_worker_line(const char *line, size_t len, void *user)
 	publish_line(lc->m, line, len, &lc->result);
 }
 
-/* Adds a call's usage (borrowed), cost and turns to an agent's ledger line. */
-static void ledger_add(struct mgr *m, const char *agent, jv usage, double cost, int turns)
+/*
+ * Adds a call's usage (borrowed), cost and turns to an agent's ledger line.
+ * An unknown cost (the model has no price) makes the agent's cost null for good.
+ */
+static void ledger_add(struct mgr *m, const char *agent, jv usage, double cost, bool known,
+		       int turns)
 {
 	jv entry = jv_object_get(jv_copy(m->ledger), jv_string(agent));
-	if (jv_get_kind(entry) != JV_KIND_OBJECT) {
+	bool fresh = jv_get_kind(entry) != JV_KIND_OBJECT;
+	if (fresh) {
 		jv_free(entry);
 		entry = jv_object();
 	}
-	static const char *keys[] = { "input_tokens", "output_tokens", "cache_read_input_tokens",
-				      "cache_creation_input_tokens" };
-	for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
-		double v = json_num(entry, keys[i], 0) + json_num(usage, keys[i], 0);
-		entry = jv_object_set(entry, jv_string(keys[i]), jv_number(v));
-	}
+	jv was = json_get(entry, "cost_usd");
+	bool still_known = known && (fresh || jv_get_kind(was) == JV_KIND_NUMBER);
+	jv_free(was);
+	entry = usage_json_add(entry, usage);
 	entry = jv_object_set(entry, jv_string("turns"), jv_number(json_num(entry, "turns", 0) + turns));
 	entry = jv_object_set(entry, jv_string("cost_usd"),
-			      jv_number(json_num(entry, "cost_usd", 0) + cost));
+			      still_known ? jv_number(json_num(entry, "cost_usd", 0) + cost) : jv_null());
 	entry = jv_object_set(entry, jv_string("calls"), jv_number(json_num(entry, "calls", 0) + 1));
 	m->ledger = jv_object_set(m->ledger, jv_string(agent), entry);
 }
@@ -143,50 +158,49 @@ static void note_agent_used(struct mgr *m, const char *name)
 	jv_free(n);
 }
 
-static void set_stop(struct mgr *m, const char *status, int code, char *reason)
+static void append_line(struct buf *b, jv ev)
 {
-	if (m->stop_status) {
-		free(reason);
-		return;
-	}
-	m->stop_status = status;
-	m->stop_code = code;
-	m->stop_reason = reason;
+	jv s = jv_dump_string(ev, 0);
+	buf_printf(b, "%s\n", jv_string_value(s));
+	jv_free(s);
 }
 
-/* The task and earlier results, as event lines for a worker's stdin. */
-static char *worker_input(struct mgr *m)
+/*
+ * A worker's whole input, as event lines for its stdin (never argv, so a
+ * task of any size fits): the user's request, the manager's task for this
+ * worker, and the earlier results as context.
+ */
+static char *worker_input(struct mgr *m, const char *task)
 {
 	struct buf b = BUF_INIT;
 	jv t = event_new(&m->ev, "task");
 	t = jv_object_set(t, jv_string("text"), jv_string(m->request));
 	t = jv_object_set(t, jv_string("from"), jv_string("user"));
-	jv s = jv_dump_string(t, 0);
-	buf_printf(&b, "%s\n", jv_string_value(s));
-	jv_free(s);
+	append_line(&b, t);
 	jv_array_foreach(m->results, i, r) {
 		/* A context event's "agent" is the worker whose result it carries. */
 		jv c = event_new(&m->ev, "context");
 		c = jv_object_set(c, jv_string("agent"), json_get(r, "agent"));
 		c = jv_object_set(c, jv_string("status"), json_get(r, "status"));
 		c = jv_object_set(c, jv_string("text"), json_get(r, "text"));
-		c = jv_object_set(c, jv_string("verification"),
-				  json_get(r, "verification"));
-		jv cs = jv_dump_string(c, 0);
-		buf_printf(&b, "%s\n", jv_string_value(cs));
-		jv_free(cs);
+		c = jv_object_set(c, jv_string("verification"), json_get(r, "verification"));
+		append_line(&b, c);
 		jv_free(r);
 	}
+	jv mt = event_new(&m->ev, "task");
+	mt = jv_object_set(mt, jv_string("text"), jv_string(task));
+	mt = jv_object_set(mt, jv_string("from"), jv_string("manager"));
+	append_line(&b, mt);
 	return buf_detach(&b);
 }
 
 /* A result event for a worker that ended without writing one. */
-static jv synthetic_result(struct mgr *m, const char *name, const char *status, int code,
+static jv synthetic_result(struct mgr *m, const char *name, enum run_status status, int code,
 			   const char *error)
 {
 	jv r = event_new(&m->ev, "result");
 	r = jv_object_set(r, jv_string("agent"), jv_string(name));
-	r = jv_object_set(r, jv_string("status"), jv_string(status));
+	r = jv_object_set(r, jv_string("status"), jv_string(status_name(status)));
 	r = jv_object_set(r, jv_string("is_error"), jv_true());
 	r = jv_object_set(r, jv_string("exit_code"), jv_number(code));
 	r = jv_object_set(r, jv_string("text"), jv_string(error));
@@ -200,16 +214,11 @@ static void add_flag(char **argv, int *n, const char *flag, char *value)
 	argv[(*n)++] = value;
 }
 
-/*
- * Forks the worker, streams its events through, and returns its result
- * event (a new reference; made up when the worker died without one).
- * A timeout or an interrupt also sets the run's stop.
- */
-static jv spawn_worker(struct mgr *m, const char *name, const char *task)
+/* The worker's command line (malloc'd, NULL-terminated): its task comes on stdin. */
+static char **worker_argv(struct mgr *m, const char *name)
 {
 	const struct manager_opts *o = m->o;
-	double timeout = config_worker_timeout(o->cfg, name, 600);
-	char *argv[40];
+	char **argv = xcalloc(40, sizeof *argv);
 	int n = 0;
 	argv[n++] = xstrdup(o->worker_program);
 	argv[n++] = xstrdup(name);
@@ -218,44 +227,126 @@ static jv spawn_worker(struct mgr *m, const char *name, const char *task)
 	add_flag(argv, &n, "--parent-id", xstrdup(m->ev.run_id));
 	add_flag(argv, &n, "--session-id", xstrdup(m->ev.session_id));
 	argv[n++] = xstrdup("--no-forward");
+	if (o->model)
+		add_flag(argv, &n, "--model", xstrdup(o->model));
 	if (o->no_cache)
 		argv[n++] = xstrdup("--no-cache");
 	if (o->sandbox)
 		add_flag(argv, &n, "--sandbox", xstrdup(o->sandbox));
 	if (o->stream_deltas || o->live_view)
 		argv[n++] = xstrdup("--stream-deltas");
+	/* What remains of the tree's budget, less what calls under way have reserved. */
 	const struct agent_budget *b = &m->budget;
 	if (b->max_turns > 0)
-		add_flag(argv, &n, "--max-turns", xasprintf("%d", b->max_turns - b->turns));
+		add_flag(argv, &n, "--max-turns",
+			 xasprintf("%d", b->max_turns - b->turns - b->reserved_turns));
 	if (b->max_tokens > 0)
-		add_flag(argv, &n, "--max-tokens", xasprintf("%ld", b->max_tokens - b->tokens));
+		add_flag(argv, &n, "--max-tokens",
+			 xasprintf("%ld", b->max_tokens - b->tokens - b->reserved_tokens));
 	if (b->max_cost_usd > 0)
-		add_flag(argv, &n, "--max-cost-usd", xasprintf("%.9g", b->max_cost_usd - b->cost_usd));
-	argv[n++] = xstrdup("--");
-	argv[n++] = xstrdup(task);
+		add_flag(argv, &n, "--max-cost-usd",
+			 xasprintf("%.9g", b->max_cost_usd - b->cost_usd - b->reserved_cost_usd));
 	argv[n++] = xstrdup("-");
 	argv[n] = NULL;
+	return argv;
+}
 
+static void free_argv(char **argv)
+{
+	for (int i = 0; argv[i]; i++)
+		free(argv[i]);
+	free(argv);
+}
+
+/* worker_end for a worker's result (borrowed); task is journaled for resume. */
+static void emit_worker_end(struct mgr *m, const char *name, const char *task, jv result,
+			    double ms, const char *error)
+{
+	const char *status = json_str(result, "status");
+	jv end = event_new(&m->ev, "worker_end");
+	end = jv_object_set(end, jv_string("worker"), jv_string(name));
+	end = jv_object_set(end, jv_string("worker_run_id"), json_get(result, "run_id"));
+	end = jv_object_set(end, jv_string("status"), jv_string(status ? status : status_name(ST_ERROR)));
+	end = jv_object_set(end, jv_string("exit_code"), jv_number(json_num(result, "exit_code", 1)));
+	end = jv_object_set(end, jv_string("duration_ms"), jv_number(ms));
+	end = jv_object_set(end, jv_string("task"), jv_string(task));
+	if (error)
+		end = jv_object_set(end, jv_string("error"), jv_string(error));
+	event_emit(&m->ev, end);
+}
+
+static char *timeout_reason(const char *name, double timeout)
+{
+	char upper[64];
+	size_t k = 0;
+	for (; name[k] && k < sizeof upper - 1; k++)
+		upper[k] = (char)toupper((unsigned char)name[k]);
+	upper[k] = '\0';
+	return xasprintf("the %s timed out after %.0f s (set WORKER_TIMEOUT_%s to allow more)", name,
+			 timeout, upper);
+}
+
+/*
+ * Waits for a started worker; returns its result (a new reference, made up
+ * when it ended without one). A timeout or an interrupt also stops the run.
+ */
+static jv await_worker(struct mgr *m, const char *name, struct child *c, double deadline,
+		       double timeout)
+{
+	const struct manager_opts *o = m->o;
+	struct line_ctx lc = { .m = m, .result = jv_null() };
+	enum child_wait w = child_stream(c, deadline, o->signals, on_worker_line, &lc);
+	if (w == CHILD_TIMEOUT) {
+		child_stop(c, 5.0, o->signals, on_worker_line, &lc);
+		char *why = timeout_reason(name, timeout);
+		jv_free(lc.result);
+		lc.result = synthetic_result(m, name, ST_TIMEOUT, EXIT_TIMEOUT, why);
+		workflow_set_stop(&m->wf, ST_TIMEOUT, EXIT_TIMEOUT, why);
+	} else if (w == CHILD_INTERRUPTED) {
+		child_stop(c, 5.0, o->signals, on_worker_line, &lc);
+		/* The worker may have written its interrupted result while stopping. */
+		if (jv_get_kind(lc.result) != JV_KIND_OBJECT) {
+			jv_free(lc.result);
+			lc.result = synthetic_result(m, name, ST_INTERRUPTED, EXIT_INTERRUPTED, "interrupted");
+		}
+		workflow_set_stop(&m->wf, ST_INTERRUPTED, EXIT_INTERRUPTED, xstrdup("interrupted"));
+	} else if (jv_get_kind(lc.result) != JV_KIND_OBJECT) {
+		char *why = xasprintf("the %s exited with code %d without a result%s%.300s", name,
+				      c->exit_code, c->err_tail.len ? ": " : "", buf_str(&c->err_tail));
+		for (char *p = why; *p; p++)
+			if (*p == '\n')
+				*p = ' ';
+		event_log(&m->ev, "error", why);
+		jv_free(lc.result);
+		lc.result = synthetic_result(m, name, ST_ERROR, c->exit_code, why);
+		free(why);
+	}
+	return lc.result;
+}
+
+/*
+ * Forks the worker, hands it its input, streams its events through, and
+ * returns its result event (a new reference).
+ */
+static jv spawn_worker(struct mgr *m, const char *name, const char *task)
+{
+	double timeout = config_worker_timeout(m->o->cfg, name, 600);
+	char **argv = worker_argv(m, name);
 	struct child c;
 	char *err = NULL;
 	double t0 = child_now();
-	jv result = jv_null();
+	jv result;
 	pid_t before[64];	/* children started on purpose (a dashboard): spared below */
 	int n_before = proc_children(before, 64);
 	if (child_spawn(&c, argv, NULL, &err) < 0) {
 		event_log(&m->ev, "error", err);
-		result = synthetic_result(m, name, "error", 127, err);
-		jv end = event_new(&m->ev, "worker_end");
-		end = jv_object_set(end, jv_string("worker"), jv_string(name));
-		end = jv_object_set(end, jv_string("worker_run_id"), jv_null());
-		end = jv_object_set(end, jv_string("status"), jv_string("error"));
-		end = jv_object_set(end, jv_string("exit_code"), jv_number(127));
-		end = jv_object_set(end, jv_string("duration_ms"), jv_number(0));
-		end = jv_object_set(end, jv_string("error"), jv_string(err));
-		event_emit(&m->ev, end);
+		result = synthetic_result(m, name, ST_ERROR, 127, err);
+		emit_worker_end(m, name, task, result, 0, err);
 		free(err);
-		goto out;
+		free_argv(argv);
+		return result;
 	}
+	free_argv(argv);
 	child_job_control(c.pid);
 	jv start = event_new(&m->ev, "worker_start");
 	start = jv_object_set(start, jv_string("worker"), jv_string(name));
@@ -263,167 +354,98 @@ static jv spawn_worker(struct mgr *m, const char *name, const char *task)
 	start = jv_object_set(start, jv_string("pid"), jv_number(c.pid));
 	event_emit(&m->ev, start);
 
-	char *input = worker_input(m);
+	char *input = worker_input(m, task);
 	child_write(&c, input, strlen(input));
 	free(input);
 	child_close_stdin(&c);
-
-	struct line_ctx lc = { .m = m, .result = jv_null() };
-	enum child_wait w = child_stream(&c, t0 + timeout, o->signals, on_worker_line, &lc);
-	const char *status;
-	int code;
-	if (w == CHILD_TIMEOUT) {
-		child_stop(&c, 5.0, o->signals, on_worker_line, &lc);
-		char upper[64];
-		size_t k = 0;
-		for (; name[k] && k < sizeof upper - 1; k++)
-			upper[k] = (char)toupper((unsigned char)name[k]);
-		upper[k] = '\0';
-		char *why = xasprintf("the %s timed out after %.0f s (set WORKER_TIMEOUT_%s to allow more)",
-				      name, timeout, upper);
-		jv_free(lc.result);
-		lc.result = synthetic_result(m, name, "timeout", 124, why);
-		set_stop(m, "timeout", 124, why);
-	} else if (w == CHILD_INTERRUPTED) {
-		child_stop(&c, 5.0, o->signals, on_worker_line, &lc);
-		/* The worker may have written its interrupted result while stopping. */
-		if (jv_get_kind(lc.result) != JV_KIND_OBJECT)
-			lc.result = synthetic_result(m, name, "interrupted", 130, "interrupted");
-		set_stop(m, "interrupted", 130, xstrdup("interrupted"));
-	} else if (jv_get_kind(lc.result) != JV_KIND_OBJECT) {
-		char *why = xasprintf("the %s exited with code %d without a result%s%.300s", name,
-				      c.exit_code, c.err_tail.len ? ": " : "", buf_str(&c.err_tail));
-		for (char *p = why; *p; p++)
-			if (*p == '\n')
-				*p = ' ';
-		event_log(&m->ev, "error", why);
-		lc.result = synthetic_result(m, name, "error", c.exit_code, why);
-		free(why);
-	}
+	result = await_worker(m, name, &c, t0 + timeout, timeout);
 	child_job_control(0);
 	/* Whatever the worker left (it may have been killed with -9 mid-command)
 	 * was handed to us as subreaper: every child that was not there before
 	 * the worker started is such an orphan. */
 	proc_kill_orphans_except(before, n_before);
-	status = json_str(lc.result, "status");
-	code = (int)json_num(lc.result, "exit_code", c.exit_code);
-	jv end = event_new(&m->ev, "worker_end");
-	end = jv_object_set(end, jv_string("worker"), jv_string(name));
-	end = jv_object_set(end, jv_string("worker_run_id"),
-			    json_get(lc.result, "run_id"));
-	end = jv_object_set(end, jv_string("status"), jv_string(status ? status : "error"));
-	end = jv_object_set(end, jv_string("exit_code"), jv_number(code));
-	end = jv_object_set(end, jv_string("duration_ms"), jv_number((child_now() - t0) * 1000.0));
-	event_emit(&m->ev, end);
-	result = lc.result;
+	emit_worker_end(m, name, task, result, (child_now() - t0) * 1000.0, NULL);
 	child_free(&c);
-out:
-	for (int i = 0; i < n; i++)
-		free(argv[i]);
 	return result;
 }
 
 /* A limit check before calling a worker: true when a person allows one more. */
-static bool ask_more(struct mgr *m, const char *what, int max)
+static bool ask_more(struct mgr *m, const char *label, int max)
 {
 	if (!m->o->ask)
 		return false;
 	render_flush(m->view);
 	char prompt[160], answer[16];
-	snprintf(prompt, sizeof prompt, "\n%s limit reached (%d). Allow one more? [y/N] ", what, max);
+	snprintf(prompt, sizeof prompt, "\n%s cycle limit reached (%d). Allow one more? [y/N] ", label,
+		 max);
 	return m->o->ask(prompt, 60, answer, sizeof answer) && (answer[0] == 'y' || answer[0] == 'Y');
 }
 
+/* The cycle a call of name starts, announced; false when its limit refuses it. */
 static bool check_cycle(struct mgr *m, const char *name)
 {
-	if (strcmp(name, "coder") != 0 || !m->last_agent)
+	struct wf_cycle c = workflow_cycle(&m->wf, name);
+	if (c.kind == WF_CYCLE_NONE)
 		return true;
-	int *count = NULL, *max = NULL;
-	const char *kind = NULL, *label = NULL, *setting = NULL;
-	bool last_failed = m->last_status && strcmp(m->last_status, "completed") != 0;
-	if (strcmp(m->last_agent, "reviewer") == 0 && (m->last_changes_requested || last_failed)) {
-		count = &m->review_cycles, max = &m->max_review;
-		kind = "review", label = "Review", setting = "max_review_iterations";
-	} else if (strcmp(m->last_agent, "tester") == 0 && last_failed) {
-		count = &m->test_cycles, max = &m->max_test;
-		kind = "test", label = "Test", setting = "max_retry_cycles";
-	} else if (strcmp(m->last_agent, "coder") == 0 && last_failed) {
-		count = &m->coder_retries, max = &m->max_coder_retries;
-		kind = "coder_retry", label = "Coder retry", setting = "max_coder_retries";
-	} else {
-		return true;
-	}
-	if (*count >= *max) {
-		char what[64];
-		snprintf(what, sizeof what, "%s cycle", label);
-		if (ask_more(m, what, *max)) {
-			(*max)++;
-		} else {
-			set_stop(m, "limit", 6, xasprintf("%s limit reached: %d of %d cycles "
-							  "(workflow_limits.%s)", what, *count, *max,
-							  setting));
+	if (c.refused) {
+		if (!ask_more(m, c.label, c.max)) {
+			workflow_set_stop(&m->wf, ST_LIMIT, EXIT_LIMIT, workflow_cycle_refusal(&c));
 			return false;
 		}
+		workflow_allow_one_more(&m->wf, &c);
+		c = workflow_cycle(&m->wf, name);
 	}
-	(*count)++;
+	workflow_cycle_start(&m->wf, &c);
 	jv ev = event_new(&m->ev, "cycle");
-	ev = jv_object_set(ev, jv_string("kind"), jv_string(kind));
-	ev = jv_object_set(ev, jv_string("label"), jv_string(label));
-	ev = jv_object_set(ev, jv_string("n"), jv_number(*count));
-	ev = jv_object_set(ev, jv_string("max"), jv_number(*max));
+	ev = jv_object_set(ev, jv_string("kind"), jv_string(c.name));
+	ev = jv_object_set(ev, jv_string("label"), jv_string(c.label));
+	ev = jv_object_set(ev, jv_string("n"), jv_number(c.n));
+	ev = jv_object_set(ev, jv_string("max"), jv_number(c.max));
 	event_emit(&m->ev, ev);
 	return true;
 }
 
 /* Takes a finished worker's result (borrowed) into the run's state. */
-static void record_result(struct mgr *m, const char *name, jv result)
+static void record_result(struct mgr *m, const char *name, const char *task, jv result)
 {
-	const char *status = json_str(result, "status");
-	const char *verdict = json_str(result, "verdict");
-	free(m->last_agent);
-	free(m->last_status);
-	m->last_agent = xstrdup(name);
-	m->last_status = xstrdup(status ? status : "error");
-	m->last_changes_requested = verdict && strcmp(verdict, "changes_requested") == 0;
 	m->last_was_worker = true;
+	char *loop = workflow_record(&m->wf, name, task, result);
+	if (loop)
+		workflow_set_stop(&m->wf, ST_LIMIT, EXIT_LIMIT, loop);
 	m->results = jv_array_append(m->results, jv_copy(result));
 	note_agent_used(m, name);
-	if (strcmp(name, "tester") == 0) {
-		jv_free(m->verification);
-		m->verification = json_get(result, "verification");
-		m->coder_after_test = false;
-	} else if (strcmp(name, "coder") == 0) {
-		m->coder_after_test = true;
-	}
 	jv usage = json_get(result, "usage");
-	double cost = json_num(result, "total_cost_usd", 0);
+	jv cost = json_get(result, "total_cost_usd");
+	m->cost_known = m->cost_known && jv_get_kind(cost) == JV_KIND_NUMBER;
+	double dollars = jv_get_kind(cost) == JV_KIND_NUMBER ? jv_number_value(cost) : 0;
 	int turns = (int)json_num(result, "num_turns", 0);
-	ledger_add(m, name, usage, cost, turns);
+	ledger_add(m, name, usage, dollars, jv_get_kind(cost) == JV_KIND_NUMBER, turns);
 	m->budget.turns += turns;
-	m->budget.tokens += (long)(json_num(usage, "input_tokens", 0) + json_num(usage, "output_tokens", 0) +
-				   json_num(usage, "cache_read_input_tokens", 0) +
-				   json_num(usage, "cache_creation_input_tokens", 0));
-	m->budget.cost_usd += cost;
+	m->budget.tokens += usage_json_tokens(usage);
+	m->budget.cost_usd += dollars;
 	jv_free(usage);
+	jv_free(cost);
+	const char *status = json_str(result, "status");
 	jv msg = jv_object();
 	msg = jv_object_set(msg, jv_string("role"), jv_string("assistant"));
 	msg = jv_object_set(msg, jv_string("agent"), jv_string(name));
-	msg = jv_object_set(msg, jv_string("status"), jv_string(m->last_status));
+	msg = jv_object_set(msg, jv_string("status"), jv_string(status ? status : status_name(ST_ERROR)));
 	msg = jv_object_set(msg, jv_string("content"), json_get(result, "text"));
 	m->messages = jv_array_append(m->messages, msg);
-	if (status && strcmp(status, "limit") == 0)
-		set_stop(m, "limit", 6, xasprintf("the %s stopped: %s", name,
-						  json_str(result, "error") ? json_str(result, "error") : "limit reached"));
+	if (status && strcmp(status, status_name(ST_LIMIT)) == 0)
+		workflow_set_stop(&m->wf, ST_LIMIT, EXIT_LIMIT,
+				  xasprintf("the %s stopped: %s", name,
+					    json_str(result, "error") ? json_str(result, "error")
+								     : "limit reached"));
 }
 
-/* Resume: the next journaled result of this worker, if the replay is still in step. */
-static jv take_replay(struct mgr *m, const char *name)
+/* Resume: the next journaled result, if it stands for this call (else replay ends). */
+static jv take_replay(struct mgr *m, const char *name, const char *task)
 {
 	if (jv_array_length(jv_copy(m->replay)) == 0)
 		return jv_invalid();
 	jv head = jv_array_get(jv_copy(m->replay), 0);
-	const char *agent = json_str(head, "agent");
-	if (!agent || strcmp(agent, name) != 0) {
+	if (!wf_replay_matches(head, name, task)) {
 		/* The manager took another path: run everything from here. */
 		jv_free(head);
 		jv_free(m->replay);
@@ -439,7 +461,7 @@ static char *tool_text(const char *name, jv result)
 {
 	struct buf b = BUF_INIT;
 	const char *status = json_str(result, "status");
-	buf_printf(&b, "%s finished: status %s (exit %d)\n", name, status ? status : "error",
+	buf_printf(&b, "%s finished: status %s (exit %d)\n", name, status ? status : status_name(ST_ERROR),
 		   (int)json_num(result, "exit_code", 1));
 	jv ver = json_get(result, "verification");
 	if (jv_get_kind(ver) == JV_KIND_OBJECT) {
@@ -460,6 +482,25 @@ static char *tool_text(const char *name, jv result)
 	return buf_detach(&b);
 }
 
+/* The worker's result for a call the workflow allowed: replayed, refused by the budget, or run. */
+static jv run_worker_call(struct mgr *m, const char *name, const char *task)
+{
+	jv result = take_replay(m, name, task);
+	if (jv_is_valid(result)) {
+		char *msg = xasprintf("resume: the %s had finished; using its saved result", name);
+		event_log(&m->ev, "info", msg);
+		free(msg);
+		return result;
+	}
+	char *why = NULL;
+	if (wf_budget_spent(&m->budget, &why)) {
+		result = synthetic_result(m, name, ST_LIMIT, EXIT_LIMIT, why);
+		workflow_set_stop(&m->wf, ST_LIMIT, EXIT_LIMIT, why);
+		return result;
+	}
+	return spawn_worker(m, name, task);
+}
+
 /* The manager's tool: runs the worker the model named. */
 static void call_worker(void *user, jv block, struct tool_result *tr)
 {
@@ -471,79 +512,65 @@ static void call_worker(void *user, jv block, struct tool_result *tr)
 	const char *name = json_str(block, "name");
 	jv input = jv_object_get(jv_copy(block), jv_string("input"));
 	const char *task = jv_get_kind(input) == JV_KIND_OBJECT ? json_str(input, "task") : NULL;
+	tr->is_error = true;
 	if (!name || !config_agent(m->o->cfg, name) || strcmp(name, "manager") == 0) {
 		tr->content = jv_string_fmt("unknown worker \"%s\"", name ? name : "");
-		tr->is_error = true;
 	} else if (!task || !*task) {
 		tr->content = jv_string_fmt("%s: \"task\" must be a non-empty string", name);
-		tr->is_error = true;
-	} else if (m->stop_status) {
+	} else if (m->wf.stopped) {
 		tr->content = jv_string("not run: the run is stopping");
-		tr->is_error = true;
 	} else if (!check_cycle(m, name)) {
-		tr->content = jv_string_fmt("refused: %s", m->stop_reason);
-		tr->is_error = true;
+		tr->content = jv_string_fmt("refused: %s", m->wf.stop.reason);
 	} else {
-		jv result = take_replay(m, name);
-		if (jv_is_valid(result)) {
-			char *msg = xasprintf("resume: the %s had finished; using its saved result", name);
-			event_log(&m->ev, "info", msg);
-			free(msg);
-		} else {
-			char *why = NULL;
-			if (agent_budget_spent(&m->budget, &why)) {
-				set_stop(m, "limit", 6, why);
-				result = synthetic_result(m, name, "limit", 6, m->stop_reason);
-			} else {
-				result = spawn_worker(m, name, task);
-			}
-		}
-		record_result(m, name, result);
+		jv result = run_worker_call(m, name, task);
+		record_result(m, name, task, result);
 		char *text = tool_text(name, result);
 		tr->content = jv_string(text);
 		free(text);
 		const char *status = json_str(result, "status");
-		tr->is_error = !status || strcmp(status, "completed") != 0;
+		tr->is_error = !status || strcmp(status, status_name(ST_COMPLETED)) != 0;
 		jv_free(result);
 	}
 	jv_free(input);
 }
 
-/* After each worker: the run's stops, then a person's chance to step in. */
+/* After each worker: a person's chance to step in (in a terminal). */
+static void offer_intervention(struct mgr *m, char **note)
+{
+	render_flush(m->view);
+	char prompt[128], line[4096];
+	snprintf(prompt, sizeof prompt,
+		 "[Enter] continue · /pause add a note · /stop stop  (continuing in %.0fs) ",
+		 m->o->intervention_wait_s);
+	if (!m->o->ask(prompt, m->o->intervention_wait_s, line, sizeof line))
+		return;
+	const char *action = "continue";
+	if (strcmp(line, "/stop") == 0) {
+		action = "stop";
+		workflow_set_stop(&m->wf, ST_INTERRUPTED, EXIT_INTERRUPTED, xstrdup("stopped by the user"));
+	} else if (strncmp(line, "/pause", 6) == 0) {
+		action = "pause";
+		if (m->o->ask("note for the manager: ", 600, line, sizeof line) && *line)
+			*note = xasprintf("Note from the user: %s", line);
+	}
+	jv ev = event_new(&m->ev, "intervention");
+	ev = jv_object_set(ev, jv_string("action"), jv_string(action));
+	ev = jv_object_set(ev, jv_string("message"), jv_string(*note ? *note : ""));
+	event_emit(&m->ev, ev);
+}
+
+/* After each turn's tools: the run's stops, then a person's chance to step in. */
 static bool after_tool(void *user, char **note, struct agent_stop *stop)
 {
 	struct mgr *m = user;
-	if (!m->stop_status && m->o->ask && m->last_was_worker) {
-		render_flush(m->view);
-		char prompt[128], line[4096];
-		snprintf(prompt, sizeof prompt,
-			 "[Enter] continue · /pause add a note · /stop stop  (continuing in %.0fs) ",
-			 m->o->intervention_wait_s);
-		const char *action = NULL;
-		if (m->o->ask(prompt, m->o->intervention_wait_s, line, sizeof line)) {
-			action = "continue";
-			if (strcmp(line, "/stop") == 0) {
-				action = "stop";
-				set_stop(m, "interrupted", 130, xstrdup("stopped by the user"));
-			} else if (strncmp(line, "/pause", 6) == 0) {
-				action = "pause";
-				if (m->o->ask("note for the manager: ", 600, line, sizeof line) && *line)
-					*note = xasprintf("Note from the user: %s", line);
-			}
-		}
-		if (action) {
-			jv ev = event_new(&m->ev, "intervention");
-			ev = jv_object_set(ev, jv_string("action"), jv_string(action));
-			ev = jv_object_set(ev, jv_string("message"), jv_string(*note ? *note : ""));
-			event_emit(&m->ev, ev);
-		}
-	}
+	if (!m->wf.stopped && m->o->ask && m->last_was_worker)
+		offer_intervention(m, note);
 	m->last_was_worker = false;
-	if (!m->stop_status)
+	if (!m->wf.stopped)
 		return false;
-	stop->status = m->stop_status;
-	stop->exit_code = m->stop_code;
-	stop->reason = xstrdup(m->stop_reason);
+	stop->status = status_name(m->wf.stop.status);
+	stop->exit_code = m->wf.stop.exit_code;
+	stop->reason = xstrdup(m->wf.stop.reason);
 	return true;
 }
 
@@ -570,123 +597,82 @@ static jv worker_tools(const struct config *cfg)
 	return tools;
 }
 
-/* Resume: the request and the finished worker results from the journal. */
-static int load_resume(struct mgr *m, char **err)
+static bool is_type(jv ev, const char *type)
+{
+	const char *t = event_type(ev);
+	return t && strcmp(t, type) == 0;
+}
+
+/* A journaled worker result (borrowed) worth replaying, with its task from worker_end. */
+static bool replayable(jv ev)
+{
+	const char *agent = json_str(ev, "agent");
+	const char *status = json_str(ev, "status");
+	return is_type(ev, "result") && agent && strcmp(agent, "manager") != 0 &&
+	       json_str(ev, "parent_id") && status &&
+	       (strcmp(status, status_name(ST_COMPLETED)) == 0 ||
+		strcmp(status, status_name(ST_FAILED)) == 0);
+}
+
+/* The task each worker run was given, from the journal's worker_end events. */
+static jv tasks_by_run(jv events)
+{
+	jv tasks = jv_object();
+	jv_array_foreach(events, i, ev) {
+		const char *run = json_str(ev, "worker_run_id");
+		if (is_type(ev, "worker_end") && run && json_str(ev, "task"))
+			tasks = jv_object_set(tasks, jv_string(run), json_get(ev, "task"));
+		jv_free(ev);
+	}
+	return tasks;
+}
+
+/*
+ * Resume: the request and the finished worker results from the journal.
+ * A session the manager completed is done: unless request holds a new
+ * task, nothing runs again (already_done).
+ */
+static int load_resume(struct mgr *m, const char *request, char **err)
 {
 	jv events;
 	if (session_read_journal(m->o->sessions_dir, m->session.id, &events, err) < 0)
 		return -1;
+	jv tasks = tasks_by_run(events);
+	bool completed = false;
 	jv_array_foreach(events, i, ev) {
-		const char *type = event_type(ev);
 		const char *agent = json_str(ev, "agent");
-		if (type && agent && strcmp(type, "task") == 0 && strcmp(agent, "manager") == 0 &&
-		    !m->request && json_str(ev, "text"))
+		bool manager = agent && strcmp(agent, "manager") == 0;
+		if (is_type(ev, "task") && manager && !m->request && json_str(ev, "text"))
 			m->request = xstrdup(json_str(ev, "text"));
-		const char *status = json_str(ev, "status");
-		if (type && agent && strcmp(type, "result") == 0 && strcmp(agent, "manager") != 0 &&
-		    json_str(ev, "parent_id") && status &&
-		    (strcmp(status, "completed") == 0 || strcmp(status, "failed") == 0))
-			m->replay = jv_array_append(m->replay, jv_copy(ev));
+		if (is_type(ev, "result") && manager)
+			completed = json_str(ev, "status") && strcmp(json_str(ev, "status"), status_name(ST_COMPLETED)) == 0;
+		if (replayable(ev)) {
+			const char *run = json_str(ev, "run_id");
+			jv task = run ? jv_object_get(jv_copy(tasks), jv_string(run)) : jv_invalid();
+			jv entry = jv_copy(ev);
+			if (jv_get_kind(task) == JV_KIND_STRING)
+				entry = jv_object_set(entry, jv_string("task"), jv_copy(task));
+			jv_free(task);
+			m->replay = jv_array_append(m->replay, entry);
+		}
 		jv_free(ev);
 	}
 	jv_free(events);
+	jv_free(tasks);
 	if (!m->request) {
 		*err = xasprintf("session %s: its journal has no task to resume", m->session.id);
 		return -1;
 	}
+	if (completed && request && *request) {
+		/* A new task in a finished session: earlier results are context, nothing replays. */
+		free(m->request);
+		m->request = xstrdup(request);
+		jv_free(m->replay);
+		m->replay = jv_array();
+	} else if (completed) {
+		m->already_done = true;
+	}
 	return 0;
-}
-
-/* The tester's last run passed, and the code has not changed since. */
-static bool work_verified(const struct mgr *m)
-{
-	jv v = json_get(m->verification, "verified");
-	bool ok = jv_get_kind(v) == JV_KIND_TRUE && !m->coder_after_test;
-	jv_free(v);
-	return ok;
-}
-
-static jv build_summary(struct mgr *m, const struct agent_outcome *out)
-{
-	char done[32];
-	event_timestamp(done);
-	jv s = jv_object();
-	s = jv_object_set(s, jv_string("session_id"), jv_string(m->session.id));
-	s = jv_object_set(s, jv_string("created_at"), jv_string(m->created_at));
-	s = jv_object_set(s, jv_string("completed_at"), jv_string(done));
-	s = jv_object_set(s, jv_string("user_request"), jv_string(m->request ? m->request : ""));
-	s = jv_object_set(s, jv_string("total_turns"), jv_number(m->budget.turns));
-	s = jv_object_set(s, jv_string("agents_used"), jv_copy(m->agents_used));
-	s = jv_object_set(s, jv_string("messages"), jv_copy(m->messages));
-	jv r = jv_object();
-	r = jv_object_set(r, jv_string("status"), jv_string(out->status));
-	r = jv_object_set(r, jv_string("tests_passed"), jv_bool(work_verified(m)));
-	r = jv_object_set(r, jv_string("exit_code"), jv_number(out->exit_code));
-	r = jv_object_set(r, jv_string("text"), jv_string(out->text ? out->text : ""));
-	if (out->error)
-		r = jv_object_set(r, jv_string("error"), jv_string(out->error));
-	s = jv_object_set(s, jv_string("result"), r);
-	struct anth_usage total = { 0 };
-	jv_object_foreach(m->ledger, k, e) {
-		struct anth_usage u = anth_usage_from_json(e);
-		anth_usage_add(&total, &u);
-		jv_free(k);
-		jv_free(e);
-	}
-	s = jv_object_set(s, jv_string("usage"), anth_usage_to_json(&total));
-	s = jv_object_set(s, jv_string("total_cost_usd"), jv_number(m->budget.cost_usd));
-	s = jv_object_set(s, jv_string("ledger"), jv_copy(m->ledger));
-	s = jv_object_set(s, jv_string("verification"), jv_copy(m->verification));
-	return s;
-}
-
-/* The final word on status: completed only when the work was verified. */
-static void judge_run(struct mgr *m, struct agent_outcome *out)
-{
-	if (m->stop_status && strcmp(out->status, m->stop_status) != 0 &&
-	    strcmp(out->status, "completed") == 0) {
-		out->status = m->stop_status;
-		out->exit_code = m->stop_code;
-		free(out->error);
-		out->error = xstrdup(m->stop_reason);
-	}
-	if (strcmp(out->status, "completed") != 0)
-		return;
-	if (!work_verified(m)) {
-		out->status = "failed";
-		out->exit_code = 1;
-		free(out->error);
-		out->error = xstrdup(jv_get_kind(m->verification) != JV_KIND_OBJECT
-					     ? "the work was not verified: the tester never ran"
-				     : m->coder_after_test
-					     ? "the work was not verified: the code changed after the last test run"
-					     : "the work was not verified: the tester's commands failed");
-	}
-}
-
-static void print_summary(struct mgr *m, const struct agent_outcome *out, const char *saved)
-{
-	if (!m->view)
-		return;
-	render_flush(m->view);
-	FILE *f = render_file(m->view);
-	fprintf(f, "\n%-10s %6s %10s %10s %10s %10s\n", "agent", "turns", "input", "output",
-		"cache read", "cost");
-	jv_object_foreach(m->ledger, k, e) {
-		fprintf(f, "%-10s %6d %10.0f %10.0f %10.0f %10.4f\n", jv_string_value(k),
-			(int)json_num(e, "turns", 0), json_num(e, "input_tokens", 0),
-			json_num(e, "output_tokens", 0), json_num(e, "cache_read_input_tokens", 0),
-			json_num(e, "cost_usd", 0));
-		jv_free(k);
-		jv_free(e);
-	}
-	fprintf(f, "\nstatus: %s (exit %d) · verified: %s · turns: %d · cost: $%.4f\n", out->status,
-		out->exit_code, work_verified(m) ? "yes" : "no", m->budget.turns, m->budget.cost_usd);
-	if (out->error)
-		fprintf(f, "reason: %s\n", out->error);
-	if (saved)
-		fprintf(f, "session saved: %s\n", saved);
-	fflush(f);
 }
 
 /* "@coder do x": the worker's name (malloc'd) and the task after it. */
@@ -702,27 +688,301 @@ static char *parse_mention(const char *request, const char **task)
 	return xstrndup(request + 1, n);
 }
 
+/* The run's verification: the workflow's, or the @worker's own. */
+static jv run_verification(struct mgr *m, bool mention)
+{
+	if (!mention)
+		return workflow_verification(&m->wf);
+	int n = jv_array_length(jv_copy(m->results));
+	jv last = n > 0 ? jv_array_get(jv_copy(m->results), n - 1) : jv_null();
+	jv v = json_get(last, "verification");
+	jv_free(last);
+	return v;
+}
+
+static jv build_summary(struct mgr *m, const struct agent_outcome *out, jv verification)
+{
+	char done[32];
+	event_timestamp(done);
+	jv s = jv_object();
+	s = jv_object_set(s, jv_string("session_id"), jv_string(m->session.id));
+	s = jv_object_set(s, jv_string("created_at"), jv_string(m->created_at));
+	s = jv_object_set(s, jv_string("completed_at"), jv_string(done));
+	s = jv_object_set(s, jv_string("user_request"), jv_string(m->request ? m->request : ""));
+	s = jv_object_set(s, jv_string("total_turns"), jv_number(m->budget.turns));
+	s = jv_object_set(s, jv_string("agents_used"), jv_copy(m->agents_used));
+	s = jv_object_set(s, jv_string("messages"), jv_copy(m->messages));
+	jv verified = json_get(verification, "verified");
+	jv r = jv_object();
+	r = jv_object_set(r, jv_string("status"), jv_string(out->status));
+	r = jv_object_set(r, jv_string("tests_passed"), jv_bool(jv_get_kind(verified) == JV_KIND_TRUE));
+	r = jv_object_set(r, jv_string("exit_code"), jv_number(out->exit_code));
+	r = jv_object_set(r, jv_string("text"), jv_string(out->text ? out->text : ""));
+	if (out->error)
+		r = jv_object_set(r, jv_string("error"), jv_string(out->error));
+	jv_free(verified);
+	s = jv_object_set(s, jv_string("result"), r);
+	s = jv_object_set(s, jv_string("usage"), usage_ledger_total(m->ledger));
+	s = jv_object_set(s, jv_string("total_cost_usd"),
+			  m->cost_known ? jv_number(m->budget.cost_usd) : jv_null());
+	s = jv_object_set(s, jv_string("ledger"), jv_copy(m->ledger));
+	s = jv_object_set(s, jv_string("verification"), jv_copy(verification));
+	return s;
+}
+
+/* The final word on status: a stop, then whether the work was verified. */
+static void judge_run(struct mgr *m, struct agent_outcome *out)
+{
+	enum run_status st;
+	status_parse(out->status, &st);
+	struct wf_outcome w;
+	workflow_judge(&m->wf, st, out->exit_code, out->error, &w);
+	out->status = status_name(w.status);
+	out->exit_code = w.exit_code;
+	free(out->error);
+	out->error = w.error;
+}
+
+static void print_summary(struct mgr *m, const struct agent_outcome *out, jv verification,
+			  const char *saved)
+{
+	if (!m->view)
+		return;
+	render_flush(m->view);
+	FILE *f = render_file(m->view);
+	fprintf(f, "\n%-10s %6s %10s %10s %10s %10s\n", "agent", "turns", "input", "output",
+		"cache read", "cost");
+	jv_object_foreach(m->ledger, k, e) {
+		char cost[32];
+		double dollars = json_num(e, "cost_usd", -1);
+		snprintf(cost, sizeof cost, dollars >= 0 ? "%.4f" : "unknown", dollars);
+		fprintf(f, "%-10s %6d %10.0f %10.0f %10.0f %10s\n", jv_string_value(k),
+			(int)json_num(e, "turns", 0), json_num(e, "input_tokens", 0),
+			json_num(e, "output_tokens", 0), json_num(e, "cache_read_input_tokens", 0),
+			cost);
+		jv_free(k);
+		jv_free(e);
+	}
+	jv v = json_get(verification, "verified");
+	const char *verified = jv_get_kind(v) == JV_KIND_TRUE ? "yes"
+			       : jv_get_kind(v) == JV_KIND_FALSE ? "no" : "nothing to verify";
+	jv_free(v);
+	char cost[32];
+	if (m->cost_known)
+		snprintf(cost, sizeof cost, "$%.4f", m->budget.cost_usd);
+	else
+		snprintf(cost, sizeof cost, "cost unknown");
+	fprintf(f, "\nstatus: %s (exit %d) · verified: %s · turns: %d · cost: %s\n", out->status,
+		out->exit_code, verified, m->budget.turns, cost);
+	if (out->error)
+		fprintf(f, "reason: %s\n", out->error);
+	if (saved)
+		fprintf(f, "session saved: %s\n", saved);
+	fflush(f);
+}
+
 static void run_mention(struct mgr *m, const char *name, const char *task, struct agent_outcome *out)
 {
-	agent_outcome_set(out, "error", 4, NULL);
-	jv result = spawn_worker(m, name, *task ? task : m->request);
-	record_result(m, name, result);
-	const char *status = json_str(result, "status");
+	const char *t = *task ? task : m->request;
+	jv result = spawn_worker(m, name, t);
+	record_result(m, name, t, result);
+	enum run_status st;
+	status_parse(json_str(result, "status"), &st);
 	const char *error = json_str(result, "error");
-	static const char *words[] = { "completed", "failed", "error", "skipped", "limit",
-				       "timeout", "interrupted" };
-	out->status = "error";
-	for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
-		if (status && strcmp(status, words[i]) == 0)
-			out->status = words[i];
-	out->exit_code = (int)json_num(result, "exit_code", 1);
+	agent_outcome_set(out, status_name(st), (int)json_num(result, "exit_code", 1), error);
 	free(out->text);
 	out->text = xstrdup(json_str(result, "text") ? json_str(result, "text") : "");
-	out->error = error ? xstrdup(error) : NULL;
-	free(m->stop_reason);
-	m->stop_reason = NULL;
-	m->stop_status = NULL;
 	jv_free(result);
+}
+
+/* The manager agent's whole conversation. */
+static void run_manager_agent(struct mgr *m, const struct agent_def *def, struct agent_outcome *out)
+{
+	const struct manager_opts *o = m->o;
+	struct client_opts copts;
+	char *err = NULL;
+	if (client_opts_configure(&copts, o->cfg, o->signals, &err) < 0) {
+		agent_outcome_set(out, status_name(ST_ERROR), EXIT_CONFIG, err);
+		free(err);
+		return;
+	}
+	copts.cache = o->cache;
+	struct client *client = client_new(&copts);
+	jv prices = config_get(o->cfg, "pricing");
+	struct agent_opts ao = {
+		.def = def,
+		.model = m->model,
+		.max_output_tokens = (long)config_number(o->cfg, "api.max_tokens", 8192),
+		.limits = { .max_turns = o->max_turns,
+			    .max_context_messages = (int)config_number(
+				    o->cfg, "workflow_limits.max_context_messages", 50) },
+		.stream_deltas = o->stream_deltas,
+		.prompt_cache = config_bool(o->cfg, "performance.enable_prompt_caching", true),
+		.tools = { .root = o->root },
+		.client = client,
+		.ev = &m->ev,
+		.prices = prices,
+		.interrupted = o->signals,
+		.custom_tools = m->tool_defs,
+		.custom_tool = call_worker,
+		.custom_user = m,
+		.budget = &m->budget,
+		.after_tool = after_tool,
+	};
+	agent_run(&ao, jv_string(m->request), out);
+	m->cost_known = m->cost_known && out->cost_known;
+	jv mu = anth_usage_to_json(&out->usage);
+	ledger_add(m, "manager", mu, out->cost_usd, out->cost_known, 0);
+	jv_free(mu);
+	jv me = jv_object_get(jv_copy(m->ledger), jv_string("manager"));
+	me = jv_object_set(me, jv_string("turns"), jv_number(out->turns));
+	m->ledger = jv_object_set(m->ledger, jv_string("manager"), me);
+	jv_free(prices);
+	client_free(client);
+}
+
+static jv limits_json(struct mgr *m)
+{
+	const struct manager_opts *o = m->o;
+	jv lim = jv_object();
+	lim = jv_object_set(lim, jv_string("max_turns"), jv_number(o->max_turns));
+	lim = jv_object_set(lim, jv_string("max_review_iterations"), jv_number(m->wf.max[WF_CYCLE_REVIEW]));
+	lim = jv_object_set(lim, jv_string("max_retry_cycles"), jv_number(m->wf.max[WF_CYCLE_TEST]));
+	lim = jv_object_set(lim, jv_string("max_coder_retries"),
+			    jv_number(m->wf.max[WF_CYCLE_CODER_RETRY]));
+	lim = jv_object_set(lim, jv_string("max_tokens"),
+			    o->budget.max_tokens ? jv_number((double)o->budget.max_tokens) : jv_null());
+	lim = jv_object_set(lim, jv_string("max_cost_usd"),
+			    o->budget.max_cost_usd > 0 ? jv_number(o->budget.max_cost_usd) : jv_null());
+	return lim;
+}
+
+/* init and task: the first lines of the manager's run. */
+static void emit_start(struct mgr *m, bool mention)
+{
+	jv init = event_new(&m->ev, "init");
+	init = jv_object_set(init, jv_string("model"), mention ? jv_null() : jv_string(m->model));
+	init = jv_object_set(init, jv_string("cwd"), jv_string(m->o->root));
+	jv names = jv_array();
+	jv_array_foreach(m->tool_defs, i, t) {
+		names = jv_array_append(names, jv_object_get(t, jv_string("name")));
+	}
+	init = jv_object_set(init, jv_string("tools"), names);
+	init = jv_object_set(init, jv_string("permission_mode"), jv_string("workspace"));
+	init = jv_object_set(init, jv_string("limits"), limits_json(m));
+	if (m->o->resume_id)
+		init = jv_object_set(init, jv_string("resumed"), jv_true());
+	event_emit(&m->ev, init);
+	jv task = event_new(&m->ev, "task");
+	task = jv_object_set(task, jv_string("text"), jv_string(m->request));
+	task = jv_object_set(task, jv_string("from"), jv_string("user"));
+	event_emit(&m->ev, task);
+}
+
+static int fail_start(struct manager_outcome *res, int code, char *err)
+{
+	res->exit_code = code;
+	res->status = xstrdup(status_name(ST_ERROR));
+	res->error = err;
+	return -1;
+}
+
+/* "@name" must be a worker of the config. */
+static int check_mention(const struct manager_opts *o, const char *request,
+			 struct manager_outcome *res)
+{
+	const char *rest;
+	char *name = parse_mention(request, &rest);
+	if (!name)
+		return 0;
+	bool known = config_agent(o->cfg, name) && strcmp(name, "manager") != 0;
+	if (known) {
+		free(name);
+		return 0;
+	}
+	struct buf workers = BUF_INIT;
+	for (int i = 0; i < o->cfg->n_agents; i++)
+		if (strcmp(o->cfg->agents[i].name, "manager") != 0)
+			buf_printf(&workers, "%s%s", workers.len ? ", " : "", o->cfg->agents[i].name);
+	char *err = xasprintf("%s: unknown agent \"@%s\" (known: %s)", o->cfg->agent_config_path,
+			      name, buf_str(&workers));
+	buf_free(&workers);
+	free(name);
+	return fail_start(res, EXIT_USAGE, err);
+}
+
+/* The session (new or resumed), the event context and the request. -1 with res filled. */
+static int open_run(struct mgr *m, const char *request, struct manager_outcome *res)
+{
+	const struct manager_opts *o = m->o;
+	char *err = NULL;
+	if (!o->resume_id && check_mention(o, request, res) < 0)
+		return -1;
+	char *resume_id = NULL;
+	if (o->resume_id && session_resolve_id(o->sessions_dir, o->resume_id, &resume_id, &err) < 0)
+		return fail_start(res, EXIT_USAGE, err);
+	int opened = session_open(&m->session, o->sessions_dir, resume_id, o->compress, &err);
+	free(resume_id);
+	if (opened < 0)
+		return fail_start(res, o->resume_id ? EXIT_USAGE : EXIT_CONFIG, err);
+	m->have_session = true;
+	event_ctx_init(&m->ev, "manager", NULL, m->session.id, o->out_fd);
+	m->ev.tap = tap;
+	m->ev.tap_user = m;
+	if (o->resume_id) {
+		if (load_resume(m, request, &err) < 0)
+			return fail_start(res, EXIT_USAGE, err);
+	} else {
+		m->request = xstrdup(request);
+	}
+	if (o->live_view && !m->already_done)
+		m->view = render_new(stderr, o->color, o->verbose);
+	return 0;
+}
+
+/* The summary, the result event and the person's summary, however the run ended. */
+static void finish_run(struct mgr *m, struct agent_outcome *out, bool mention,
+		       struct manager_outcome *res)
+{
+	jv fm = jv_object_set(jv_object(), jv_string("role"), jv_string("assistant"));
+	fm = jv_object_set(fm, jv_string("agent"), jv_string("manager"));
+	fm = jv_object_set(fm, jv_string("content"), jv_string(out->text ? out->text : ""));
+	m->messages = jv_array_append(m->messages, fm);
+	jv verification = run_verification(m, mention);
+	char *err = NULL;
+	char *path = xasprintf("%s/%s.json%s", m->o->sessions_dir, m->session.id,
+			       m->o->compress ? ".gz" : "");
+	jv summary = build_summary(m, out, verification);
+	if (session_write_summary(&m->session, summary, &err) < 0) {
+		event_log(&m->ev, "error", err);
+		if (m->o->notice)
+			m->o->notice(err);
+		if (strcmp(out->status, status_name(ST_COMPLETED)) == 0) {
+			agent_outcome_free(out);
+			agent_outcome_set(out, status_name(ST_ERROR), EXIT_FAILED, err);
+		}
+		free(err);
+		free(path);
+		path = NULL;
+	}
+	jv r = agent_result_event(&m->ev, out);
+	r = jv_object_set(r, jv_string("verification"), jv_copy(verification));
+	r = jv_object_set(r, jv_string("ledger"), jv_copy(m->ledger));
+	r = jv_object_set(r, jv_string("total_cost_usd"),
+			  m->cost_known ? jv_number(m->budget.cost_usd) : jv_null());
+	r = jv_object_set(r, jv_string("num_turns"), jv_number(m->budget.turns));
+	r = jv_object_set(r, jv_string("usage"), json_get(summary, "usage"));
+	r = jv_object_set(r, jv_string("summary_path"), path ? jv_string(path) : jv_null());
+	jv_free(summary);
+	event_emit(&m->ev, r);
+	print_summary(m, out, verification, path);
+	jv_free(verification);
+	res->shown = m->view != NULL;
+	res->exit_code = out->exit_code;
+	res->status = xstrdup(out->status);
+	res->error = out->error ? xstrdup(out->error) : NULL;
+	res->session_id = xstrdup(m->session.id);
+	res->summary_path = path;
 }
 
 void manager_opts_configure(struct manager_opts *o, const struct config *cfg)
@@ -735,215 +995,86 @@ void manager_opts_configure(struct manager_opts *o, const struct config *cfg)
 	o->compress = config_bool(cfg, "performance.enable_session_compression", true);
 }
 
+static void mgr_init(struct mgr *m, const struct manager_opts *o)
+{
+	memset(m, 0, sizeof *m);
+	m->o = o;
+	m->results = jv_array();
+	m->replay = jv_array();
+	m->ledger = jv_object();
+	m->messages = jv_array();
+	m->agents_used = jv_array();
+	m->tool_defs = jv_null();
+	m->budget = o->budget;
+	m->cost_known = true;
+	workflow_init(&m->wf, (int)config_number(o->cfg, "workflow_limits.max_review_iterations", 3),
+		      (int)config_number(o->cfg, "workflow_limits.max_retry_cycles", 3),
+		      (int)config_number(o->cfg, "workflow_limits.max_coder_retries", 2));
+	event_timestamp(m->created_at);
+}
+
+static void mgr_free(struct mgr *m)
+{
+	if (m->have_session)
+		session_close(&m->session);
+	render_free(m->view);
+	if (m->have_session)
+		event_ctx_free(&m->ev);
+	free(m->request);
+	free(m->model);
+	jv_free(m->results);
+	jv_free(m->replay);
+	jv_free(m->ledger);
+	jv_free(m->messages);
+	jv_free(m->agents_used);
+	jv_free(m->tool_defs);
+	workflow_free(&m->wf);
+}
+
 int manager_run(const struct manager_opts *o, const char *request, struct manager_outcome *res)
 {
 	memset(res, 0, sizeof *res);
 	/* The reaper of every descendant: what a killed worker leaves comes to us. */
 	proc_become_subreaper();
-	struct mgr m = {
-		.o = o,
-		.results = jv_array(), .replay = jv_array(), .ledger = jv_object(),
-		.messages = jv_array(), .agents_used = jv_array(), .verification = jv_null(),
-		.budget = o->budget,
-		.max_review = (int)config_number(o->cfg, "workflow_limits.max_review_iterations", 3),
-		.max_test = (int)config_number(o->cfg, "workflow_limits.max_retry_cycles", 3),
-		.max_coder_retries = (int)config_number(o->cfg, "workflow_limits.max_coder_retries", 2),
-	};
-	event_timestamp(m.created_at);
-	char *err = NULL;
-	struct agent_outcome out;
-	bool outcome_set = false;
-	const char *mention_task = NULL;
-	char *mention = NULL;
-
-	if (!o->resume_id && request[0] == '@') {
-		const char *rest;
-		char *name = parse_mention(request, &rest);
-		bool known = config_agent(o->cfg, name) && strcmp(name, "manager") != 0;
-		if (!known) {
-			struct buf workers = BUF_INIT;
-			for (int i = 0; i < o->cfg->n_agents; i++)
-				if (strcmp(o->cfg->agents[i].name, "manager") != 0)
-					buf_printf(&workers, "%s%s", workers.len ? ", " : "",
-						   o->cfg->agents[i].name);
-			char *names = buf_detach(&workers);
-			res->exit_code = 2;
-			res->status = xstrdup("error");
-			res->error = xasprintf("%s: unknown agent \"@%s\" (known: %s)",
-					       o->cfg->agent_config_path, name, names);
-			free(names);
-		}
-		free(name);
-		if (!known)
-			goto done;
+	struct mgr m;
+	mgr_init(&m, o);
+	if (open_run(&m, request, res) < 0) {
+		mgr_free(&m);
+		return res->exit_code;
 	}
-	char *resume_id = NULL;
-	if (o->resume_id && session_resolve_id(o->sessions_dir, o->resume_id, &resume_id, &err) < 0) {
-		res->exit_code = 2;
-		res->status = xstrdup("error");
-		res->error = err;
-		goto done;
-	}
-	int opened = session_open(&m.session, o->sessions_dir, resume_id, o->compress, &err);
-	free(resume_id);
-	if (opened < 0) {
-		res->exit_code = o->resume_id ? 2 : 5;
-		res->status = xstrdup("error");
-		res->error = err;
-		goto done;
-	}
-	m.have_session = true;
-	event_ctx_init(&m.ev, "manager", NULL, m.session.id, o->out_fd);
-	m.ev.tap = tap;
-	m.ev.tap_user = &m;
-	if (o->live_view)
-		m.view = render_new(stderr, o->color, o->verbose);
-	if (o->resume_id) {
-		if (load_resume(&m, &err) < 0) {
-			res->exit_code = 2;
-			res->status = xstrdup("error");
-			res->error = err;
-			goto done;
-		}
-	} else {
-		m.request = xstrdup(request);
+	if (m.already_done) {
+		res->status = xstrdup(status_name(ST_COMPLETED));
+		res->session_id = xstrdup(m.session.id);
+		res->error = xasprintf("session %s already completed; nothing to do (give a new task "
+				       "to continue it)", m.session.id);
+		mgr_free(&m);
+		return EXIT_OK;
 	}
 	jv um = jv_object_set(jv_object(), jv_string("role"), jv_string("user"));
 	um = jv_object_set(um, jv_string("content"), jv_string(m.request));
 	m.messages = jv_array_append(m.messages, um);
-
 	const struct agent_def *def = config_agent(o->cfg, "manager");
-	const char *model = o->model ? o->model : def && def->model ? def->model
-					       : config_string(o->cfg, "api.model", "claude-sonnet-4-5");
-	mention = parse_mention(m.request, &mention_task);
+	m.model = config_model(o->cfg, "manager", o->model);
+	const char *mention_task = NULL;
+	char *mention = parse_mention(m.request, &mention_task);
 	observe_set_context(m.session.id, m.ev.run_id, "manager", def ? def->role : NULL,
-			    mention ? NULL : model);
-
-	jv init = event_new(&m.ev, "init");
-	init = jv_object_set(init, jv_string("model"), mention ? jv_null() : jv_string(model));
-	init = jv_object_set(init, jv_string("cwd"), jv_string(o->root));
+			    mention ? NULL : m.model);
 	m.tool_defs = worker_tools(o->cfg);
-	jv names = jv_array();
-	jv_array_foreach(m.tool_defs, i, t) {
-		names = jv_array_append(names, jv_object_get(t, jv_string("name")));
-	}
-	init = jv_object_set(init, jv_string("tools"), names);
-	init = jv_object_set(init, jv_string("permission_mode"), jv_string("workspace"));
-	jv lim = jv_object();
-	lim = jv_object_set(lim, jv_string("max_turns"), jv_number(o->max_turns));
-	lim = jv_object_set(lim, jv_string("max_review_iterations"), jv_number(m.max_review));
-	lim = jv_object_set(lim, jv_string("max_retry_cycles"), jv_number(m.max_test));
-	lim = jv_object_set(lim, jv_string("max_coder_retries"), jv_number(m.max_coder_retries));
-	lim = jv_object_set(lim, jv_string("max_tokens"),
-			    o->budget.max_tokens ? jv_number((double)o->budget.max_tokens) : jv_null());
-	lim = jv_object_set(lim, jv_string("max_cost_usd"),
-			    o->budget.max_cost_usd > 0 ? jv_number(o->budget.max_cost_usd) : jv_null());
-	init = jv_object_set(init, jv_string("limits"), lim);
-	if (o->resume_id)
-		init = jv_object_set(init, jv_string("resumed"), jv_true());
-	event_emit(&m.ev, init);
-	jv task = event_new(&m.ev, "task");
-	task = jv_object_set(task, jv_string("text"), jv_string(m.request));
-	task = jv_object_set(task, jv_string("from"), jv_string("user"));
-	event_emit(&m.ev, task);
+	emit_start(&m, mention != NULL);
 
-	if (mention) {
+	struct agent_outcome out;
+	if (mention)
 		run_mention(&m, mention, mention_task, &out);
-		outcome_set = true;
-	} else if (!def) {
-		agent_outcome_set(&out, "error", 5, "the config has no \"manager\" agent");
-		outcome_set = true;
-	} else {
-		struct client_opts copts;
-		if (client_opts_configure(&copts, o->cfg, o->signals, &err) < 0) {
-			agent_outcome_set(&out, "error", 5, err);
-			outcome_set = true;
-		} else {
-			copts.cache = o->cache;
-			struct client *client = client_new(&copts);
-			jv prices = config_get(o->cfg, "pricing");
-			struct agent_opts ao = {
-				.def = def,
-				.model = model,
-				.max_output_tokens = (long)config_number(o->cfg, "api.max_tokens", 8192),
-				.limits = { .max_turns = o->max_turns,
-					    .max_context_messages = (int)config_number(
-						    o->cfg, "workflow_limits.max_context_messages", 50) },
-				.stream_deltas = o->stream_deltas,
-				.prompt_cache = config_bool(o->cfg, "performance.enable_prompt_caching", true),
-				.tools = { .root = o->root },
-				.client = client,
-				.ev = &m.ev,
-				.prices = prices,
-				.interrupted = o->signals,
-				.custom_tools = m.tool_defs,
-				.custom_tool = call_worker,
-				.custom_user = &m,
-				.budget = &m.budget,
-				.after_tool = after_tool,
-			};
-			agent_run(&ao, jv_string(m.request), &out);
-			outcome_set = true;
-			jv mu = anth_usage_to_json(&out.usage);
-			ledger_add(&m, "manager", mu, out.cost_usd, 0);
-			jv_free(mu);
-			jv me = jv_object_get(jv_copy(m.ledger), jv_string("manager"));
-			me = jv_object_set(me, jv_string("turns"), jv_number(out.turns));
-			m.ledger = jv_object_set(m.ledger, jv_string("manager"), me);
-			jv_free(prices);
-			client_free(client);
-		}
-	}
+	else if (!def)
+		agent_outcome_set(&out, status_name(ST_ERROR), EXIT_CONFIG, "the config has no \"manager\" agent");
+	else
+		run_manager_agent(&m, def, &out);
 	if (!mention)
 		judge_run(&m, &out);
-	jv fm = jv_object_set(jv_object(), jv_string("role"), jv_string("assistant"));
-	fm = jv_object_set(fm, jv_string("agent"), jv_string(mention ? mention : "manager"));
-	fm = jv_object_set(fm, jv_string("content"), jv_string(out.text ? out.text : ""));
-	m.messages = jv_array_append(m.messages, fm);
-
-	char *path = xasprintf("%s/%s.json%s", o->sessions_dir, m.session.id, o->compress ? ".gz" : "");
-	jv summary = build_summary(&m, &out);
-	if (session_write_summary(&m.session, summary, &err) < 0) {
-		event_log(&m.ev, "error", err);
-		free(path);
-		path = NULL;
-	}
-	jv r = agent_result_event(&m.ev, &out);
-	r = jv_object_set(r, jv_string("verification"), jv_copy(m.verification));
-	r = jv_object_set(r, jv_string("ledger"), jv_copy(m.ledger));
-	r = jv_object_set(r, jv_string("total_cost_usd"), jv_number(m.budget.cost_usd));
-	r = jv_object_set(r, jv_string("num_turns"), jv_number(m.budget.turns));
-	jv total = jv_object_get(jv_copy(summary), jv_string("usage"));
-	r = jv_object_set(r, jv_string("usage"), total);
-	r = jv_object_set(r, jv_string("summary_path"), path ? jv_string(path) : jv_null());
-	jv_free(summary);
-	event_emit(&m.ev, r);
-	print_summary(&m, &out, path);
-	res->shown = m.view != NULL;
-	res->exit_code = out.exit_code;
-	res->status = xstrdup(out.status);
-	res->error = out.error ? xstrdup(out.error) : NULL;
-	res->session_id = xstrdup(m.session.id);
-	res->summary_path = path;
-done:
-	if (outcome_set)
-		agent_outcome_free(&out);
+	finish_run(&m, &out, mention != NULL, res);
+	agent_outcome_free(&out);
 	free(mention);
-	if (m.have_session)
-		session_close(&m.session);
-	render_free(m.view);
-	event_ctx_free(&m.ev);
-	free(m.request);
-	free(m.last_agent);
-	free(m.last_status);
-	free(m.stop_reason);
-	jv_free(m.results);
-	jv_free(m.replay);
-	jv_free(m.ledger);
-	jv_free(m.messages);
-	jv_free(m.agents_used);
-	jv_free(m.verification);
-	jv_free(m.tool_defs);
+	mgr_free(&m);
 	return res->exit_code;
 }
 

@@ -1,4 +1,5 @@
 #include "proc.h"
+#include "clock.h"
 #include "io.h"
 #include "buf.h"
 
@@ -25,12 +26,6 @@ extern char **environ;
 /* How often the loop looks for the shell's exit while the pipe is quiet. */
 #define TICK_MS 50
 
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static void sleep_s(double s)
 {
@@ -41,13 +36,6 @@ static void sleep_s(double s)
 	nanosleep(&ts, NULL);
 }
 
-static char *reason(int e)
-{
-	char *s = xstrdup(strerror(e));
-	if (s[0] >= 'A' && s[0] <= 'Z' && !(s[1] >= 'A' && s[1] <= 'Z'))
-		s[0] = (char)(s[0] - 'A' + 'a');
-	return s;
-}
 
 static void close_noeintr(int fd)
 {
@@ -140,9 +128,9 @@ void proc_kill_group(pid_t pgid, double grace_s)
 	if (kill(-pgid, SIGTERM) == -1 && errno == ESRCH)
 		return;
 	signal_group(pgid, SIGCONT);
-	double end = now_s() + grace_s;
+	double end = clock_mono_s() + grace_s;
 	while (group_alive(pgid, 0)) {
-		if (now_s() >= end) {
+		if (clock_mono_s() >= end) {
 			signal_group(pgid, SIGKILL);
 			return;
 		}
@@ -359,9 +347,9 @@ int proc_kill_orphans(void)
 	 * however deep a chain of setsid'ed processes goes: look again until a
 	 * pass finds nobody twice in a row, for at most 5 s.
 	 */
-	double end = now_s() + 5.0;
+	double end = clock_mono_s() + 5.0;
 	int quiet = 0;
-	while (quiet < 2 && now_s() < end) {
+	while (quiet < 2 && clock_mono_s() < end) {
 		quiet = kill_children_once(&killed) == 0 ? quiet + 1 : 0;
 		struct timespec ts = { 0, 20 * 1000000 };
 		nanosleep(&ts, NULL);
@@ -442,7 +430,7 @@ int proc_run(const struct proc_cmd *cmd, double timeout_s, double grace_s, size_
 
 	int outp[2] = { -1, -1 }, repp[2] = { -1, -1 };
 	if (pipe(outp) < 0 || pipe(repp) < 0) {
-		char *why = reason(errno);
+		char *why = xstrerror(errno);
 		*err = xasprintf("cannot run the command: pipe: %s", why);
 		free(why);
 		close_noeintr(outp[0]);
@@ -455,10 +443,10 @@ int proc_run(const struct proc_cmd *cmd, double timeout_s, double grace_s, size_
 	set_cloexec(repp[1]);
 
 	char **envp = command_environment();
-	double start = now_s();
+	double start = clock_mono_s();
 	pid_t pid = fork();
 	if (pid < 0) {
-		char *why = reason(errno);
+		char *why = xstrerror(errno);
 		*err = xasprintf("cannot run the command: fork: %s", why);
 		free(why);
 		free(envp);
@@ -497,7 +485,7 @@ int proc_run(const struct proc_cmd *cmd, double timeout_s, double grace_s, size_
 		static const char *const what[] = { "fd setup", "chdir", "open /dev/null",
 						    "dup2", "exec" };
 		const char *stage = rep.stage >= 0 && rep.stage <= STAGE_EXEC ? what[rep.stage] : "?";
-		char *why = reason(rep.err);
+		char *why = xstrerror(rep.err);
 		if (rep.stage == STAGE_CHDIR)
 			*err = xasprintf("cannot run the command in %s: %s", dir, why);
 		else
@@ -519,7 +507,7 @@ int proc_run(const struct proc_cmd *cmd, double timeout_s, double grace_s, size_
 	unsigned quiet = 0;
 
 	for (;;) {
-		double now = now_s();
+		double now = clock_mono_s();
 		int was_done = shell_done;
 		reap(pid, pid, &shell_done, &code);
 		if (shell_done && !was_done)
@@ -625,6 +613,6 @@ int proc_run(const struct proc_cmd *cmd, double timeout_s, double grace_s, size_
 	out->total_len = total;
 	out->truncated = total > out->output_len;
 	out->exit_code = code;
-	out->duration_s = now_s() - start;
+	out->duration_s = clock_mono_s() - start;
 	return 0;
 }
