@@ -207,7 +207,8 @@ static void child(const struct proc_cmd *cmd, char *const envp[], int out_w, int
 
 	/* Ignored signals and the mask survive exec: give the shell defaults. */
 	static const int sigs[] = { SIGPIPE, SIGINT, SIGQUIT, SIGTERM, SIGHUP, SIGCHLD,
-				    SIGTSTP, SIGTTIN, SIGTTOU, SIGALRM, SIGUSR1, SIGUSR2 };
+				    SIGTSTP, SIGTTIN, SIGTTOU, SIGALRM, SIGUSR1, SIGUSR2,
+				    SIGXFSZ, SIGXCPU };
 	struct sigaction sa;
 	memset(&sa, 0, sizeof sa);
 	sa.sa_handler = SIG_DFL;
