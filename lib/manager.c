@@ -1,5 +1,6 @@
 #define _DEFAULT_SOURCE	/* strcasecmp */
 #include "manager.h"
+#include "proc.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -238,6 +239,8 @@ static char **worker_argv(struct mgr *m, const char *name)
 		add_flag(argv, &n, "--model", xstrdup(o->model));
 	if (o->no_cache)
 		argv[n++] = xstrdup("--no-cache");
+	if (o->sandbox)
+		add_flag(argv, &n, "--sandbox", xstrdup(o->sandbox));
 	if (o->stream_deltas || o->live_view)
 		argv[n++] = xstrdup("--stream-deltas");
 	/* What remains of the tree's budget, less what calls under way have reserved. */
@@ -341,6 +344,8 @@ static jv spawn_worker(struct mgr *m, const char *name, const char *task)
 	char *err = NULL;
 	double t0 = child_now();
 	jv result;
+	pid_t before[64];	/* children started on purpose (a dashboard): spared below */
+	int n_before = proc_children(before, 64);
 	if (child_spawn(&c, argv, NULL, &err) < 0) {
 		event_log(&m->ev, "error", err);
 		result = synthetic_result(m, name, ST_ERROR, 127, err);
@@ -363,6 +368,10 @@ static jv spawn_worker(struct mgr *m, const char *name, const char *task)
 	child_close_stdin(&c);
 	result = await_worker(m, name, &c, t0 + timeout, timeout);
 	child_job_control(0);
+	/* Whatever the worker left (it may have been killed with -9 mid-command)
+	 * was handed to us as subreaper: every child that was not there before
+	 * the worker started is such an orphan. */
+	proc_kill_orphans_except(before, n_before);
 	emit_worker_end(m, name, task, result, (child_now() - t0) * 1000.0, NULL);
 	child_free(&c);
 	return result;
@@ -1040,7 +1049,7 @@ void manager_opts_configure(struct manager_opts *o, const struct config *cfg)
 	o->max_turns = (int)config_number(cfg, "workflow_limits.max_turns", 50);
 	o->intervention_wait_s = config_number(cfg, "intervention_wait_seconds", 5);
 	if (!o->sessions_dir)
-		o->sessions_dir = config_string(cfg, "sessions_dir", "sessions");
+		o->sessions_dir = config_sessions_dir(cfg, o->root ? o->root : ".");
 	o->compress = config_bool(cfg, "performance.enable_session_compression", true);
 }
 
@@ -1083,6 +1092,8 @@ static void mgr_free(struct mgr *m)
 int manager_run(const struct manager_opts *o, const char *request, struct manager_outcome *res)
 {
 	memset(res, 0, sizeof *res);
+	/* The reaper of every descendant: what a killed worker leaves comes to us. */
+	proc_become_subreaper();
 	struct mgr m;
 	mgr_init(&m, o);
 	if (open_run(&m, request, res) < 0) {
