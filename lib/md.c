@@ -472,6 +472,8 @@ static void flush_paragraph(struct renderer *r)
 	r->leaf = LEAF_NONE;
 	r->implicit = false;
 	r->base_style = 0;
+	/* md4c may leave a span unclosed (emphasis across a permissive autolink): none outlives its block. */
+	memset(r->span_depth, 0, sizeof r->span_depth);
 }
 
 /* Ends the text of a tight list item when a block starts inside the item or the item ends. */
@@ -1085,7 +1087,10 @@ struct md_stream {
 	bool in_fence;
 	char fence_ch;
 	size_t fence_len, fence_indent;
-	bool emitted;
+	bool emitted;		/* output exists before the held text */
+	struct buf shown;	/* lines of the held paragraph already printed */
+	int shown_width;	/* the width they were wrapped at */
+	size_t tried;		/* bytes of the open line last tried by stream_paragraph */
 };
 
 struct md_stream *md_stream_new(const struct md_opts *o)
@@ -1184,14 +1189,192 @@ static bool fence_close(const struct md_stream *s, const char *p, size_t n)
 	return k - i >= s->fence_len && blank_line(p + k, n - k);
 }
 
+
+/*
+ * Streaming an open paragraph by lines. While the held block is one
+ * unfinished first line that can only be a paragraph, the wrapped lines of
+ * its complete words are final once another line follows them: the greedy
+ * wrap breaks earlier lines independently of later words. That holds only
+ * when no inline construct is open in those words (a later closer would
+ * restyle or unwrap them); inline_closed is the conservative test, and
+ * anything it does not know holds the text.
+ */
+static bool is_ws(char c)
+{
+	return c == ' ' || c == '\t' || c == '\n';
+}
+
+static bool is_alnum_byte(char c)
+{
+	return isalnum((unsigned char)c) || (unsigned char)c >= 0x80;
+}
+
+/*
+ * Whether p[0,n) (complete words, followed by whitespace) leaves no inline
+ * construct open: code spans, emphasis and strikethrough delimiters, link
+ * brackets and parentheses, autolinks, entities. No backslash at all.
+ */
+static bool inline_closed(const char *p, size_t n)
+{
+	int open[3] = { 0, 0, 0 };	/* unmatched opener characters of *, _, ~ */
+	int brackets = 0, parens = 0;
+	bool angle = false, entity = false;
+	size_t i = 0;
+	while (i < n) {
+		char c = p[i];
+		if (c == '\\')
+			return false;
+		if (c == '`') {
+			size_t k = i;
+			while (k < n && p[k] == '`')
+				k++;
+			size_t run = k - i, j = k;
+			for (;;) {	/* the closing run of the same length */
+				while (j < n && p[j] != '`')
+					j++;
+				if (j == n)
+					return false;
+				size_t e = j;
+				while (e < n && p[e] == '`')
+					e++;
+				if (e - j == run) {
+					j = e;
+					break;
+				}
+				j = e;
+			}
+			i = j;
+			continue;
+		}
+		const char *d = strchr("*_~", c);
+		if (c != '\0' && d) {
+			size_t k = i;
+			while (k < n && p[k] == c)
+				k++;
+			int run = (int)(k - i), t = (int)(d - "*_~");
+			bool before = i == 0 || is_ws(p[i - 1]), after = k == n || is_ws(p[k]);
+			bool can_close = !before, can_open = !after;
+			if (c == '_' && i > 0 && k < n && is_alnum_byte(p[i - 1]) && is_alnum_byte(p[k]))
+				can_close = can_open = false;
+			if (can_close && open[t] > 0) {
+				int m = run < open[t] ? run : open[t];
+				open[t] -= m;
+				run -= m;
+			}
+			if (can_open)
+				open[t] += run;
+			i = k;
+			continue;
+		}
+		if (c == '[')
+			brackets++;
+		else if (c == ']')
+			brackets--;
+		else if (c == '(')
+			parens++;
+		else if (c == ')')
+			parens--;
+		else if (c == '<')
+			angle = true;
+		else if (c == '>')
+			angle = false;
+		else if (c == '&')
+			entity = i + 1 < n && (isalnum((unsigned char)p[i + 1]) || p[i + 1] == '#');
+		else if (c == ';')
+			entity = false;
+		if (brackets < 0 || parens < 0)
+			return false;
+		i++;
+	}
+	return !open[0] && !open[1] && !open[2] && !brackets && !parens && !angle && !entity;
+}
+
+/* Whether a block whose first line starts with c can only be a paragraph. */
+static bool paragraph_start(char c)
+{
+	return isalpha((unsigned char)c) || (unsigned char)c >= 0x80;
+}
+
+/*
+ * Each try renders the whole open line, so tries are spaced by a quarter of
+ * the width (a line shows at most that late) and a paragraph longer than
+ * PARA_STREAM_MAX is held to its end: byte by byte, 32 KB costs ~80 MB of rendering.
+ */
+#define PARA_STREAM_MAX (32 * 1024)
+
+/*
+ * Prints the final lines of the open first line of the held block when it
+ * is a paragraph: it renders the line's complete words and prints its
+ * lines but the last, after those already shown.
+ */
+static void stream_paragraph(struct md_stream *s, struct buf *out)
+{
+	const char *line = s->held.data + s->scan;
+	size_t rest = s->held.len - s->scan;
+	int width = s->shown.len ? s->shown_width : s->o.width > 0 ? s->o.width : 80;
+	if (rest <= (size_t)width || rest > PARA_STREAM_MAX || rest < s->tried + (size_t)(width / 4 + 1) ||
+	    !paragraph_start(line[0]))
+		return;
+	s->tried = rest;
+	if (memchr(line, '|', rest))
+		return;
+	size_t n = rest;
+	while (n > 0 && !is_ws(line[n - 1]))
+		n--;
+	while (n > 0 && is_ws(line[n - 1]))
+		n--;
+	if (n <= (size_t)width || !inline_closed(line, n))
+		return;
+	struct buf r = BUF_INIT;
+	bool emitted = s->emitted;
+	render_blocks(line, n, width, s->o.color, &emitted, &r);
+	size_t end = r.len > 0 ? r.len - 1 : 0;
+	while (end > 0 && r.data[end - 1] != '\n')
+		end--;
+	if (end > s->shown.len && memcmp(r.data, s->shown.data, s->shown.len) == 0) {
+		s->shown_width = width;
+		buf_append(out, r.data + s->shown.len, end - s->shown.len);
+		buf_append(&s->shown, r.data + s->shown.len, end - s->shown.len);
+	}
+	buf_free(&r);
+}
+
+/*
+ * Renders held[0,n) onto out, after the lines of it already shown: at
+ * their width, from the bytes that follow them. Should the block have
+ * turned into something else (a setext underline made it a heading), it
+ * goes on after as many lines as were shown.
+ */
+static void render_held(struct md_stream *s, size_t n, struct buf *out)
+{
+	if (s->shown.len == 0) {
+		render_blocks(s->held.data, n, s->o.width, s->o.color, &s->emitted, out);
+		return;
+	}
+	struct buf all = BUF_INIT;
+	render_blocks(s->held.data, n, s->shown_width, s->o.color, &s->emitted, &all);
+	size_t skip = s->shown.len;
+	if (all.len < skip || memcmp(all.data, s->shown.data, skip) != 0) {
+		size_t lines = 0;
+		for (size_t i = 0; i < s->shown.len; i++)
+			lines += s->shown.data[i] == '\n';
+		for (skip = 0; lines > 0 && skip < all.len; skip++)
+			lines -= all.data[skip] == '\n';
+	}
+	buf_append(out, all.data + skip, all.len - skip);
+	buf_free(&all);
+	buf_reset(&s->shown);
+}
+
 /* Renders and drops the first n held bytes. */
 static void cut(struct md_stream *s, size_t n, struct buf *out)
 {
 	if (!blank_line(s->held.data, n))
-		render_blocks(s->held.data, n, s->o.width, s->o.color, &s->emitted, out);
+		render_held(s, n, out);
 	buf_consume(&s->held, n);
 	s->scan -= n;
 	s->content = s->hold = s->blank = false;
+	s->tried = 0;
 }
 
 void md_stream_feed(struct md_stream *s, const char *text_, size_t len, struct buf *out)
@@ -1206,6 +1389,8 @@ void md_stream_feed(struct md_stream *s, const char *text_, size_t len, struct b
 			if (rest > 0 && !s->in_fence && s->blank && s->hold &&
 			    starts_new_block(line, rest) == 1)
 				cut(s, s->scan, out);
+			else if (!s->in_fence && !s->content)
+				stream_paragraph(s, out);
 			return;
 		}
 		size_t n = (size_t)(nl - line) + 1;
@@ -1249,13 +1434,15 @@ bool md_stream_pending(const struct md_stream *s)
 void md_stream_finish(struct md_stream *s, struct buf *out)
 {
 	if (md_stream_pending(s))
-		render_blocks(s->held.data, s->held.len, s->o.width, s->o.color, &s->emitted, out);
+		render_held(s, s->held.len, out);
 	buf_reset(&s->held);
+	buf_reset(&s->shown);
 	struct md_opts o = s->o;
-	struct buf held = s->held;
+	struct buf held = s->held, shown = s->shown;
 	memset(s, 0, sizeof *s);
 	s->o = o;
 	s->held = held;
+	s->shown = shown;
 }
 
 void md_stream_free(struct md_stream *s)
@@ -1263,5 +1450,6 @@ void md_stream_free(struct md_stream *s)
 	if (!s)
 		return;
 	buf_free(&s->held);
+	buf_free(&s->shown);
 	free(s);
 }

@@ -2,6 +2,7 @@
 #include "md.h"
 #include "unit.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -317,6 +318,158 @@ static void test_stream_keeps_lists_and_indented_code_whole(void)
 	free(s);
 }
 
+/* Long one-paragraph replies, the case the line-by-line streaming is for. */
+static const char *const long_paras[] = {
+	"The manager read the plan, ran the tests and found that every one of them passes "
+	"now, so the change is ready for review; the coder touched three files and the "
+	"reviewer asked for one more test, which was added before the commit was made.\n",
+	"Some **bold words that wrap across the line end** and *italic ones too*, a `code span "
+	"with spaces`, a [link text](https://example.org/path) and <https://x.org/auto>, "
+	"an entity &amp; and a bare & sign, snake_case_names, 2*3*4 and a * b, ~~gone words~~ "
+	"then 日本語の文章 mixed in, and a verylongwordthatneedsbreakingatthewidth to end.\n\n"
+	"Second paragraph after it with more words to wrap over several lines at the width.\n",
+	"Unclosed **bold runs on and on over many words so that it spans lines but never "
+	"closes at all before the paragraph ends here.\n",
+	"Open `code with many words that go on and on across the wrap and then close` here, "
+	"and words after that fill more lines so that they can stream out before the end.\n",
+	"A soft\nbreak and a hard  \nbreak in a paragraph that is long enough to wrap over lines "
+	"and keep going for a while.\n\nText then a list:\n- item one\n- item two\n",
+	"Escapes \\*like this\\* and a trailing backslash\\\nthen more words to make it wrap "
+	"over a few lines at the width.\n",
+};
+
+static void test_stream_paragraph_lines_equal_whole(void)
+{
+	static const size_t one[] = { 1 };
+	static const int widths[] = { 12, 20, 30, 80 };
+	for (size_t d = 0; d < sizeof long_paras / sizeof *long_paras; d++)
+		for (size_t w = 0; w < 4; w++)
+			for (int color = 0; color < 2; color++) {
+				char *whole = render(long_paras[d], widths[w], color);
+				char *s = stream(long_paras[d], widths[w], color, one, 1);
+				CHECK_STR(s, whole);
+				free(s);
+				srand((unsigned)(d * 8 + w * 2 + (size_t)color));
+				for (int round = 0; round < 30 && !unit_failed_now; round++) {
+					size_t sizes[16];
+					for (int i = 0; i < 16; i++)
+						sizes[i] = 1 + (size_t)(rand() % 12);
+					s = stream(long_paras[d], widths[w], color, sizes, 16);
+					CHECK_STR(s, whole);
+					free(s);
+				}
+				free(whole);
+			}
+}
+
+/* Random paragraphs of words and inline markup, split at random: the stream equals the whole. */
+static void test_stream_random_paragraphs_equal_whole(void)
+{
+	static const char *const tok[] = {
+		"word", "longer", "x", "**", "*", "_", "__", "`", "``", "~~", "[", "](u)", "(", ")",
+		"<", ">", "&", "&amp;", ";", "snake_case", "2*3", "a*", "*b", "日本語", "\\",
+		"https://x.org/p", "verylongwordthatwraps", "!", "\n",
+	};
+	size_t ntok = sizeof tok / sizeof *tok;
+	srand(7);
+	for (int round = 0; round < 400 && !unit_failed_now; round++) {
+		struct buf md = BUF_INIT;
+		buf_appends(&md, "Start ");
+		int words = 10 + rand() % 60;
+		for (int i = 0; i < words; i++) {
+			const char *t = tok[(size_t)rand() % ntok];
+			if (t[0] == '\n' && md.data[md.len - 1] == '\n')
+				continue;
+			buf_appends(&md, t);
+			if (t[0] != '\n' && rand() % 3)
+				buf_appendc(&md, ' ');
+			if (t[0] == '\n')
+				buf_appends(&md, "line ");
+		}
+		buf_appends(&md, "\n\nAfter.\n");
+		size_t sizes[8];
+		for (int i = 0; i < 8; i++)
+			sizes[i] = 1 + (size_t)(rand() % 9);
+		int width = 8 + rand() % 40;
+		bool color = rand() % 2;
+		char *whole = render(buf_str(&md), width, color);
+		char *s = stream(buf_str(&md), width, color, sizes, 8);
+		CHECK_STR(s, whole);
+		if (unit_failed_now)
+			fprintf(stderr, "# width %d color %d: %s\n", width, color, buf_str(&md));
+		free(s);
+		free(whole);
+		buf_free(&md);
+	}
+}
+
+/* Feeds md word by word; returns what was printed before the last word arrived. */
+static char *printed_before_end(const char *md, int width, bool color)
+{
+	struct md_opts o = { width, color };
+	struct md_stream *st = md_stream_new(&o);
+	struct buf out = BUF_INIT;
+	const char *p = md, *last = strrchr(md, ' ');
+	while (p < last) {
+		const char *sp = strchr(p + 1, ' ');
+		md_stream_feed(st, p, (size_t)(sp - p), &out);
+		p = sp;
+	}
+	char *got = buf_detach(&out);
+	md_stream_free(st);
+	return got;
+}
+
+/* Whether got is a prefix of want holding at least lines lines. */
+static bool prefix_lines(const char *got, const char *want, int lines)
+{
+	size_t n = strlen(got);
+	int k = 0;
+	for (size_t i = 0; i < n; i++)
+		k += got[i] == '\n';
+	return strncmp(got, want, n) == 0 && k >= lines;
+}
+
+static void test_stream_paragraph_by_lines(void)
+{
+	/* Fed word by word, the paragraph's first lines come out before it ends. */
+	const char *md = "The quick brown fox jumps over the lazy dog and keeps running far away, "
+			 "then it rests under a tree.";
+	char *whole = render(md, 20, false), *got = printed_before_end(md, 20, false);
+	CHECK_STR(whole, "The quick brown fox\njumps over the lazy\ndog and keeps\n"
+		  "running far away,\nthen it rests under\na tree.\n");
+	CHECK(prefix_lines(got, whole, 3));
+	free(got);
+	free(whole);
+	/* Bold open across a wrap: held until it closes. */
+	md = "Now **bold words that span the wrap at twenty columns and more words on";
+	got = printed_before_end(md, 20, true);
+	CHECK_STR(got, "");
+	free(got);
+	md = "Now **bold words that span the wrap** at twenty columns and more words on and on";
+	whole = render(md, 20, true);
+	got = printed_before_end(md, 20, true);
+	CHECK_STR(whole, "Now \033[1mbold words that\033[0m\n\033[1mspan the wrap\033[0m at\n"
+		  "twenty columns and\nmore words on and on\n");
+	CHECK(prefix_lines(got, whole, 2));
+	free(got);
+	free(whole);
+	/* A first line that may start a table, a heading or a list is held. */
+	static const char *const held[] = {
+		"a | b | c and more words over the width of twenty columns here and more",
+		"# A heading with more words over the width of twenty columns here and more",
+		"1. An item with more words over the width of twenty columns here and more",
+		"[ref]: https://example.org/with/more words over the width of twenty and more",
+		"    indented code with more words over the width of twenty columns and more",
+		"> quoted with more words over the width of twenty columns here and more",
+	};
+	for (size_t i = 0; i < sizeof held / sizeof *held; i++) {
+		got = printed_before_end(held[i], 20, false);
+		CHECK_STR(got, "");
+		free(got);
+	}
+}
+
 /* 1 MB of mixed Markdown renders well under a second (timed by hand; here only checked to finish). */
 static void test_large_document(void)
 {
@@ -352,6 +505,9 @@ int main(void)
 	UNIT_RUN(test_stream_random_splits_equal_whole);
 	UNIT_RUN(test_stream_holds_the_open_block);
 	UNIT_RUN(test_stream_keeps_lists_and_indented_code_whole);
+	UNIT_RUN(test_stream_paragraph_lines_equal_whole);
+	UNIT_RUN(test_stream_random_paragraphs_equal_whole);
+	UNIT_RUN(test_stream_paragraph_by_lines);
 	UNIT_RUN(test_large_document);
 	return unit_done();
 }
