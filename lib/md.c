@@ -1091,6 +1091,7 @@ struct md_stream {
 	struct buf shown;	/* lines of the held paragraph already printed */
 	int shown_width;	/* the width they were wrapped at */
 	size_t tried;		/* bytes of the open line last tried by stream_paragraph */
+	bool long_para;		/* the block's first line is a paragraph wider than the width */
 };
 
 struct md_stream *md_stream_new(const struct md_opts *o)
@@ -1211,19 +1212,22 @@ static bool is_alnum_byte(char c)
 
 /*
  * Whether p[0,n) (complete words, followed by whitespace) leaves no inline
- * construct open: code spans, emphasis and strikethrough delimiters, link
- * brackets and parentheses, autolinks, entities. No backslash at all.
+ * construct open that a later word could close: code spans, emphasis and
+ * strikethrough delimiters, link brackets, and parentheses (a link title
+ * has spaces). Autolinks, entities and a backslash cannot span a space, so
+ * complete words settle them; raw HTML shows as its own text either way.
  */
 static bool inline_closed(const char *p, size_t n)
 {
 	int open[3] = { 0, 0, 0 };	/* unmatched opener characters of *, _, ~ */
 	int brackets = 0, parens = 0;
-	bool angle = false, entity = false;
 	size_t i = 0;
 	while (i < n) {
 		char c = p[i];
-		if (c == '\\')
-			return false;
+		if (c == '\\' && i + 1 < n && ispunct((unsigned char)p[i + 1])) {
+			i += 2;	/* an escaped character is literal */
+			continue;
+		}
 		if (c == '`') {
 			size_t k = i;
 			while (k < n && p[k] == '`')
@@ -1274,19 +1278,11 @@ static bool inline_closed(const char *p, size_t n)
 			parens++;
 		else if (c == ')')
 			parens--;
-		else if (c == '<')
-			angle = true;
-		else if (c == '>')
-			angle = false;
-		else if (c == '&')
-			entity = i + 1 < n && (isalnum((unsigned char)p[i + 1]) || p[i + 1] == '#');
-		else if (c == ';')
-			entity = false;
 		if (brackets < 0 || parens < 0)
 			return false;
 		i++;
 	}
-	return !open[0] && !open[1] && !open[2] && !brackets && !parens && !angle && !entity;
+	return !open[0] && !open[1] && !open[2] && !brackets && !parens;
 }
 
 /* Whether a block whose first line starts with c can only be a paragraph. */
@@ -1366,6 +1362,44 @@ static void render_held(struct md_stream *s, size_t n, struct buf *out)
 	buf_reset(&s->shown);
 }
 
+/* A setext heading underline: up to 3 spaces, a run of '=' or '-', then only blanks. */
+static bool setext_underline(const char *p, size_t n)
+{
+	size_t i = indent_of(p, n);
+	if (i > 3 || i == n || (p[i] != '=' && p[i] != '-'))
+		return false;
+	size_t k = i;
+	while (k < n && p[k] == p[i])
+		k++;
+	return blank_line(p + k, n - k);
+}
+
+/*
+ * The first line of a block is complete: whether it is a paragraph line
+ * that may have streamed. The decision depends on the text and the width
+ * only, so the underline rule below holds however the text was split.
+ */
+static bool long_paragraph_line(const struct md_stream *s, const char *p, size_t n)
+{
+	int width = s->o.width > 0 ? s->o.width : 80;
+	return paragraph_start(p[0]) && !memchr(p, '|', n) && md_display_width(p, n) > width;
+}
+
+/*
+ * Puts a blank line at the scan point, before a setext underline under a
+ * long paragraph line: lines of the paragraph may be on screen already, so
+ * the underline is taken as a block of its own rather than turning them
+ * into a heading.
+ */
+static void break_before_underline(struct md_stream *s)
+{
+	buf_appendc(&s->held, '\n');
+	memmove(s->held.data + s->scan + 1, s->held.data + s->scan, s->held.len - 1 - s->scan);
+	s->held.data[s->scan] = '\n';
+	s->no_newline = 0;
+	s->long_para = false;
+}
+
 /* Renders and drops the first n held bytes. */
 static void cut(struct md_stream *s, size_t n, struct buf *out)
 {
@@ -1373,7 +1407,7 @@ static void cut(struct md_stream *s, size_t n, struct buf *out)
 		render_held(s, n, out);
 	buf_consume(&s->held, n);
 	s->scan -= n;
-	s->content = s->hold = s->blank = false;
+	s->content = s->hold = s->blank = s->long_para = false;
 	s->tried = 0;
 }
 
@@ -1410,12 +1444,19 @@ void md_stream_feed(struct md_stream *s, const char *text_, size_t len, struct b
 				cut(s, s->scan, out);
 			else if (s->content)
 				s->blank = true;
+			s->long_para = false;
+			continue;
+		}
+		if (s->long_para && setext_underline(line, n)) {
+			break_before_underline(s);
 			continue;
 		}
 		if (s->blank && starts_new_block(line, n) == 1) {
 			cut(s, s->scan, out);
 			line = s->held.data + s->scan;
 		}
+		if (!s->content && long_paragraph_line(s, line, n))
+			s->long_para = true;
 		s->blank = false;
 		s->content = true;
 		if (list_marker(line, n) == 1 || indent_of(line, n) >= 4 || line[0] == '\t')
@@ -1433,6 +1474,9 @@ bool md_stream_pending(const struct md_stream *s)
 
 void md_stream_finish(struct md_stream *s, struct buf *out)
 {
+	if (s->long_para && !s->in_fence && s->scan < s->held.len &&
+	    setext_underline(s->held.data + s->scan, s->held.len - s->scan))
+		break_before_underline(s);
 	if (md_stream_pending(s))
 		render_held(s, s->held.len, out);
 	buf_reset(&s->held);

@@ -462,12 +462,55 @@ static void test_stream_paragraph_by_lines(void)
 		"[ref]: https://example.org/with/more words over the width of twenty and more",
 		"    indented code with more words over the width of twenty columns and more",
 		"> quoted with more words over the width of twenty columns here and more",
+		"See [a link](https://x.org \"its title has words over the width of twenty",
+		"A `code span that goes on over the width of twenty columns and more on",
 	};
 	for (size_t i = 0; i < sizeof held / sizeof *held; i++) {
 		got = printed_before_end(held[i], 20, false);
 		CHECK_STR(got, "");
 		free(got);
 	}
+	/* Escaped markup, entities and autolinks in complete words do not hold the lines. */
+	md = "Escaped \\*star, &amp; an entity, <https://x.org> and words that go on and on";
+	whole = render(md, 20, true);
+	got = printed_before_end(md, 20, true);
+	CHECK(prefix_lines(got, whole, 2));
+	free(got);
+	free(whole);
+}
+
+/*
+ * A setext underline under a paragraph line wider than the width: its lines
+ * may be on screen already, so the stream takes the underline as a block of
+ * its own, however the text is split.
+ */
+static void test_stream_underline_after_long_line(void)
+{
+	static const char *const docs[] = {
+		"The quick brown fox jumps over the lazy dog and runs.\n---\n\nNext.\n",
+		"The quick brown fox jumps over the lazy dog and runs.\n===\nNext.\n",
+		"The quick brown fox jumps over the lazy dog and runs.\n- item\n---\n",
+		"The quick brown fox jumps over the lazy dog and runs.\n  --",
+	};
+	static const char *const want[] = {
+		"The quick brown fox\njumps over the lazy\ndog and runs.\n\n────────────────────\n\nNext.\n",
+		"The quick brown fox\njumps over the lazy\ndog and runs.\n\n=== Next.\n",
+		"The quick brown fox\njumps over the lazy\ndog and runs.\n\n• item\n\n────────────────────\n",
+		"The quick brown fox\njumps over the lazy\ndog and runs.\n\n--\n",
+	};
+	static const size_t one[] = { 1 }, big[] = { 4096 };
+	for (size_t i = 0; i < sizeof docs / sizeof *docs; i++) {
+		char *a = stream(docs[i], 20, false, one, 1), *b = stream(docs[i], 20, false, big, 1);
+		CHECK_STR(a, want[i]);
+		CHECK_STR(b, want[i]);
+		free(a);
+		free(b);
+	}
+	/* A short line keeps its heading. */
+	static const size_t one_[] = { 1 };
+	char *a = stream("Title\n---\n", 20, false, one_, 1);
+	CHECK_STR(a, "Title\n-----\n");
+	free(a);
 }
 
 /* 1 MB of mixed Markdown renders well under a second (timed by hand; here only checked to finish). */
@@ -508,6 +551,7 @@ int main(void)
 	UNIT_RUN(test_stream_paragraph_lines_equal_whole);
 	UNIT_RUN(test_stream_random_paragraphs_equal_whole);
 	UNIT_RUN(test_stream_paragraph_by_lines);
+	UNIT_RUN(test_stream_underline_after_long_line);
 	UNIT_RUN(test_large_document);
 	return unit_done();
 }
