@@ -40,6 +40,22 @@ size_t control_line_keep(const char *line, size_t len)
 	return start;
 }
 
+size_t control_open_line_shown(const char *line, size_t len)
+{
+	size_t a = 0;
+	while (a < len && blank_or_emphasis(line[a]))
+		a++;
+	if (len - a < 9 || strncasecmp(line + a, "VERDICT:", 8) == 0 ||
+	    strncmp(line + a, "TERMINATE", 9) == 0)
+		return 0;
+	size_t b = len;
+	while (b > a && line[b - 1] != ' ' && line[b - 1] != '\t')
+		b--;
+	while (b > a && blank_or_emphasis(line[b - 1]))
+		b--;
+	return b > a ? b : 0;
+}
+
 char *control_strip(const char *text)
 {
 	struct buf b = BUF_INIT;

@@ -24,6 +24,15 @@ bool control_line(const char *line, size_t len);
  */
 size_t control_line_keep(const char *line, size_t len);
 /*
+ * How many bytes of an unfinished line (len bytes, its newline not yet
+ * arrived) can be shown now and stay right whatever follows: none while
+ * the line may still become a control line; else the line up to its last
+ * word followed by a blank, without the blanks and emphasis characters
+ * that a TERMINATE coming after would take with it. The text shown is then
+ * a prefix of the line that control_line_keep gives once it is complete.
+ */
+size_t control_open_line_shown(const char *line, size_t len);
+/*
  * text without its control words (malloc'd): control lines removed (with
  * the blank lines after one that had a blank line before it, so paragraphs
  * stay one blank line apart), a trailing TERMINATE cut, blank lines left at

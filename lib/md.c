@@ -1075,6 +1075,7 @@ void md_render(const char *text_, size_t len, const struct md_opts *o, struct bu
  *    continue a list, which changes its spacing, or an indented code
  *    block, which keeps its inner blank lines);
  *  - after the closing line of a fence opened at column 0.
+ * Besides, the final lines of an open paragraph print early (stream_paragraph).
  */
 struct md_stream {
 	struct md_opts o;
@@ -1327,7 +1328,7 @@ static void stream_paragraph(struct md_stream *s, struct buf *out)
 	size_t end = r.len > 0 ? r.len - 1 : 0;
 	while (end > 0 && r.data[end - 1] != '\n')
 		end--;
-	if (end > s->shown.len && memcmp(r.data, s->shown.data, s->shown.len) == 0) {
+	if (end > s->shown.len && (!s->shown.len || !memcmp(r.data, s->shown.data, s->shown.len))) {
 		s->shown_width = width;
 		buf_append(out, r.data + s->shown.len, end - s->shown.len);
 		buf_append(&s->shown, r.data + s->shown.len, end - s->shown.len);
@@ -1374,22 +1375,29 @@ static bool setext_underline(const char *p, size_t n)
 	return blank_line(p + k, n - k);
 }
 
+/* A table's delimiter row: only '|', '-', ':' and blanks, with a '-'. */
+static bool delimiter_row(const char *p, size_t n)
+{
+	return memchr(p, '-', n) && strspn(p, "|-: \t\r\n") >= n;
+}
+
 /*
  * The first line of a block is complete: whether it is a paragraph line
- * that may have streamed. The decision depends on the text and the width
- * only, so the underline rule below holds however the text was split.
+ * that may have streamed (a '|' may have come after lines were shown). The
+ * decision depends on the text and the width only, so the rule below holds
+ * however the text was split.
  */
 static bool long_paragraph_line(const struct md_stream *s, const char *p, size_t n)
 {
 	int width = s->o.width > 0 ? s->o.width : 80;
-	return paragraph_start(p[0]) && !memchr(p, '|', n) && md_display_width(p, n) > width;
+	return paragraph_start(p[0]) && md_display_width(p, n) > width;
 }
 
 /*
- * Puts a blank line at the scan point, before a setext underline under a
- * long paragraph line: lines of the paragraph may be on screen already, so
- * the underline is taken as a block of its own rather than turning them
- * into a heading.
+ * Puts a blank line at the scan point, before a setext underline or a
+ * table delimiter row under a long paragraph line: lines of the paragraph
+ * may be on screen already, so the line is taken as a block of its own
+ * rather than turning them into a heading or a table header.
  */
 static void break_before_underline(struct md_stream *s)
 {
@@ -1447,7 +1455,7 @@ void md_stream_feed(struct md_stream *s, const char *text_, size_t len, struct b
 			s->long_para = false;
 			continue;
 		}
-		if (s->long_para && setext_underline(line, n)) {
+		if (s->long_para && (setext_underline(line, n) || delimiter_row(line, n))) {
 			break_before_underline(s);
 			continue;
 		}
@@ -1475,7 +1483,8 @@ bool md_stream_pending(const struct md_stream *s)
 void md_stream_finish(struct md_stream *s, struct buf *out)
 {
 	if (s->long_para && !s->in_fence && s->scan < s->held.len &&
-	    setext_underline(s->held.data + s->scan, s->held.len - s->scan))
+	    (setext_underline(s->held.data + s->scan, s->held.len - s->scan) ||
+	     delimiter_row(s->held.data + s->scan, s->held.len - s->scan)))
 		break_before_underline(s);
 	if (md_stream_pending(s))
 		render_held(s, s->held.len, out);

@@ -42,11 +42,19 @@ void md_render(const char *text, size_t len, const struct md_opts *o, struct buf
  * what is already on screen is never printed again. A block is complete
  * when a blank line follows it outside a fence, or when its closing fence
  * arrives; a list only when a line after the blank shows it has ended (an
- * indented line or another item would continue it). The concatenation of
- * everything fed then finished renders to the same bytes however the text
- * was split, and to the bytes of md_render of the whole text, except that
- * blocks keep the width that was current when each was emitted and that a
- * reference link is resolved only by a definition in its own block.
+ * indented line or another item would continue it). An open paragraph
+ * (a first line starting with a letter, no '|') prints its wrapped lines
+ * as they become final: all but the last line of its complete words, when
+ * no inline construct (emphasis, code span, link) is open in them; the
+ * rest follows with the bytes the whole paragraph renders to.
+ * The concatenation of everything fed then finished renders to the same
+ * bytes however the text was split, and to the bytes of md_render of the
+ * whole text at a constant width, except that blocks keep the width that
+ * was current when each was emitted (a paragraph the width of its first
+ * printed line), that a reference link is resolved only by a definition
+ * in its own block, and that a setext underline ("---", "===") or a table
+ * delimiter row ("--|--") under a first line wider than the width starts
+ * a block of its own instead of making the paragraph a heading or a table.
  */
 struct md_stream;
 

@@ -38,6 +38,7 @@ struct render {
 	char *delta_run;	/* run whose text was streamed as deltas */
 	char *delta_indent;	/* its indent */
 	struct buf pending;	/* streamed text after its last newline, not shown yet */
+	size_t pending_shown;	/* bytes of pending already given to the Markdown stream */
 	struct md_stream *md;	/* the streamed text's Markdown, or NULL */
 	/* The status line (render_status_line). */
 	bool live;
@@ -167,14 +168,16 @@ void render_flush(struct render *r)
  * Appends text (len bytes) without its control lines and words, each line
  * ending in a newline: "a\n\n" is two lines, "a\nb" too.
  */
-static void filter_control(const char *text, size_t len, struct buf *out)
+static void filter_control(const char *text, size_t len, size_t shown, struct buf *out)
 {
 	for (size_t i = 0; i < len;) {
 		size_t n = 0;
 		while (i + n < len && text[i + n] != '\n')
 			n++;
 		if (!control_line(text + i, n)) {
-			buf_append(out, text + i, control_line_keep(text + i, n));
+			/* the first shown bytes of the first line went to Markdown already */
+			size_t keep = control_line_keep(text + i, n), skip = i == 0 ? shown : 0;
+			buf_append(out, text + i + skip, keep > skip ? keep - skip : 0);
 			buf_appendc(out, '\n');
 		}
 		i += n + 1;
@@ -205,7 +208,7 @@ static void put_rendered(struct render *r, const char *in, const struct buf *tex
 static void put_text(struct render *r, const char *in, const char *text, size_t len)
 {
 	struct buf clean = BUF_INIT, md = BUF_INIT;
-	filter_control(text, len, &clean);
+	filter_control(text, len, 0, &clean);
 	struct md_opts o = md_options(r, in);
 	md_render(buf_str(&clean), clean.len, &o, &md);
 	put_rendered(r, in, &md);
@@ -221,20 +224,27 @@ static void put_delta(struct render *r, const char *in, const char *text)
 {
 	buf_appends(&r->pending, text);
 	const char *nl = memrchr(r->pending.data, '\n', r->pending.len);
-	if (!nl)
-		return;
-	size_t upto = (size_t)(nl - r->pending.data) + 1;
+	size_t upto = nl ? (size_t)(nl - r->pending.data) + 1 : 0;
 	struct md_opts o = md_options(r, in);
 	if (!r->md)
 		r->md = md_stream_new(&o);
 	md_stream_set_width(r->md, o.width);
 	struct buf clean = BUF_INIT, md = BUF_INIT;
-	filter_control(r->pending.data, upto, &clean);
+	if (upto) {
+		filter_control(r->pending.data, upto, r->pending_shown, &clean);
+		buf_consume(&r->pending, upto);
+		r->pending_shown = 0;
+	}
+	/* Of the open line, what no control word can take back (a long paragraph streams by lines). */
+	size_t shown = control_open_line_shown(r->pending.data ? r->pending.data : "", r->pending.len);
+	if (shown > r->pending_shown) {
+		buf_append(&clean, r->pending.data + r->pending_shown, shown - r->pending_shown);
+		r->pending_shown = shown;
+	}
 	md_stream_feed(r->md, buf_str(&clean), clean.len, &md);
 	put_rendered(r, in, &md);
 	buf_free(&clean);
 	buf_free(&md);
-	buf_consume(&r->pending, upto);
 }
 
 /* Shows what streamed text is still held: the last line, the open block. */
@@ -247,7 +257,7 @@ static void end_delta(struct render *r)
 	if (!r->md)
 		r->md = md_stream_new(&o);
 	struct buf clean = BUF_INIT, md = BUF_INIT;
-	filter_control(r->pending.data ? r->pending.data : "", r->pending.len, &clean);
+	filter_control(r->pending.data ? r->pending.data : "", r->pending.len, r->pending_shown, &clean);
 	md_stream_feed(r->md, buf_str(&clean), clean.len, &md);
 	md_stream_finish(r->md, &md);
 	put_rendered(r, in, &md);
@@ -256,6 +266,7 @@ static void end_delta(struct render *r)
 	md_stream_free(r->md);
 	r->md = NULL;
 	buf_reset(&r->pending);
+	r->pending_shown = 0;
 }
 
 static const char *c(const struct render *r, const char *code)

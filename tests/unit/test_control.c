@@ -2,6 +2,8 @@
 #include "control.h"
 #include "unit.h"
 
+#include <string.h>
+
 static void check_strip(const char *in, const char *want)
 {
 	char *got = control_strip(in);
@@ -54,6 +56,28 @@ static void line_predicates(void)
 	CHECK(control_line_keep("TERMINATE", 9) == 0);
 }
 
+/* Of an unfinished line, what shows is a prefix of what the complete line keeps, whatever follows. */
+static void open_line_shown(void)
+{
+	const char *l = "The coder made main return 0 and the tests pass";
+	size_t n = control_open_line_shown(l, strlen(l));
+	CHECK(n == strlen("The coder made main return 0 and the tests"));
+	/* May still become a control line: nothing. */
+	CHECK(control_open_line_shown("VERDICT: APPROVED and more words", 32) == 0);
+	CHECK(control_open_line_shown("**verdict: ok", 13) == 0);
+	CHECK(control_open_line_shown("TERMINATE it", 12) == 0);
+	CHECK(control_open_line_shown("  **TERMIN", 10) == 0);
+	CHECK(control_open_line_shown("VERDI", 5) == 0);
+	/* No blank after a word yet: nothing. */
+	CHECK(control_open_line_shown("Averylongwordwithoutspaces", 26) == 0);
+	/* Emphasis that a trailing TERMINATE would take is not shown. */
+	l = "All done and well ** TERM";
+	n = control_open_line_shown(l, strlen(l));
+	CHECK(n == strlen("All done and well"));
+	const char *full = "All done and well ** TERMINATE";
+	CHECK(control_line_keep(full, strlen(full)) == n);
+}
+
 int main(void)
 {
 	UNIT_RUN(terminate_lines_are_dropped);
@@ -61,5 +85,6 @@ int main(void)
 	UNIT_RUN(verdict_lines_are_dropped);
 	UNIT_RUN(plain_text_is_unchanged);
 	UNIT_RUN(line_predicates);
+	UNIT_RUN(open_line_shown);
 	return unit_done();
 }

@@ -506,6 +506,13 @@ static void test_stream_underline_after_long_line(void)
 		free(a);
 		free(b);
 	}
+	/* A '|' late in a long first line: lines may show before it comes, so no table. */
+	const char *t = "The quick brown fox jumps over the lazy dog | and runs.\n--- | ---\nx | y\n";
+	char *ta = stream(t, 20, false, one, 1), *tb = stream(t, 20, false, big, 1);
+	CHECK_STR(ta, "The quick brown fox\njumps over the lazy\ndog | and runs.\n\n--- | --- x | y\n");
+	CHECK_STR(tb, ta);
+	free(ta);
+	free(tb);
 	/* A short line keeps its heading. */
 	static const size_t one_[] = { 1 };
 	char *a = stream("Title\n---\n", 20, false, one_, 1);
