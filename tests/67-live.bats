@@ -137,6 +137,25 @@ JSON
 	wait_screen "All done."
 }
 
+@test "a long one-paragraph reply streams by lines: its first line shows before its last word" {
+	words="Alpha begins the answer"
+	for i in $(seq 1 60); do words="$words word$i"; done
+	fake_start "$(scenario para <<JSON
+{"rules": [
+ {"match": {"system": "You are the manager"}, "drip_ms": 60,
+  "reply": {"content": [{"type": "text", "text": "$words and Omega ends it.\n\nTERMINATE"}]}}
+]}
+JSON
+)"
+	on_tty "bllm-manage --no-interactive -C ws --sessions-dir sess 'answer'"
+	wait_screen "Alpha begins the answer word1" 300
+	# the paragraph is still streaming: its last words are not there yet
+	refute_screen "Omega"
+	wait_done 300
+	wait_screen "Omega ends it."
+	refute_screen "TERMINATE"
+}
+
 @test "a status line while a run goes on, redrawn in place, gone at the end" {
 	fake_start "$(scenario slow <<'JSON'
 {"rules": [
