@@ -1206,22 +1206,38 @@ static bool is_ws(char c)
 	return c == ' ' || c == '\t' || c == '\n';
 }
 
-static bool is_alnum_byte(char c)
+/* Whether p[0,n) contains the string w. */
+static bool contains(const char *p, size_t n, const char *w)
 {
-	return isalnum((unsigned char)c) || (unsigned char)c >= 0x80;
+	size_t m = strlen(w);
+	for (size_t i = 0; i + m <= n; i++)
+		if (memcmp(p + i, w, m) == 0)
+			return true;
+	return false;
+}
+
+/* CommonMark's ASCII punctuation. */
+static bool is_punct(char c)
+{
+	return (unsigned char)c < 0x80 && ispunct((unsigned char)c);
 }
 
 /*
  * Whether p[0,n) (complete words, followed by whitespace) leaves no inline
- * construct open that a later word could close: code spans, emphasis and
- * strikethrough delimiters, link brackets, and parentheses (a link title
- * has spaces). Autolinks, entities and a backslash cannot span a space, so
- * complete words settle them; raw HTML shows as its own text either way.
+ * construct open that a later word could close: code spans, emphasis
+ * delimiters, link brackets, and parentheses (a link title has spaces).
+ * Emphasis is followed by counting openers and closers (CommonMark's
+ * flanking rules); what that count cannot decide holds the text: a run
+ * that may both open and close, one next to a non-ASCII character, '~',
+ * and emphasis beside a link or autolink (their text scopes emphasis).
+ * Entities, autolinks and a backslash cannot span a space, so complete
+ * words settle them; raw HTML shows as its own text either way.
  */
 static bool inline_closed(const char *p, size_t n)
 {
-	int open[3] = { 0, 0, 0 };	/* unmatched opener characters of *, _, ~ */
+	int open[2] = { 0, 0 };	/* unmatched opener characters of * and _ */
 	int brackets = 0, parens = 0;
+	bool emphasis = false;
 	size_t i = 0;
 	while (i < n) {
 		char c = p[i];
@@ -1251,23 +1267,31 @@ static bool inline_closed(const char *p, size_t n)
 			i = j;
 			continue;
 		}
-		const char *d = strchr("*_~", c);
-		if (c != '\0' && d) {
+		if (c == '~')
+			return false;
+		if (c == '*' || c == '_') {
 			size_t k = i;
 			while (k < n && p[k] == c)
 				k++;
-			int run = (int)(k - i), t = (int)(d - "*_~");
-			bool before = i == 0 || is_ws(p[i - 1]), after = k == n || is_ws(p[k]);
-			bool can_close = !before, can_open = !after;
-			if (c == '_' && i > 0 && k < n && is_alnum_byte(p[i - 1]) && is_alnum_byte(p[k]))
-				can_close = can_open = false;
-			if (can_close && open[t] > 0) {
-				int m = run < open[t] ? run : open[t];
-				open[t] -= m;
-				run -= m;
+			char before = i > 0 ? p[i - 1] : ' ', after = k < n ? p[k] : ' ';
+			if ((unsigned char)before >= 0x80 || (unsigned char)after >= 0x80)
+				return false;
+			bool ws_b = is_ws(before), ws_a = is_ws(after);
+			bool left = !ws_a && (!is_punct(after) || ws_b || is_punct(before));
+			bool right = !ws_b && (!is_punct(before) || ws_a || is_punct(after));
+			bool can_open = left, can_close = right;
+			if (c == '_') {
+				can_open = left && (!right || is_punct(before));
+				can_close = right && (!left || is_punct(after));
 			}
-			if (can_open)
+			if (can_open && can_close)
+				return false;
+			int t = c == '_', run = (int)(k - i);
+			if (can_close)
+				open[t] -= run < open[t] ? run : open[t];
+			else if (can_open)
 				open[t] += run;
+			emphasis = emphasis || can_open || can_close;
 			i = k;
 			continue;
 		}
@@ -1283,7 +1307,10 @@ static bool inline_closed(const char *p, size_t n)
 			return false;
 		i++;
 	}
-	return !open[0] && !open[1] && !open[2] && !brackets && !parens;
+	if (emphasis && (memchr(p, '[', n) || memchr(p, '<', n) || memchr(p, '@', n) ||
+			 contains(p, n, "://") || contains(p, n, "www.")))
+		return false;
+	return !open[0] && !open[1] && !brackets && !parens;
 }
 
 /* Whether a block whose first line starts with c can only be a paragraph. */

@@ -368,11 +368,11 @@ static void test_stream_random_paragraphs_equal_whole(void)
 	static const char *const tok[] = {
 		"word", "longer", "x", "**", "*", "_", "__", "`", "``", "~~", "[", "](u)", "(", ")",
 		"<", ">", "&", "&amp;", ";", "snake_case", "2*3", "a*", "*b", "日本語", "\\",
-		"https://x.org/p", "verylongwordthatwraps", "!", "\n",
+		"https://x.org/p", "verylongwordthatwraps", "!", "\n", "?*", "*?", "?", ",", "é*", "**,",
 	};
 	size_t ntok = sizeof tok / sizeof *tok;
 	srand(7);
-	for (int round = 0; round < 400 && !unit_failed_now; round++) {
+	for (int round = 0; round < 2000 && !unit_failed_now; round++) {
 		struct buf md = BUF_INIT;
 		buf_appends(&md, "Start ");
 		int words = 10 + rand() % 60;
@@ -513,6 +513,20 @@ static void test_stream_underline_after_long_line(void)
 	CHECK_STR(tb, ta);
 	free(ta);
 	free(tb);
+	/* Found by fuzz_md: '*' after punctuation only opens; a stray one holds the lines. */
+	const char *f = "bllm tur and ns a$plain-la!!!!!*!!!!!!!!!!!!!!!!!/!!!!!!!!!!!!!!!!!!!!!!!"
+			"!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!*italic* text th!**# bllm\n";
+	char *fw = render(f, 36, false), *fs = stream(f, 36, false, one, 1);
+	CHECK_STR(fs, fw);
+	free(fw);
+	free(fs);
+	/* Emphasis beside a link: the link's text scopes it, so the lines hold. */
+	f = "Some *emphasis [inside a link* that goes](https://x.org/u) and on and on over the width* ok\n";
+	fw = render(f, 20, false);
+	fs = stream(f, 20, false, one, 1);
+	CHECK_STR(fs, fw);
+	free(fw);
+	free(fs);
 	/* A short line keeps its heading. */
 	static const size_t one_[] = { 1 };
 	char *a = stream("Title\n---\n", 20, false, one_, 1);
