@@ -80,6 +80,18 @@ int batch_parse_task_line(const char *line, size_t len, const char *default_id, 
 	return *err ? -1 : 1;
 }
 
+int batch_task_index(jv tasks, const char *id)
+{
+	int found = -1;
+	jv_array_foreach(tasks, i, t) {
+		const char *tid = json_str(t, "id");
+		if (found < 0 && id && tid && strcmp(tid, id) == 0)
+			found = i;
+		jv_free(t);
+	}
+	return found;
+}
+
 /* The place of a documented code in the order of batch_worse_exit, -1 for others. */
 static int exit_rank(int code)
 {

@@ -32,6 +32,9 @@ int batch_parse_task_line(const char *line, size_t len, const char *default_id, 
  */
 bool batch_id_valid(const char *id);
 
+/* The index of the task with this id in tasks (borrowed array), or -1. */
+int batch_task_index(jv tasks, const char *id);
+
 /*
  * The documented exit code that matters more when two tasks of a batch
  * ended differently: interrupted (130) first, then usage (2),
