@@ -650,8 +650,10 @@ int batch_run(const struct batch_opts *o, jv tasks, char **err)
 				char *path = xasprintf("%s/%s.result.json", batchdir, json_str(t, "id"));
 				struct buf b = BUF_INIT;
 				jv out = jv_invalid();
-				if (io_read_file(path, &b, NULL) == 0)
+				char *rerr = NULL;
+				if (io_read_file(path, &b, &rerr) == 0)
 					out = jv_parse(buf_str(&b));
+				free(rerr);
 				if (!jv_is_valid(out)) {
 					jv_free(out);
 					out = batch_outcome(t, jv_null(), interrupted ? 130 : 1, jv_array());
