@@ -555,7 +555,7 @@ int batch_run(const struct batch_opts *o, jv tasks, char **err)
 	int code = check_start(o, tasks, &base, err);
 	char *batch_id = session_new_id();
 	char *batchdir = xasprintf("%s/batch-%s", o->sessions_dir, batch_id);
-	char *task_file = xasprintf("%s/tasks.ndjson", batchdir);
+	char *task_file = xasprintf("%s/tasks.in", batchdir);
 	char *bundle = xasprintf("%s/repo.bundle", batchdir);
 	char *rdir = remote_dir(batch_id);
 	if (code == 0 && io_mkdirs(batchdir, 0700) < 0) {
