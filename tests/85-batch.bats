@@ -169,10 +169,9 @@ start_sshd() {
 	ssh-keygen -q -t ed25519 -N '' -f "$d/host_key"
 	ssh-keygen -q -t ed25519 -N '' -f "$d/user_key"
 	cp "$d/user_key.pub" "$d/authorized_keys"
-	port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-	cat >"$d/sshd_config" <<EOF
+	cat >"$d/sshd_config.in" <<EOF
 ListenAddress 127.0.0.1
-Port $port
+Port @PORT@
 HostKey $d/host_key
 AuthorizedKeysFile $d/authorized_keys
 PasswordAuthentication no
@@ -183,10 +182,10 @@ PermitRootLogin prohibit-password
 PidFile none
 SetEnv PATH=$BLLM_BUILD:/usr/bin:/bin ANTHROPIC_BASE_URL=$ANTHROPIC_BASE_URL ANTHROPIC_API_KEY=$ANTHROPIC_API_KEY LOG_DIR=$LOG_DIR
 EOF
-	cat >"$d/ssh_config" <<EOF
+	cat >"$d/ssh_config.in" <<EOF
 Host bllm-remote
 	HostName 127.0.0.1
-	Port $port
+	Port @PORT@
 	User $(id -un)
 	IdentityFile $d/user_key
 	IdentitiesOnly yes
@@ -195,10 +194,22 @@ Host bllm-remote
 	BatchMode yes
 	LogLevel ERROR
 EOF
-	/usr/sbin/sshd -D -e -f "$d/sshd_config" 2>"$d/sshd.log" 3>&- &
-	SSHD_PID=$!
 	export PARALLEL_SSH="ssh -F $d/ssh_config"
-	for _ in $(seq 100); do $PARALLEL_SSH bllm-remote true 2>/dev/null && return 0; sleep 0.1; done
+	# A free port: try a few at random (sshd cannot be given port 0).
+	for _ in 1 2 3 4 5; do
+		port=$((20000 + RANDOM % 40000))
+		sed "s/@PORT@/$port/" "$d/sshd_config.in" >"$d/sshd_config"
+		sed "s/@PORT@/$port/" "$d/ssh_config.in" >"$d/ssh_config"
+		/usr/sbin/sshd -D -e -f "$d/sshd_config" 2>"$d/sshd.log" 3>&- &
+		SSHD_PID=$!
+		for _ in $(seq 50); do
+			$PARALLEL_SSH bllm-remote true 2>/dev/null && return 0
+			kill -0 "$SSHD_PID" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill "$SSHD_PID" 2>/dev/null
+		wait "$SSHD_PID" 2>/dev/null
+	done
 	cat "$d/sshd.log" >&2
 	return 1
 }
