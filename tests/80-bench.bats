@@ -51,8 +51,10 @@ setup() {
 	assert_output --regexp '\| session save, 20 results: size \(.json.gz vs .json\) \| [0-9.]+ kB \| .json: [0-9.]+ kB \|'
 	assert_output --regexp '\| 1 concurrent bllm-manage: wall \(throughput\) \| [0-9.]+ ms \([0-9.]+ runs/s\) \|'
 	assert_output --regexp '\| 2 concurrent bllm-manage: wall \(throughput\) \| [0-9.]+ ms \([0-9.]+ runs/s\) \| 2 × one run: '
-	# the header, the rule and 16 rows
-	[ "$(grep -c '^|' "$D/stdout")" -eq 18 ]
+	assert_output --regexp '\| bllm-batch -j 1 over 2 tasks: wall \(throughput\) \| [0-9.]+ ms \([0-9.]+ tasks/s\) \| -j 1: [0-9.]+ ms \|'
+	assert_output --regexp '\| bllm-batch -j 2 over 2 tasks: wall \(throughput\) \| [0-9.]+ ms \([0-9.]+ tasks/s\) \| -j 1: [0-9.]+ ms \| [0-9.]+ \|'
+	# the header, the rule and 18 rows
+	[ "$(grep -c '^|' "$D/stdout")" -eq 20 ]
 }
 
 @test "bench.sh without Claude Code: its row says how to install it, the rest still runs" {

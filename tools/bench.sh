@@ -429,6 +429,46 @@ for N in $ns; do
 		"$r" "-" "-"
 done
 
+# ---- bllm-batch: throughput over BENCH_BATCH_TASKS tasks at -j 1, 2, 4 ----
+bt=${BENCH_BATCH_TASKS:-8}
+[ "$quick" = 1 ] && bt=${BENCH_BATCH_TASKS:-2}
+bjs=${BENCH_BATCH_JOBS:-"1 2 4"}
+[ "$quick" = 1 ] && bjs=${BENCH_BATCH_JOBS:-"1 2"}
+if [ -x "$B/bllm-batch" ] && command -v parallel >/dev/null 2>&1 && command -v git >/dev/null 2>&1; then
+	export ANTHROPIC_BASE_URL="$manage_url"
+	b1_wall=
+	for J in $bjs; do
+		say "batch: bllm-batch -j $J over $bt tasks on wordcount, $R runs"
+		n=0
+		while [ $n -lt "$R" ]; do
+			n=$((n + 1))
+			d=$work/batch-$J-$n
+			cp -r "$top/examples/wordcount" "$d"
+			git -C "$d" init -q && git -C "$d" add -A &&
+				git -C "$d" -c user.name=bench -c user.email=bench@localhost commit -qm base ||
+				die "git cannot make the batch repository"
+			i=0
+			while [ $i -lt "$bt" ]; do i=$((i + 1)); echo "$task (copy $i)"; done >"$d.tasks"
+			measure "$work/m-batch-$J" -o "$d.out" -e "$d.err" -- "$B/bllm-batch" -j "$J" -C "$d" \
+				--sessions-dir "$d.sessions" "$d.tasks" -- --no-cache ||
+				{ failed=1; say "bllm-batch -j $J run $n failed: $(tail -n 2 "$d.err")"; }
+			[ "$(jq -s 'map(select(.status == "completed")) | length' "$d.out" 2>/dev/null)" = "$bt" ] ||
+				{ failed=1; say "bllm-batch -j $J run $n: not all $bt tasks completed"; }
+		done
+		summary "$work/m-batch-$J" >"$work/s-batch-$J.json"
+		jset ".batch[\"$J\"]" "$(cat "$work/s-batch-$J.json")"
+		bw=$(get "$work/s-batch-$J.json" .wall_ms)
+		[ -z "$b1_wall" ] && b1_wall=$bw
+		tput=$(awk -v n="$bt" -v w="$bw" 'BEGIN { printf "%.2f", (w > 0 ? n / (w / 1000) : 0) }')
+		jset ".batch[\"$J\"].tasks_per_s" "$tput"
+		row "bllm-batch -j $J over $bt tasks: wall (throughput)" "$(ms "$bw") ($tput tasks/s)" \
+			"-j 1: $(ms "$b1_wall")" "$(ratio "$bw" "$b1_wall")" "-" "-"
+	done
+else
+	say "batch: skipped (needs bllm-batch, GNU parallel and git)"
+	row "bllm-batch throughput" "skipped: needs GNU parallel and git" "-" "-" "-" "n/a"
+fi
+
 # ---- the table and the JSON ----
 echo "| measurement | bllm | baseline | ratio | target | met? |"
 echo "|---|---|---|---|---|---|"
