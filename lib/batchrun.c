@@ -15,85 +15,13 @@
 
 #include "batch.h"
 #include "buf.h"
+#include "cmd.h"
 #include "cli.h"
 #include "io.h"
 #include "json.h"
 #include "session.h"
 
 #define MAX_ARGS 64
-
-/* Waits for pid through EINTR; the exit code, 128+N for signal N. */
-static int wait_code(pid_t pid)
-{
-	int st;
-	while (waitpid(pid, &st, 0) < 0)
-		if (errno != EINTR)
-			return 1;
-	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
-
-/*
- * Starts argv (NULL-terminated) in dir (or here) with stdin from in_fd (or
- * /dev/null) and stdout into *out_fd (a pipe) when out_fd is not NULL, else
- * to /dev/null; stderr is inherited. own_group: in a process group of its own.
- */
-static pid_t spawn(char *const argv[], const char *dir, int in_fd, int *out_fd, bool own_group)
-{
-	int p[2] = { -1, -1 };
-	if (out_fd && pipe(p) < 0)
-		return -1;
-	pid_t pid = fork();
-	if (pid == 0) {
-		if (own_group)
-			setpgid(0, 0);
-		int in = in_fd >= 0 ? in_fd : open("/dev/null", O_RDONLY);
-		int out = out_fd ? p[1] : open("/dev/null", O_WRONLY);
-		if (in < 0 || out < 0 || dup2(in, 0) < 0 || dup2(out, 1) < 0)
-			_exit(127);
-		io_close_from(3, -1);
-		signal(SIGPIPE, SIG_DFL);
-		if (dir && chdir(dir) < 0)
-			_exit(127);
-		execvp(argv[0], argv);
-		_exit(127);
-	}
-	if (out_fd) {
-		close(p[1]);
-		if (pid < 0)
-			close(p[0]);
-		else
-			*out_fd = p[0];
-	}
-	return pid;
-}
-
-/* Runs argv to completion; its stdout into out (or discarded). The exit code (127: not started). */
-static int run_argv(char *const argv[], const char *dir, int in_fd, struct buf *out)
-{
-	int fd = -1;
-	pid_t pid = spawn(argv, dir, in_fd, out ? &fd : NULL, false);
-	if (pid < 0)
-		return 127;
-	if (out) {
-		io_read_all(fd, out);
-		close(fd);
-	}
-	return wait_code(pid);
-}
-
-/* run_argv over a NULL-terminated list of arguments. */
-static int run(const char *dir, struct buf *out, const char *arg0, ...)
-{
-	char *argv[MAX_ARGS];
-	int n = 0;
-	va_list ap;
-	va_start(ap, arg0);
-	for (const char *a = arg0; a && n < MAX_ARGS - 1; a = va_arg(ap, const char *))
-		argv[n++] = (char *)a;
-	va_end(ap);
-	argv[n] = NULL;
-	return run_argv(argv, dir, -1, out);
-}
 
 /*
  * Runs a git command that changes the repository's worktree list while
@@ -107,33 +35,16 @@ static int run_git_locked(const char *repo, const char *common, char *const argv
 	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
 	while (fd >= 0 && fcntl(fd, F_SETLKW, &fl) < 0 && errno == EINTR)
 		;
-	int rc = run_argv(argv, repo, -1, NULL);
+	int rc = cmd_run_argv(argv, repo, -1, NULL);
 	if (fd >= 0)
 		close(fd);
 	free(lock);
 	return rc;
 }
 
-/* `sh -c SCRIPT sh ARGS...`: for pipelines and remote commands. */
-static int run_sh(const char *script, int in_fd, struct buf *out, const char *a1, const char *a2)
-{
-	char *argv[] = { "sh", "-c", (char *)script, "sh", (char *)a1, (char *)a2, NULL };
-	if (!a1)
-		argv[4] = NULL;
-	else if (!a2)
-		argv[5] = NULL;
-	return run_argv(argv, NULL, in_fd, out);
-}
-
-static void chomp(struct buf *b)
-{
-	while (b->len && (b->data[b->len - 1] == '\n' || b->data[b->len - 1] == '\r'))
-		b->data[--b->len] = '\0';
-}
-
 static void rm_rf(const char *path)
 {
-	run(NULL, NULL, "rm", "-rf", "--", path, NULL);
+	cmd_run(NULL, NULL, "rm", "-rf", "--", path, NULL);
 }
 
 /* The last result event of the top-level run in an event stream file, or jv_null(). */
@@ -200,17 +111,17 @@ static jv lines_array(const char *s)
  */
 static int commit_all(const char *dir, const char *id, const char *task, int code)
 {
-	if (run(dir, NULL, "git", "add", "-A", NULL) != 0)
+	if (cmd_run(dir, NULL, "git", "add", "-A", NULL) != 0)
 		return 1;
-	if (run(dir, NULL, "git", "diff", "--cached", "--quiet", NULL) == 0)
+	if (cmd_run(dir, NULL, "git", "diff", "--cached", "--quiet", NULL) == 0)
 		return 0;
 	char *msg = xasprintf("bllm-batch %s: %.60s\n\n%s\n\nbllm-manage exit code: %d\n", id, task, task, code);
 	struct buf who = BUF_INIT;
 	int rc;
-	if (run(dir, &who, "git", "config", "user.email", NULL) == 0)
-		rc = run(dir, NULL, "git", "commit", "-q", "--no-verify", "-m", msg, NULL);
+	if (cmd_run(dir, &who, "git", "config", "user.email", NULL) == 0)
+		rc = cmd_run(dir, NULL, "git", "commit", "-q", "--no-verify", "-m", msg, NULL);
 	else
-		rc = run(dir, NULL, "git", "-c", "user.name=bllm-batch", "-c", "user.email=bllm-batch@localhost",
+		rc = cmd_run(dir, NULL, "git", "-c", "user.name=bllm-batch", "-c", "user.email=bllm-batch@localhost",
 			 "commit", "-q", "--no-verify", "-m", msg, NULL);
 	buf_free(&who);
 	free(msg);
@@ -239,7 +150,7 @@ static int run_manage(const struct batch_one_opts *o, const char *wt, const char
 	argv[n++] = (char *)task;
 	argv[n] = NULL;
 	/* Its own group: a signal reaches it once, from here, not also from parallel. */
-	pid_t pid = spawn(argv, NULL, -1, NULL, true);
+	pid_t pid = cmd_spawn(argv, NULL, -1, NULL, true);
 	free(manage);
 	if (pid < 0)
 		return 127;
@@ -281,13 +192,13 @@ int batch_run_one(const struct batch_one_opts *o, jv task, char **err)
 		outdir = xasprintf("%s/out", tmp);
 		sessions = xasprintf("%s/sessions", outdir);
 		io_mkdirs(sessions, 0700);
-		rc = run(NULL, NULL, "git", "clone", "-q", "--no-checkout", o->bundle, wt, NULL);
+		rc = cmd_run(NULL, NULL, "git", "clone", "-q", "--no-checkout", o->bundle, wt, NULL);
 		if (rc == 0)
-			rc = run(wt, NULL, "git", "checkout", "-q", "-b", branch, o->base, NULL);
+			rc = cmd_run(wt, NULL, "git", "checkout", "-q", "-b", branch, o->base, NULL);
 	} else {
 		struct buf common = BUF_INIT;
-		run(o->repo, &common, "git", "rev-parse", "--path-format=absolute", "--git-common-dir", NULL);
-		chomp(&common);
+		cmd_run(o->repo, &common, "git", "rev-parse", "--path-format=absolute", "--git-common-dir", NULL);
+		cmd_chomp(&common);
 		common_dir = buf_detach(&common);
 		wt = xasprintf("%s/bllm-batch/%s/%s", common_dir, o->batch_id, id);
 		outdir = xasprintf("%s/batch-%s", o->sessions_dir, o->batch_id);
@@ -308,7 +219,7 @@ int batch_run_one(const struct batch_one_opts *o, jv task, char **err)
 		result = last_top_result(events);
 		commit_all(wt, id, text, code);
 		struct buf names = BUF_INIT;
-		run(wt, &names, "git", "diff", "--name-only", o->base, "HEAD", NULL);
+		cmd_run(wt, &names, "git", "diff", "--name-only", o->base, "HEAD", NULL);
 		jv_free(files);
 		files = lines_array(buf_str(&names));
 		buf_free(&names);
@@ -318,18 +229,18 @@ int batch_run_one(const struct batch_one_opts *o, jv task, char **err)
 	jv_free(result);
 	if (o->bundle) {
 		struct buf head = BUF_INIT;
-		run(wt, &head, "git", "rev-parse", "HEAD", NULL);
-		chomp(&head);
+		cmd_run(wt, &head, "git", "rev-parse", "HEAD", NULL);
+		cmd_chomp(&head);
 		char *bundle = xasprintf("%s/branch.bundle", outdir);
 		char *exclude = xasprintf("^%s", o->base);
 		if (rc == 0 && strcmp(buf_str(&head), o->base) != 0)
-			run(wt, NULL, "git", "bundle", "create", "-q", bundle, branch, exclude, NULL);
+			cmd_run(wt, NULL, "git", "bundle", "create", "-q", bundle, branch, exclude, NULL);
 		free(bundle);
 		free(exclude);
 		buf_free(&head);
 		rm_rf(wt);
 		struct buf payload = BUF_INIT;
-		run_sh("tar czf - -C \"$1\" . | base64 -w0", -1, &payload, outdir, NULL);
+		cmd_run_sh("tar czf - -C \"$1\" . | base64 -w0", -1, &payload, outdir, NULL);
 		out = jv_object_set(out, jv_string("payload"), jv_string(buf_str(&payload)));
 		buf_free(&payload);
 		rm_rf(tmp);
@@ -389,7 +300,7 @@ static int on_every_login(const char *sshlogin, const char *remote, const char *
 			batch_shell_quote(remote, &cmd);
 			free(ssh);
 		}
-		int code = run_sh(buf_str(&cmd), in, NULL, NULL, NULL);
+		int code = cmd_run_sh(buf_str(&cmd), in, NULL, NULL, NULL);
 		if (code != 0) {
 			*err = xasprintf("--sshlogin %s: could not reach it (exit %d); check that `ssh %s true` works",
 					 login, code, bare);
@@ -427,7 +338,7 @@ static jv unpack_remote(const struct batch_opts *o, const char *batchdir, const 
 		io_write_all(fd, payload ? payload : "", payload ? strlen(payload) : 0);
 		close(fd);
 	}
-	run_sh("base64 -d \"$1\" | tar xzf - -C \"$2\"", -1, NULL, file, dir);
+	cmd_run_sh("base64 -d \"$1\" | tar xzf - -C \"$2\"", -1, NULL, file, dir);
 	unlink(file);
 	char *events = xasprintf("%s/%s.ndjson", dir, id), *local_events = xasprintf("%s/%s.ndjson", batchdir, id);
 	rename(events, local_events);
@@ -449,9 +360,9 @@ static jv unpack_remote(const struct batch_opts *o, const char *batchdir, const 
 	char *bundle = xasprintf("%s/branch.bundle", dir);
 	char *refspec = xasprintf("refs/heads/%s:refs/heads/%s", branch, branch);
 	if (access(bundle, R_OK) == 0)
-		run(o->repo, NULL, "git", "fetch", "-q", bundle, refspec, NULL);
+		cmd_run(o->repo, NULL, "git", "fetch", "-q", bundle, refspec, NULL);
 	else
-		run(o->repo, NULL, "git", "branch", branch, base, NULL);
+		cmd_run(o->repo, NULL, "git", "branch", branch, base, NULL);
 	rm_rf(dir);
 	free(events);
 	free(local_events);
@@ -507,19 +418,19 @@ static void report_one(const struct batch_opts *o, jv outcome)
 static void sweep_worktrees(const struct batch_opts *o, jv tasks, const char *batch_id)
 {
 	struct buf common = BUF_INIT;
-	run(o->repo, &common, "git", "rev-parse", "--path-format=absolute", "--git-common-dir", NULL);
-	chomp(&common);
+	cmd_run(o->repo, &common, "git", "rev-parse", "--path-format=absolute", "--git-common-dir", NULL);
+	cmd_chomp(&common);
 	char *top = xasprintf("%s/bllm-batch", buf_str(&common));
 	char *dir = xasprintf("%s/%s", top, batch_id);
 	jv_array_foreach(tasks, i, t) {
 		char *wt = xasprintf("%s/%s", dir, json_str(t, "id"));
 		struct stat st;
 		if (stat(wt, &st) == 0)
-			run(o->repo, NULL, "git", "worktree", "remove", "--force", wt, NULL);
+			cmd_run(o->repo, NULL, "git", "worktree", "remove", "--force", wt, NULL);
 		free(wt);
 		jv_free(t);
 	}
-	run(o->repo, NULL, "git", "worktree", "prune", NULL);
+	cmd_run(o->repo, NULL, "git", "worktree", "prune", NULL);
 	rmdir(dir);
 	rmdir(top);
 	free(dir);
@@ -529,15 +440,15 @@ static void sweep_worktrees(const struct batch_opts *o, jv tasks, const char *ba
 
 static int check_start(const struct batch_opts *o, jv tasks, struct buf *base, char **err)
 {
-	if (run(o->repo, base, "git", "rev-parse", "--verify", "-q", "HEAD^{commit}", NULL) != 0) {
+	if (cmd_run(o->repo, base, "git", "rev-parse", "--verify", "-q", "HEAD^{commit}", NULL) != 0) {
 		*err = xasprintf("%s: not a git repository with a commit (each task runs on a branch of one)", o->repo);
 		return 2;
 	}
-	chomp(base);
+	cmd_chomp(base);
 	int code = 0;
 	jv_array_foreach(tasks, i, t) {
 		char *ref = xasprintf("refs/heads/%s%s", BATCH_BRANCH_PREFIX, json_str(t, "id"));
-		if (code == 0 && run(o->repo, NULL, "git", "rev-parse", "--verify", "-q", ref, NULL) == 0) {
+		if (code == 0 && cmd_run(o->repo, NULL, "git", "rev-parse", "--verify", "-q", ref, NULL) == 0) {
 			*err = xasprintf("branch %s already exists: delete it (git branch -D %s) or give the task another id",
 					 ref + 11, ref + 11);
 			code = 2;
@@ -573,7 +484,7 @@ int batch_run(const struct batch_opts *o, jv tasks, char **err)
 	bool shipped = false;
 	if (code == 0 && o->sshlogin) {
 		char *remote = xasprintf("mkdir -p %s && cat > %s/repo.bundle", rdir, rdir);
-		if (run(o->repo, NULL, "git", "bundle", "create", "-q", bundle, "HEAD", NULL) != 0) {
+		if (cmd_run(o->repo, NULL, "git", "bundle", "create", "-q", bundle, "HEAD", NULL) != 0) {
 			*err = xasprintf("%s: git bundle create failed", o->repo);
 			code = 2;
 		} else if (on_every_login(o->sshlogin, remote, bundle, err) < 0) {
@@ -600,7 +511,7 @@ int batch_run(const struct batch_opts *o, jv tasks, char **err)
 		}
 		int fd = -1;
 		/* Its own group: a Ctrl-C reaches bllm-batch, which stops parallel once. */
-		pid_t pid = spawn(argv, NULL, -1, &fd, true);
+		pid_t pid = cmd_spawn(argv, NULL, -1, &fd, true);
 		struct line_reader lr;
 		line_reader_init(&lr, fd);
 		lr.cancel = o->signals;
@@ -635,7 +546,7 @@ int batch_run(const struct batch_opts *o, jv tasks, char **err)
 		line_reader_free(&lr);
 		if (fd >= 0)
 			close(fd);
-		int pcode = pid > 0 ? wait_code(pid) : 127;
+		int pcode = pid > 0 ? cmd_wait(pid) : 127;
 		jv first = jv_array_length(jv_copy(outcomes)) > 0 ? jv_array_get(jv_copy(outcomes), 0) : jv_null();
 		if (pcode == 127 && !stopped && jv_get_kind(first) == JV_KIND_NULL)
 			*err = xstrdup("GNU parallel did not start: install it (Debian package parallel)");
