@@ -23,24 +23,6 @@
 
 #define MAX_ARGS 64
 
-/*
- * Runs a git command that changes the repository's worktree list while
- * holding a lock in its git directory: `git worktree add` run by several
- * tasks at once trips over itself.
- */
-static int run_git_locked(const char *repo, const char *common, char *const argv[])
-{
-	char *lock = xasprintf("%s/bllm-batch.lock", common);
-	int fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
-	while (fd >= 0 && fcntl(fd, F_SETLKW, &fl) < 0 && errno == EINTR)
-		;
-	int rc = cmd_run_argv(argv, repo, -1, NULL);
-	if (fd >= 0)
-		close(fd);
-	free(lock);
-	return rc;
-}
 
 static void rm_rf(const char *path)
 {
@@ -205,7 +187,7 @@ int batch_run_one(const struct batch_one_opts *o, jv task, char **err)
 		sessions = xstrdup(o->sessions_dir);
 		io_mkdirs(outdir, 0700);
 		char *add[] = { "git", "worktree", "add", "-q", "-b", branch, wt, (char *)o->base, NULL };
-		rc = run_git_locked(o->repo, common_dir, add);
+		rc = cmd_run_locked(common_dir, add, o->repo);
 	}
 	events = xasprintf("%s/%s.ndjson", outdir, id);
 	int code;
@@ -247,7 +229,7 @@ int batch_run_one(const struct batch_one_opts *o, jv task, char **err)
 	} else {
 		char *remove[] = { "git", "worktree", "remove", "--force", wt, NULL };
 		if (rc == 0)
-			run_git_locked(o->repo, common_dir, remove);
+			cmd_run_locked(common_dir, remove, o->repo);
 		char *path = xasprintf("%s/%s.result.json", outdir, id);
 		write_json_file(path, out);
 		free(path);

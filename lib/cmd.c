@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdlib.h>
 #include <unistd.h>
 #include <sys/wait.h>
 
@@ -102,3 +103,17 @@ void cmd_chomp(struct buf *b)
 		b->data[--b->len] = '\0';
 }
 
+
+int cmd_run_locked(const char *git_dir, char *const argv[], const char *dir)
+{
+	char *lock = xasprintf("%s/bllm-worktrees.lock", git_dir);
+	int fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+	while (fd >= 0 && fcntl(fd, F_SETLKW, &fl) < 0 && errno == EINTR)
+		;
+	int rc = cmd_run_argv(argv, dir, -1, NULL);
+	if (fd >= 0)
+		close(fd);
+	free(lock);
+	return rc;
+}

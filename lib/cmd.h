@@ -30,6 +30,13 @@ int cmd_run(const char *dir, struct buf *out, const char *arg0, ...);
 /* `sh -c SCRIPT sh A1 A2` (A1, A2 may be NULL): for pipelines. */
 int cmd_run_sh(const char *script, int in_fd, struct buf *out, const char *a1, const char *a2);
 
+/*
+ * cmd_run_argv for a git command that changes the list of worktrees,
+ * holding a lock in git_dir meanwhile: `git worktree add` run by several
+ * processes at once (bllm-batch's tasks, their managers) trips over itself.
+ */
+int cmd_run_locked(const char *git_dir, char *const argv[], const char *dir);
+
 /* Removes trailing newlines from b. */
 void cmd_chomp(struct buf *b);
 
