@@ -148,8 +148,8 @@ static void add_changed(struct run *r, jv files)
 	}
 }
 
-/* Runs one tool_use block (borrowed); returns its tool_result block. */
-static jv run_tool(struct run *r, jv block)
+/* Writes the tool_use event of a block (borrowed). */
+static void announce_tool(struct run *r, jv block)
 {
 	jv idh, nameh;
 	const char *id = str_field(block, "id", &idh);
@@ -162,6 +162,23 @@ static jv run_tool(struct run *r, jv block)
 	if (jv_get_kind(input) != JV_KIND_OBJECT)
 		use = jv_object_set(use, jv_string("input_incomplete"), jv_true());
 	event_emit(r->o->ev, use);
+	jv_free(input);
+	jv_free(idh);
+	jv_free(nameh);
+}
+
+/*
+ * Runs one tool_use block (borrowed); returns its tool_result block.
+ * announced: its tool_use event was already written.
+ */
+static jv run_tool(struct run *r, jv block, bool announced)
+{
+	jv idh, nameh;
+	const char *id = str_field(block, "id", &idh);
+	const char *name = str_field(block, "name", &nameh);
+	jv input = get(block, "input");
+	if (!announced)
+		announce_tool(r, block);
 
 	struct tool_result tr;
 	if (jv_get_kind(input) != JV_KIND_OBJECT) {
@@ -457,6 +474,19 @@ void agent_run(const struct agent_opts *o, jv user_content, struct agent_outcome
 			msg = jv_object_set(msg, jv_string("content"), kept);
 			r.messages = jv_array_append(r.messages, msg);
 			jv results = jv_array();
+			bool announced = false;
+			if (o->custom_batch && !must_stop(o)) {
+				jv_array_foreach(content, i, block) {
+					jv typeh;
+					const char *type = str_field(block, "type", &typeh);
+					if (type && strcmp(type, "tool_use") == 0)
+						announce_tool(&r, block);
+					jv_free(typeh);
+					jv_free(block);
+				}
+				o->custom_batch(o->custom_user, content);
+				announced = true;
+			}
 			jv_array_foreach(content, i, block) {
 				jv typeh;
 				const char *type = str_field(block, "type", &typeh);
@@ -470,7 +500,7 @@ void agent_run(const struct agent_opts *o, jv user_content, struct agent_outcome
 						ir = jv_object_set(ir, jv_string("is_error"), jv_true());
 						results = jv_array_append(results, ir);
 					} else {
-						results = jv_array_append(results, run_tool(&r, block));
+						results = jv_array_append(results, run_tool(&r, block, announced));
 					}
 				}
 				jv_free(typeh);

@@ -3,6 +3,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,9 +16,11 @@
 #include "event.h"
 #include "io.h"
 #include "observe.h"
+#include "parallel.h"
 #include "render.h"
 #include "session.h"
 #include "json.h"
+#include "worktree.h"
 
 struct mgr {
 	const struct manager_opts *o;
@@ -45,7 +48,27 @@ struct mgr {
 	int stop_code;
 	char *stop_reason;
 	jv tool_defs;
+	/* Held for events, the journal, the live view and the stop while
+	 * workers run at the same time (each streamed by a thread of its own). */
+	pthread_mutex_t lock;
+	jv batch;		/* a parallel turn's tool results by tool_use_id: {content, is_error} */
+	int worktrees_made;	/* worktrees this session made so far (the N of bllm/SESSION/N) */
 };
+
+/* event_emit and event_log under the run's lock. */
+static void emit(struct mgr *m, jv ev)
+{
+	pthread_mutex_lock(&m->lock);
+	event_emit(&m->ev, ev);
+	pthread_mutex_unlock(&m->lock);
+}
+
+static void log_line(struct mgr *m, const char *level, const char *message)
+{
+	pthread_mutex_lock(&m->lock);
+	event_log(&m->ev, level, message);
+	pthread_mutex_unlock(&m->lock);
+}
 
 /* Every event passes here: the journal (synced at results) and the live view. */
 static void tap(void *user, jv ev)
@@ -105,7 +128,9 @@ struct line_ctx {
 static void on_worker_line(const char *line, size_t len, void *user)
 {
 	struct line_ctx *lc = user;
+	pthread_mutex_lock(&lc->m->lock);
 	publish_line(lc->m, line, len, &lc->result);
+	pthread_mutex_unlock(&lc->m->lock);
 }
 
 /* Adds a call's usage (borrowed), cost and turns to an agent's ledger line. */
@@ -144,13 +169,15 @@ static void note_agent_used(struct mgr *m, const char *name)
 
 static void set_stop(struct mgr *m, const char *status, int code, char *reason)
 {
+	pthread_mutex_lock(&m->lock);
 	if (m->stop_status) {
 		free(reason);
-		return;
+	} else {
+		m->stop_status = status;
+		m->stop_code = code;
+		m->stop_reason = reason;
 	}
-	m->stop_status = status;
-	m->stop_code = code;
-	m->stop_reason = reason;
+	pthread_mutex_unlock(&m->lock);
 }
 
 /* The task and earlier results, as event lines for a worker's stdin. */
@@ -200,20 +227,55 @@ static void add_flag(char **argv, int *n, const char *flag, char *value)
 }
 
 /*
+ * One worker call, prepared by the main thread (which alone reads the
+ * config and the run's results: jv reference counts are not atomic), so
+ * spawn_call can run in a thread of its own.
+ */
+struct worker_call {
+	struct mgr *m;
+	const char *name, *task, *tool_use_id;	/* borrowed from the turn's content */
+	const char *workdir;			/* the workspace, or the call's worktree */
+	struct agent_budget budget;		/* what it may spend: max minus the counts */
+	double timeout;
+	char *input;				/* its stdin: the task and earlier results */
+	bool parallel;				/* others run at the same time */
+	char *branch, *worktree;		/* a writer's own, or NULL */
+	jv result;
+	pthread_t thread;
+};
+
+static jv spawn_call(struct worker_call *wc);
+
+/* The call as the sequential path runs it: in the workspace, on the whole budget. */
+static jv spawn_worker(struct mgr *m, const char *name, const char *task, const char *tool_use_id)
+{
+	struct worker_call wc = { .m = m, .name = name, .task = task, .tool_use_id = tool_use_id,
+				  .workdir = m->o->root, .budget = m->budget,
+				  .timeout = config_worker_timeout(m->o->cfg, name, 600),
+				  .input = worker_input(m) };
+	jv r = spawn_call(&wc);
+	free(wc.input);
+	return r;
+}
+
+/*
  * Forks the worker, streams its events through, and returns its result
  * event (a new reference; made up when the worker died without one).
- * A timeout or an interrupt also sets the run's stop.
+ * A timeout or an interrupt also sets the run's stop. Safe in a thread:
+ * what it shares goes through the run's lock.
  */
-static jv spawn_worker(struct mgr *m, const char *name, const char *task)
+static jv spawn_call(struct worker_call *wc)
 {
+	struct mgr *m = wc->m;
 	const struct manager_opts *o = m->o;
-	double timeout = config_worker_timeout(o->cfg, name, 600);
+	const char *name = wc->name, *task = wc->task;
+	double timeout = wc->timeout;
 	char *argv[40];
 	int n = 0;
 	argv[n++] = xstrdup(o->worker_program);
 	argv[n++] = xstrdup(name);
 	add_flag(argv, &n, "--config", xstrdup(o->config_path));
-	add_flag(argv, &n, "--workdir", xstrdup(o->root));
+	add_flag(argv, &n, "--workdir", xstrdup(wc->workdir));
 	add_flag(argv, &n, "--parent-id", xstrdup(m->ev.run_id));
 	add_flag(argv, &n, "--session-id", xstrdup(m->ev.session_id));
 	argv[n++] = xstrdup("--no-forward");
@@ -221,7 +283,7 @@ static jv spawn_worker(struct mgr *m, const char *name, const char *task)
 		argv[n++] = xstrdup("--no-cache");
 	if (o->stream_deltas || o->live_view)
 		argv[n++] = xstrdup("--stream-deltas");
-	const struct agent_budget *b = &m->budget;
+	const struct agent_budget *b = &wc->budget;
 	if (b->max_turns > 0)
 		add_flag(argv, &n, "--max-turns", xasprintf("%d", b->max_turns - b->turns));
 	if (b->max_tokens > 0)
@@ -238,7 +300,7 @@ static jv spawn_worker(struct mgr *m, const char *name, const char *task)
 	double t0 = child_now();
 	jv result = jv_null();
 	if (child_spawn(&c, argv, NULL, &err) < 0) {
-		event_log(&m->ev, "error", err);
+		log_line(m, "error", err);
 		result = synthetic_result(m, name, "error", 127, err);
 		jv end = event_new(&m->ev, "worker_end");
 		end = jv_object_set(end, jv_string("worker"), jv_string(name));
@@ -247,20 +309,21 @@ static jv spawn_worker(struct mgr *m, const char *name, const char *task)
 		end = jv_object_set(end, jv_string("exit_code"), jv_number(127));
 		end = jv_object_set(end, jv_string("duration_ms"), jv_number(0));
 		end = jv_object_set(end, jv_string("error"), jv_string(err));
-		event_emit(&m->ev, end);
+		emit(m, end);
 		free(err);
 		goto out;
 	}
-	child_job_control(c.pid);
+	if (!wc->parallel)
+		child_job_control(c.pid);	/* Ctrl-Z: one foreground worker only */
 	jv start = event_new(&m->ev, "worker_start");
 	start = jv_object_set(start, jv_string("worker"), jv_string(name));
+	start = jv_object_set(start, jv_string("tool_use_id"),
+			      wc->tool_use_id ? jv_string(wc->tool_use_id) : jv_null());
 	start = jv_object_set(start, jv_string("timeout_s"), jv_number(timeout));
 	start = jv_object_set(start, jv_string("pid"), jv_number(c.pid));
-	event_emit(&m->ev, start);
+	emit(m, start);
 
-	char *input = worker_input(m);
-	child_write(&c, input, strlen(input));
-	free(input);
+	child_write(&c, wc->input, strlen(wc->input));
 	child_close_stdin(&c);
 
 	struct line_ctx lc = { .m = m, .result = jv_null() };
@@ -291,21 +354,24 @@ static jv spawn_worker(struct mgr *m, const char *name, const char *task)
 		for (char *p = why; *p; p++)
 			if (*p == '\n')
 				*p = ' ';
-		event_log(&m->ev, "error", why);
+		log_line(m, "error", why);
 		lc.result = synthetic_result(m, name, "error", c.exit_code, why);
 		free(why);
 	}
-	child_job_control(0);
+	if (!wc->parallel)
+		child_job_control(0);
 	status = json_str(lc.result, "status");
 	code = (int)json_num(lc.result, "exit_code", c.exit_code);
 	jv end = event_new(&m->ev, "worker_end");
 	end = jv_object_set(end, jv_string("worker"), jv_string(name));
 	end = jv_object_set(end, jv_string("worker_run_id"),
 			    json_get(lc.result, "run_id"));
+	end = jv_object_set(end, jv_string("tool_use_id"),
+			    wc->tool_use_id ? jv_string(wc->tool_use_id) : jv_null());
 	end = jv_object_set(end, jv_string("status"), jv_string(status ? status : "error"));
 	end = jv_object_set(end, jv_string("exit_code"), jv_number(code));
 	end = jv_object_set(end, jv_string("duration_ms"), jv_number((child_now() - t0) * 1000.0));
-	event_emit(&m->ev, end);
+	emit(m, end);
 	result = lc.result;
 	child_free(&c);
 out:
@@ -460,6 +526,20 @@ static void call_worker(void *user, jv block, struct tool_result *tr)
 	tr->files_changed = jv_array();
 	m->last_was_worker = false;
 	const char *name = json_str(block, "name");
+	const char *id = json_str(block, "id");
+	jv done = id ? json_get(m->batch, id) : jv_null();
+	if (jv_get_kind(done) == JV_KIND_OBJECT) {
+		/* Run with the others of its turn (run_batch): its result is ready. */
+		tr->content = json_get(done, "content");
+		jv e = json_get(done, "is_error");
+		tr->is_error = jv_get_kind(e) == JV_KIND_TRUE;
+		jv_free(e);
+		jv_free(done);
+		m->batch = jv_object_delete(m->batch, jv_string(id));
+		m->last_was_worker = true;
+		return;
+	}
+	jv_free(done);
 	jv input = jv_object_get(jv_copy(block), jv_string("input"));
 	const char *task = jv_get_kind(input) == JV_KIND_OBJECT ? json_str(input, "task") : NULL;
 	if (!name || !config_agent(m->o->cfg, name) || strcmp(name, "manager") == 0) {
@@ -486,7 +566,7 @@ static void call_worker(void *user, jv block, struct tool_result *tr)
 				set_stop(m, "limit", 6, why);
 				result = synthetic_result(m, name, "limit", 6, m->stop_reason);
 			} else {
-				result = spawn_worker(m, name, task);
+				result = spawn_worker(m, name, task, json_str(block, "id"));
 			}
 		}
 		record_result(m, name, result);
@@ -498,6 +578,251 @@ static void call_worker(void *user, jv block, struct tool_result *tr)
 		jv_free(result);
 	}
 	jv_free(input);
+}
+
+/* A thread of a parallel turn: one worker. */
+static void *call_thread(void *arg)
+{
+	struct worker_call *wc = arg;
+	wc->result = spawn_call(wc);
+	return NULL;
+}
+
+/* One call of a parallel turn and what became of it. */
+struct turn_call {
+	struct worker_call wc;
+	bool writes;		/* the agent may change files */
+	bool live;		/* to be run: not refused, not replayed */
+	jv result;		/* the worker's result (owned), or jv_invalid() */
+	char *refusal;		/* the tool result when it was not run (malloc'd) */
+	char *note;		/* what the merge gate did, or NULL (malloc'd) */
+	bool unmerged;		/* its changes stayed on its branch */
+};
+
+#define MAX_TURN_CALLS 16
+
+/* Runs the live calls, at most max_parallel at a time, in the order asked. */
+static void run_live(struct mgr *m, struct turn_call *calls, int n)
+{
+	int step = m->o->max_parallel > 0 ? m->o->max_parallel : 1;
+	int idx[MAX_TURN_CALLS], nlive = 0;
+	for (int i = 0; i < n; i++)
+		if (calls[i].live)
+			idx[nlive++] = i;
+	for (int w = 0; w < nlive; w += step) {
+		int end = w + step < nlive ? w + step : nlive;
+		bool threaded[MAX_TURN_CALLS] = { false };
+		for (int j = w; j < end; j++) {
+			struct worker_call *wc = &calls[idx[j]].wc;
+			if (m->stop_status) {
+				wc->result = synthetic_result(m, wc->name, "interrupted", 130, "not run: the run is stopping");
+				continue;
+			}
+			threaded[j] = pthread_create(&wc->thread, NULL, call_thread, wc) == 0;
+			if (!threaded[j])
+				wc->result = spawn_call(wc);
+		}
+		for (int j = w; j < end; j++)
+			if (threaded[j])
+				pthread_join(calls[idx[j]].wc.thread, NULL);
+	}
+	for (int j = 0; j < nlive; j++)
+		calls[idx[j]].result = calls[idx[j]].wc.result;
+}
+
+/*
+ * The merge gate, in the order asked: each writer's worktree is committed
+ * on its branch and merged into the workspace; merged ones are removed,
+ * the others kept (and said so in the journal and the tool result).
+ */
+static void merge_gate(struct mgr *m, struct turn_call *calls, int n, char **base)
+{
+	for (int i = 0; i < n; i++) {
+		struct turn_call *tc = &calls[i];
+		struct worker_call *wc = &tc->wc;
+		if (!wc->worktree || !jv_is_valid(tc->result))
+			continue;
+		const char *status = json_str(tc->result, "status");
+		bool finished = status && (strcmp(status, "completed") == 0 || strcmp(status, "failed") == 0);
+		char *err = NULL, *msg = xasprintf("bllm: the %s's work: %.200s", wc->name, wc->task);
+		bool merged = false;
+		jv conflicts = jv_array();
+		if (worktree_commit(wc->worktree, msg, &err) < 0) {
+			tc->note = xasprintf("merge gate: %s; the work is on branch %s (worktree %s)", err,
+					     wc->branch, wc->worktree);
+		} else if (!finished) {
+			tc->note = xasprintf("merge gate: the %s did not finish (%s), so its changes were not "
+					     "merged; they are on branch %s (worktree %s).", wc->name,
+					     status ? status : "error", wc->branch, wc->worktree);
+		} else {
+			jv_free(conflicts);
+			if (worktree_merge(m->o->root, base, wc->branch, &merged, &conflicts, &err) < 0)
+				tc->note = xasprintf("merge gate: %s; the work is on branch %s (worktree %s)", err,
+						     wc->branch, wc->worktree);
+			else
+				tc->note = parallel_merge_note(wc->name, merged, conflicts, wc->branch, wc->worktree);
+		}
+		free(err);
+		err = NULL;
+		if (merged && worktree_remove(m->o->root, wc->worktree, wc->branch, &err) < 0) {
+			log_line(m, "warning", err);
+			free(err);
+		}
+		tc->unmerged = !merged;
+		log_line(m, merged ? "info" : "warning", tc->note);
+		jv_free(conflicts);
+		free(msg);
+	}
+}
+
+/*
+ * The manager's batch hook (agent_opts.custom_batch): when the model asks
+ * for several workers in one turn, runs them at the same time, each
+ * writer in a worktree of its own, then the merge gate, then records the
+ * results in the order asked for call_worker to hand back. Leaves a turn
+ * that cannot run in parallel (one call, max_parallel_workers 1, writers
+ * without git) to call_worker, one call after another.
+ */
+static void run_batch(void *user, jv content)
+{
+	struct mgr *m = user;
+	const struct manager_opts *o = m->o;
+	struct turn_call calls[MAX_TURN_CALLS];
+	int n = 0, writers = 0;
+	memset(calls, 0, sizeof calls);
+	jv_array_foreach(content, i, block) {
+		/* The strings stay valid: content holds the block. */
+		const char *type = json_str(block, "type"), *name = json_str(block, "name");
+		jv input = json_get(block, "input");
+		const char *task = json_str(input, "task");
+		const struct agent_def *def = name ? config_agent(o->cfg, name) : NULL;
+		if (type && strcmp(type, "tool_use") == 0 && def && strcmp(name, "manager") != 0 && task &&
+		    *task && json_str(block, "id") && n < MAX_TURN_CALLS) {
+			struct turn_call *tc = &calls[n++];
+			tc->wc = (struct worker_call){ .m = m, .name = name, .task = task,
+						       .tool_use_id = json_str(block, "id"), .workdir = o->root,
+						       .parallel = true, .result = jv_invalid() };
+			tc->writes = parallel_agent_writes(def->tools);
+			tc->result = jv_invalid();
+			writers += tc->writes;
+		}
+		jv_free(input);
+		jv_free(block);
+	}
+	const char *why = NULL, *git_why = NULL;
+	bool git_ok = n > 1 && writers > 0 && worktree_usable(o->root, &git_why);
+	enum parallel_mode mode = parallel_decide(n, writers, git_ok, o->max_parallel, &why);
+	char *base = NULL, *err = NULL;
+	if (mode == PARALLEL_WORKTREES && worktree_snapshot(o->root, &base, &err) < 0) {
+		char *msg = xasprintf("%s: the workers run one after another", err);
+		log_line(m, "warning", msg);
+		free(msg);
+		free(err);
+		return;
+	}
+	if (mode == PARALLEL_NONE || mode == PARALLEL_SEQUENTIAL) {
+		if (why) {
+			char *msg = git_why ? xasprintf("%s (%s)", why, git_why) : xstrdup(why);
+			log_line(m, "info", msg);
+			free(msg);
+		}
+		return;
+	}
+	int live = 0;
+	for (int i = 0; i < n; i++) {
+		struct turn_call *tc = &calls[i];
+		if (m->stop_status) {
+			tc->refusal = xstrdup("not run: the run is stopping");
+		} else if (!check_cycle(m, tc->wc.name)) {
+			tc->refusal = xasprintf("refused: %s", m->stop_reason);
+		} else {
+			tc->result = take_replay(m, tc->wc.name);
+			if (jv_is_valid(tc->result)) {
+				char *msg = xasprintf("resume: the %s had finished; using its saved result", tc->wc.name);
+				log_line(m, "info", msg);
+				free(msg);
+			} else {
+				tc->live = true;
+				live++;
+			}
+		}
+	}
+	char *spent = NULL;
+	if (live && agent_budget_spent(&m->budget, &spent)) {
+		set_stop(m, "limit", 6, spent);
+		for (int i = 0; i < n; i++)
+			if (calls[i].live) {
+				calls[i].live = false;
+				calls[i].result = synthetic_result(m, calls[i].wc.name, "limit", 6, m->stop_reason);
+			}
+		live = 0;
+	}
+	/* Reserved: together they cannot spend more than is left. */
+	struct agent_budget share;
+	parallel_budget_share(&m->budget, live, &share);
+	char *input = live ? worker_input(m) : NULL, *common = worktree_common_dir(o->root);
+	struct buf names = BUF_INIT;
+	for (int i = 0; i < n; i++) {
+		struct worker_call *wc = &calls[i].wc;
+		if (!calls[i].live)
+			continue;
+		wc->budget = share;
+		wc->timeout = config_worker_timeout(o->cfg, wc->name, 600);
+		wc->input = input;
+		buf_printf(&names, "%s%s", names.len ? ", " : "", wc->name);
+		if (calls[i].writes && mode == PARALLEL_WORKTREES && common) {
+			int k = ++m->worktrees_made;
+			wc->branch = parallel_branch(m->session.id, k);
+			wc->worktree = xasprintf("%s/bllm/%s/%d", common, m->session.id, k);
+			if (worktree_add(o->root, base, wc->branch, wc->worktree, &err) < 0) {
+				log_line(m, "error", err);
+				calls[i].live = false;
+				calls[i].result = synthetic_result(m, wc->name, "error", 1, err);
+				free(err);
+				err = NULL;
+				free(wc->worktree);
+				wc->worktree = NULL;
+			} else {
+				wc->workdir = wc->worktree;
+				buf_printf(&names, " (in %s)", wc->branch);
+			}
+		}
+	}
+	if (live) {
+		char *msg = xasprintf("running %d workers at once: %s", live, buf_str(&names));
+		log_line(m, "info", msg);
+		free(msg);
+	}
+	buf_free(&names);
+	run_live(m, calls, n);
+	if (base)
+		merge_gate(m, calls, n, &base);
+	for (int i = 0; i < n; i++) {
+		struct turn_call *tc = &calls[i];
+		jv entry = jv_object();
+		if (tc->refusal) {
+			entry = jv_object_set(entry, jv_string("content"), jv_string(tc->refusal));
+			entry = jv_object_set(entry, jv_string("is_error"), jv_true());
+		} else {
+			record_result(m, tc->wc.name, tc->result);
+			char *text = tool_text(tc->wc.name, tc->result);
+			const char *status = json_str(tc->result, "status");
+			entry = jv_object_set(entry, jv_string("content"),
+					      tc->note ? jv_string_fmt("%s\n\n%s", tc->note, text) : jv_string(text));
+			entry = jv_object_set(entry, jv_string("is_error"),
+					      jv_bool(!status || strcmp(status, "completed") != 0 || tc->unmerged));
+			free(text);
+		}
+		m->batch = jv_object_set(m->batch, jv_string(tc->wc.tool_use_id), entry);
+		jv_free(tc->result);
+		free(tc->refusal);
+		free(tc->note);
+		free(tc->wc.branch);
+		free(tc->wc.worktree);
+	}
+	free(input);
+	free(common);
+	free(base);
 }
 
 /* After each worker: the run's stops, then a person's chance to step in. */
@@ -567,6 +892,9 @@ static int load_resume(struct mgr *m, char **err)
 	jv events;
 	if (session_read_journal(m->o->sessions_dir, m->session.id, &events, err) < 0)
 		return -1;
+	/* Workers of one turn may finish in any order: the replay follows the
+	 * order they were started in (worker_start), which is the order asked. */
+	jv started = jv_array(), run_of = jv_object(), by_run = jv_object();
 	jv_array_foreach(events, i, ev) {
 		const char *type = event_type(ev);
 		const char *agent = json_str(ev, "agent");
@@ -574,12 +902,37 @@ static int load_resume(struct mgr *m, char **err)
 		    !m->request && json_str(ev, "text"))
 			m->request = xstrdup(json_str(ev, "text"));
 		const char *status = json_str(ev, "status");
+		const char *use = json_str(ev, "tool_use_id"), *wrun = json_str(ev, "worker_run_id");
+		if (type && use && strcmp(type, "worker_start") == 0)
+			started = jv_array_append(started, jv_string(use));
+		if (type && use && wrun && strcmp(type, "worker_end") == 0)
+			run_of = jv_object_set(run_of, jv_string(use), jv_string(wrun));
 		if (type && agent && strcmp(type, "result") == 0 && strcmp(agent, "manager") != 0 &&
 		    json_str(ev, "parent_id") && status &&
-		    (strcmp(status, "completed") == 0 || strcmp(status, "failed") == 0))
+		    (strcmp(status, "completed") == 0 || strcmp(status, "failed") == 0)) {
 			m->replay = jv_array_append(m->replay, jv_copy(ev));
+			if (json_str(ev, "run_id"))
+				by_run = jv_object_set(by_run, jv_string(json_str(ev, "run_id")), jv_copy(ev));
+		}
 		jv_free(ev);
 	}
+	if (jv_array_length(jv_copy(started)) > 0) {
+		jv ordered = jv_array();
+		jv_array_foreach(started, i, use) {
+			jv r = json_get(by_run, json_str(run_of, jv_string_value(use)) ?
+						json_str(run_of, jv_string_value(use)) : "");
+			if (jv_get_kind(r) == JV_KIND_OBJECT)
+				ordered = jv_array_append(ordered, r);
+			else
+				jv_free(r);
+			jv_free(use);
+		}
+		jv_free(m->replay);
+		m->replay = ordered;
+	}
+	jv_free(started);
+	jv_free(run_of);
+	jv_free(by_run);
 	jv_free(events);
 	if (!m->request) {
 		*err = xasprintf("session %s: its journal has no task to resume", m->session.id);
@@ -696,7 +1049,7 @@ static char *parse_mention(const char *request, const char **task)
 static void run_mention(struct mgr *m, const char *name, const char *task, struct agent_outcome *out)
 {
 	agent_outcome_set(out, "error", 4, NULL);
-	jv result = spawn_worker(m, name, *task ? task : m->request);
+	jv result = spawn_worker(m, name, *task ? task : m->request, NULL);
 	record_result(m, name, result);
 	const char *status = json_str(result, "status");
 	const char *error = json_str(result, "error");
@@ -720,6 +1073,7 @@ void manager_opts_configure(struct manager_opts *o, const struct config *cfg)
 {
 	o->cfg = cfg;
 	o->max_turns = (int)config_number(cfg, "workflow_limits.max_turns", 50);
+	o->max_parallel = (int)config_number(cfg, "workflow_limits.max_parallel_workers", 3);
 	o->intervention_wait_s = config_number(cfg, "intervention_wait_seconds", 5);
 	if (!o->sessions_dir)
 		o->sessions_dir = config_string(cfg, "sessions_dir", "sessions");
@@ -737,7 +1091,9 @@ int manager_run(const struct manager_opts *o, const char *request, struct manage
 		.max_review = (int)config_number(o->cfg, "workflow_limits.max_review_iterations", 3),
 		.max_test = (int)config_number(o->cfg, "workflow_limits.max_retry_cycles", 3),
 		.max_coder_retries = (int)config_number(o->cfg, "workflow_limits.max_coder_retries", 2),
+		.batch = jv_object(),
 	};
+	pthread_mutex_init(&m.lock, NULL);
 	event_timestamp(m.created_at);
 	char *err = NULL;
 	struct agent_outcome out;
@@ -867,6 +1223,7 @@ int manager_run(const struct manager_opts *o, const char *request, struct manage
 				.interrupted = o->signals,
 				.custom_tools = m.tool_defs,
 				.custom_tool = call_worker,
+				.custom_batch = run_batch,
 				.custom_user = &m,
 				.budget = &m.budget,
 				.after_tool = after_tool,
@@ -933,6 +1290,8 @@ done:
 	jv_free(m.agents_used);
 	jv_free(m.verification);
 	jv_free(m.tool_defs);
+	jv_free(m.batch);
+	pthread_mutex_destroy(&m.lock);
 	return res->exit_code;
 }
 
