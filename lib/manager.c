@@ -892,8 +892,8 @@ static int load_resume(struct mgr *m, char **err)
 	jv events;
 	if (session_read_journal(m->o->sessions_dir, m->session.id, &events, err) < 0)
 		return -1;
-	/* Workers of one turn may finish in any order: the replay follows the
-	 * order they were started in (worker_start), which is the order asked. */
+	/* Workers of one turn may start and finish in any order: the replay
+	 * follows the manager's tool_use events, which are in the order asked. */
 	jv started = jv_array(), run_of = jv_object(), by_run = jv_object();
 	jv_array_foreach(events, i, ev) {
 		const char *type = event_type(ev);
@@ -903,7 +903,7 @@ static int load_resume(struct mgr *m, char **err)
 			m->request = xstrdup(json_str(ev, "text"));
 		const char *status = json_str(ev, "status");
 		const char *use = json_str(ev, "tool_use_id"), *wrun = json_str(ev, "worker_run_id");
-		if (type && use && strcmp(type, "worker_start") == 0)
+		if (type && agent && use && strcmp(type, "tool_use") == 0 && strcmp(agent, "manager") == 0)
 			started = jv_array_append(started, jv_string(use));
 		if (type && use && wrun && strcmp(type, "worker_end") == 0)
 			run_of = jv_object_set(run_of, jv_string(use), jv_string(wrun));
