@@ -7,7 +7,7 @@ OPT     ?= -O2 -g
 SAN     ?=
 VERSION := 0.1.0
 
-PKGS    := libcurl zlib
+PKGS    := libcurl zlib md4c
 ALL_CFLAGS = -std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Wpedantic -Wshadow \
 	-Wformat=2 -Wno-format-nonliteral $(OPT) $(SAN) -Ilib -DBLLM_VERSION='"$(VERSION)"' \
 	-DBLLM_SHARE_DIR='"$(PREFIX)/share/bllm"' \
@@ -111,12 +111,13 @@ FUZZ_SECONDS ?= 60
 fuzz: deps
 	@$(MAKE) --no-print-directory B=build-fuzz CC=clang OPT="-O1 -g" \
 		SAN="-fsanitize=fuzzer-no-link,address,undefined" build-fuzz/libbllm.a
-	@for t in sse io; do \
+	@for t in sse io md; do \
 		clang -std=c11 -D_POSIX_C_SOURCE=200809L -g -O1 -Ilib \
 			-fsanitize=fuzzer,address,undefined tests/fuzz/fuzz_$$t.c build-fuzz/libbllm.a \
 			$(LDLIBS) -o build-fuzz/fuzz_$$t || exit 1; \
 		mkdir -p build-fuzz/corpus-$$t; \
 		[ $$t = sse ] && cp tests/fixtures/anthropic-sse/*.sse build-fuzz/corpus-$$t/ 2>/dev/null; \
+		[ $$t = md ] && cp README.md docs/*.md build-fuzz/corpus-$$t/ 2>/dev/null; \
 		ASAN_OPTIONS=detect_leaks=0 build-fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) \
 			build-fuzz/corpus-$$t || exit 1; \
 	done

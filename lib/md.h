@@ -19,6 +19,8 @@
  * escape sequences at all and stays readable: markup characters are
  * dropped, structure is kept by indentation and the list markers.
  * Blocks are separated by one blank line; output ends with a newline.
+ * Control characters in the text (ESC included) are shown as U+FFFD, so
+ * model output can never drive the terminal.
  */
 #include <stdbool.h>
 #include <stddef.h>
@@ -39,9 +41,12 @@ void md_render(const char *text, size_t len, const struct md_opts *o, struct buf
  * every top-level block that is now complete and holds the open one, so
  * what is already on screen is never printed again. A block is complete
  * when a blank line follows it outside a fence, or when its closing fence
- * arrives. The concatenation of everything fed then finished renders to
- * the same bytes as md_render of the whole text, except that blocks keep
- * the width that was current when each was emitted.
+ * arrives; a list only when a line after the blank shows it has ended (an
+ * indented line or another item would continue it). The concatenation of
+ * everything fed then finished renders to the same bytes however the text
+ * was split, and to the bytes of md_render of the whole text, except that
+ * blocks keep the width that was current when each was emitted and that a
+ * reference link is resolved only by a definition in its own block.
  */
 struct md_stream;
 

@@ -3,7 +3,7 @@
 # Non-interactive; uses sudo when not root; does nothing when all are present.
 set -eu
 PACKAGES="gcc make pkg-config libcurl4-openssl-dev libjq-dev zlib1g-dev libedit-dev
-jq curl bats bats-support bats-assert tmux procps
+jq curl bats bats-support bats-assert tmux procps libmd4c-dev
 git parallel openssh-client openssh-server"
 
 missing=""
