@@ -53,8 +53,9 @@ setup() {
 	assert_output --regexp '\| 2 concurrent bllm-manage: wall \(throughput\) \| [0-9.]+ ms \([0-9.]+ runs/s\) \| 2 × one run: '
 	assert_output --regexp '\| bllm-batch -j 1 over 2 tasks: wall \(throughput\) \| [0-9.]+ ms \([0-9.]+ tasks/s\) \| -j 1: [0-9.]+ ms \|'
 	assert_output --regexp '\| bllm-batch -j 2 over 2 tasks: wall \(throughput\) \| [0-9.]+ ms \([0-9.]+ tasks/s\) \| -j 1: [0-9.]+ ms \| [0-9.]+ \|'
-	# the header, the rule and 18 rows
-	[ "$(grep -c '^|' "$D/stdout")" -eq 20 ]
+	assert_output --regexp '\| manager turn with 2 coders \(200 ms replies\): wall, at once \| [0-9.]+ ms \| one after another: [0-9.]+ ms \| [0-9.]+ \| < 1 \| (yes|\*\*no\*\*) \|'
+	# the header, the rule and 19 rows
+	[ "$(grep -c '^|' "$D/stdout")" -eq 21 ]
 }
 
 @test "bench.sh without Claude Code: its row says how to install it, the rest still runs" {

@@ -429,6 +429,49 @@ for N in $ns; do
 		"$r" "-" "-"
 done
 
+# ---- parallel workers: a turn with two coders, at once vs one after another ----
+say "parallel: a manager turn with two coders (200 ms replies), at once and one after another, $R runs"
+cat >"$work/two.json" <<'EOF'
+{"rules": [
+	{"match": {"system": "You are the manager", "turn": 0},
+	 "reply": {"content": [{"type": "tool_use", "name": "coder", "input": {"task": "write a"}},
+		{"type": "tool_use", "name": "coder", "input": {"task": "write b"}}]}},
+	{"match": {"system": "You are the manager"}, "reply": {"content": [{"type": "text", "text": "done"}]}},
+	{"match": {"system": "You are the coder", "turn": 0, "body": "write a"}, "delay_ms": 200,
+	 "reply": {"content": [{"type": "tool_use", "name": "Write", "input": {"file_path": "a.txt", "content": "a\n"}}]}},
+	{"match": {"system": "You are the coder", "turn": 0, "body": "write b"}, "delay_ms": 200,
+	 "reply": {"content": [{"type": "tool_use", "name": "Write", "input": {"file_path": "b.txt", "content": "b\n"}}]}},
+	{"match": {"system": "You are the coder"}, "delay_ms": 200, "reply": {"content": [{"type": "text", "text": "written"}]}}
+]}
+EOF
+fake_start two "$work/two.json"
+export ANTHROPIC_BASE_URL="$fake_url"
+mkdir -p "$work/seqcfg"
+cp "$top"/config/*.json "$work/seqcfg/"
+jq '.workflow_limits.max_parallel_workers = 1' "$top/config/system_config.json" >"$work/seqcfg/system_config.json"
+for mode in parallel sequential; do
+	cfg=$top/config/agent_config.json
+	[ "$mode" = sequential ] && cfg=$work/seqcfg/agent_config.json
+	n=0
+	while [ $n -lt "$R" ]; do
+		n=$((n + 1))
+		d=$work/two-$mode-$n
+		cp -r "$top/examples/wordcount" "$d"
+		git -C "$d" init -q && git -C "$d" add -A &&
+			git -C "$d" -c user.name=bench -c user.email=bench@localhost commit -qm base ||
+			die "git cannot make the repository for the parallel turn"
+		measure "$work/m-two-$mode" -o "$d.ndjson" -e "$d.err" -- "$B/bllm-manage" --no-interactive \
+			--no-cache --quiet --config "$cfg" --sessions-dir "$d.sessions" -C "$d" "two parts"
+		[ -s "$d/a.txt" ] && [ -s "$d/b.txt" ] ||
+			{ failed=1; say "two-coder turn ($mode) run $n: a.txt and b.txt not both there"; }
+	done
+	summary "$work/m-two-$mode" >"$work/s-two-$mode.json"
+	jset ".two_coders.$mode" "$(cat "$work/s-two-$mode.json")"
+done
+tp=$(get "$work/s-two-parallel.json" .wall_ms) ts=$(get "$work/s-two-sequential.json" .wall_ms)
+row "manager turn with 2 coders (200 ms replies): wall, at once" "$(ms "$tp")" \
+	"one after another: $(ms "$ts")" "$(ratio "$tp" "$ts")" "< 1" "$(holds "$(ratio "$tp" "$ts")" lt 1)"
+
 # ---- bllm-batch: throughput over BENCH_BATCH_TASKS tasks at -j 1, 2, 4 ----
 bt=${BENCH_BATCH_TASKS:-8}
 [ "$quick" = 1 ] && bt=${BENCH_BATCH_TASKS:-2}
