@@ -53,6 +53,7 @@ struct mgr {
 	pthread_mutex_t lock;
 	jv batch;		/* a parallel turn's tool results by tool_use_id: {content, is_error} */
 	int worktrees_made;	/* worktrees this session made so far (the N of bllm/SESSION/N) */
+	jv kept;		/* worktrees not merged: [{worker, branch, worktree, reason}] */
 };
 
 /* event_emit and event_log under the run's lock. */
@@ -670,6 +671,13 @@ static void merge_gate(struct mgr *m, struct turn_call *calls, int n, char **bas
 		}
 		tc->unmerged = !merged;
 		log_line(m, merged ? "info" : "warning", tc->note);
+		if (!merged) {
+			jv k = jv_object_set(jv_object(), jv_string("worker"), jv_string(wc->name));
+			k = jv_object_set(k, jv_string("branch"), jv_string(wc->branch));
+			k = jv_object_set(k, jv_string("worktree"), jv_string(wc->worktree));
+			k = jv_object_set(k, jv_string("reason"), jv_string(tc->note));
+			m->kept = jv_array_append(m->kept, k);
+		}
 		jv_free(conflicts);
 		free(msg);
 	}
@@ -981,6 +989,8 @@ static jv build_summary(struct mgr *m, const struct agent_outcome *out)
 	s = jv_object_set(s, jv_string("total_cost_usd"), jv_number(m->budget.cost_usd));
 	s = jv_object_set(s, jv_string("ledger"), jv_copy(m->ledger));
 	s = jv_object_set(s, jv_string("verification"), jv_copy(m->verification));
+	if (jv_array_length(jv_copy(m->kept)) > 0)
+		s = jv_object_set(s, jv_string("worktrees_kept"), jv_copy(m->kept));
 	return s;
 }
 
@@ -1091,7 +1101,7 @@ int manager_run(const struct manager_opts *o, const char *request, struct manage
 		.max_review = (int)config_number(o->cfg, "workflow_limits.max_review_iterations", 3),
 		.max_test = (int)config_number(o->cfg, "workflow_limits.max_retry_cycles", 3),
 		.max_coder_retries = (int)config_number(o->cfg, "workflow_limits.max_coder_retries", 2),
-		.batch = jv_object(),
+		.batch = jv_object(), .kept = jv_array(),
 	};
 	pthread_mutex_init(&m.lock, NULL);
 	event_timestamp(m.created_at);
@@ -1291,6 +1301,7 @@ done:
 	jv_free(m.verification);
 	jv_free(m.tool_defs);
 	jv_free(m.batch);
+	jv_free(m.kept);
 	pthread_mutex_destroy(&m.lock);
 	return res->exit_code;
 }

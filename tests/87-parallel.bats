@@ -98,6 +98,8 @@ arrived() { jq -s -r --arg r "$1" 'map(select(.rule == $r))[0].t_ms' "$FAKE_LOG"
 	[ "$(git -C ws worktree list | wc -l)" -eq 2 ]
 	id=$(last_result | jq -r .session_id)
 	jq_assert --arg b "$branch" 'select(.type == "log" and .level == "warning") | .message | contains($b)' "sess/$id.ndjson"
+	gzip -dc "sess/$id.json.gz" | jq_assert --arg b "$branch" '.worktrees_kept | length == 1 and .[0].branch == $b and .[0].worker == "coder"'
+
 }
 
 @test "a budget shared by two parallel coders is split between them, not spent twice" {
