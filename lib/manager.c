@@ -828,6 +828,15 @@ static void run_batch(void *user, jv content)
 		free(tc->wc.branch);
 		free(tc->wc.worktree);
 	}
+	if (common) {
+		/* Empty once every worktree of the session was merged and removed. */
+		char *dir = xasprintf("%s/bllm/%s", common, m->session.id);
+		rmdir(dir);
+		free(dir);
+		dir = xasprintf("%s/bllm", common);
+		rmdir(dir);
+		free(dir);
+	}
 	free(input);
 	free(common);
 	free(base);

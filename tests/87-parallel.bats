@@ -79,6 +79,7 @@ arrived() { jq -s -r --arg r "$1" 'map(select(.rule == $r))[0].t_ms' "$FAKE_LOG"
 	[ -z "$(git -C ws diff --cached --name-only)" ]
 	[ -z "$(git -C ws branch --list 'bllm/*')" ]
 	[ "$(git -C ws worktree list | wc -l)" -eq 1 ]
+	[ ! -e ws/.git/bllm ]
 	tool_results=$(jq -s -r 'map(select(.rule == "manager-end"))[0].body.messages[-1].content[].content' "$FAKE_LOG")
 	[ "$(grep -c "merge gate: the coder's changes were merged into the workspace." <<<"$tool_results")" -eq 2 ]
 }
