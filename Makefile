@@ -7,7 +7,7 @@ OPT     ?= -O2 -g
 SAN     ?=
 VERSION := 0.1.0
 
-PKGS    := libcurl zlib md4c
+PKGS    := libcurl zlib md4c sqlite3
 ALL_CFLAGS = -std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Wpedantic -Wshadow \
 	-Wformat=2 -Wno-format-nonliteral $(OPT) $(SAN) -Ilib -DBLLM_VERSION='"$(VERSION)"' \
 	-DBLLM_SHARE_DIR='"$(PREFIX)/share/bllm"' \
@@ -15,6 +15,7 @@ ALL_CFLAGS = -std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Wpedantic -Wshado
 ALL_LDFLAGS = $(SAN) $(LDFLAGS)
 LDLIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -ljq -lpthread -lm
 EDIT_LIBS := $(shell pkg-config --libs libedit 2>/dev/null || echo -ledit)
+HTTPD_LIBS := $(shell pkg-config --libs libmicrohttpd 2>/dev/null || echo -lmicrohttpd)
 
 LIB_SRC  := $(wildcard lib/*.c)
 LIB_OBJ  := $(LIB_SRC:lib/%.c=$(B)/obj/lib/%.o)
@@ -60,6 +61,22 @@ $(B)/obj/unit/%.o: tests/unit/%.c
 
 $(B)/%: $(B)/obj/bin/%.o $(B)/libbllm.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# The dashboard's page, script and style, compiled in: no file is read at run time.
+WEB_ASSETS := web/index.html web/app.js web/app.css
+$(B)/obj/lib/dashboard_http.o: $(B)/gen/web_assets.inc
+$(B)/gen/web_assets.inc: $(WEB_ASSETS)
+	@mkdir -p $(@D)
+	@for f in $(WEB_ASSETS); do \
+		n=$$(echo "$$f" | sed 's|^web/|web_|; s|[^A-Za-z0-9]|_|g'); \
+		echo "static const unsigned char $$n[] = {"; \
+		od -An -v -tx1 "$$f" | sed 's/\([0-9a-f][0-9a-f]\)/0x\1,/g'; \
+		echo "};"; \
+	done > $@
+
+# Only the dashboard serves HTTP.
+$(B)/bllm-dashboard: $(B)/obj/bin/bllm-dashboard.o $(B)/libbllm.a
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS) $(HTTPD_LIBS)
 
 # Only the terminal UI needs line editing.
 $(B)/bllm: $(B)/obj/bin/bllm.o $(B)/libbllm.a

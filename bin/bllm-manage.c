@@ -12,6 +12,7 @@
 #include "cache.h"
 #include "cli.h"
 #include "config.h"
+#include "dashboard.h"
 #include "io.h"
 #include "manager.h"
 #include "observe.h"
@@ -44,6 +45,8 @@ static void usage(const char *prog)
 	     "      --no-interactive   never wait for a person between workers\n"
 	     "      --stream-deltas    also write text_delta events\n"
 	     "      --no-cache         no response cache for this run\n"
+	     "      --dashboard        serve a live web view of the run (bllm-dashboard on\n"
+	     "                         127.0.0.1, a free port) and print its URL on stderr\n"
 	     "      --color WHEN       auto (default), always, never\n"
 	     "  -h, --help             show this help and exit\n"
 	     "      --version          show the version and exit\n\n"
@@ -57,12 +60,27 @@ static void usage(const char *prog)
 	     "130 interrupted.");
 }
 
+/* bllm-manage --dashboard: bllm-dashboard for this run; its URL on stderr. 0 when none. */
+static pid_t start_dashboard(const char *prog, const char *sessions_dir)
+{
+	pid_t pid = 0;
+	char *url = NULL, *err = NULL;
+	if (dash_spawn(sessions_dir, &pid, &url, &err) < 0) {
+		cli_error(prog, "warning: no dashboard: %s", err);
+		free(err);
+		return 0;
+	}
+	fprintf(stderr, "%s: dashboard: %s\n", prog, url);
+	free(url);
+	return pid;
+}
+
 int main(int argc, char **argv)
 {
 	static volatile sig_atomic_t signals;
 	const char *prog = cli_progname(argv[0]);
 	enum { O_CONFIG = 256, O_MODEL, O_TURNS, O_TOKENS, O_COST, O_SESSIONS, O_RESUME, O_PROGRESS,
-	       O_NO_INTERACTIVE, O_DELTAS, O_COLOR, O_VERSION, O_NO_CACHE };
+	       O_NO_INTERACTIVE, O_DELTAS, O_COLOR, O_VERSION, O_NO_CACHE, O_DASHBOARD };
 	static const struct option opts[] = {
 		{ "workdir", required_argument, NULL, 'C' }, { "config", required_argument, NULL, O_CONFIG },
 		{ "model", required_argument, NULL, O_MODEL }, { "max-turns", required_argument, NULL, O_TURNS },
@@ -74,13 +92,15 @@ int main(int argc, char **argv)
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "no-interactive", no_argument, NULL, O_NO_INTERACTIVE },
 		{ "no-cache", no_argument, NULL, O_NO_CACHE },
+		{ "dashboard", no_argument, NULL, O_DASHBOARD },
 		{ "stream-deltas", no_argument, NULL, O_DELTAS }, { "color", required_argument, NULL, O_COLOR },
 		{ "help", no_argument, NULL, 'h' }, { "version", no_argument, NULL, O_VERSION },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *config_file = NULL, *workdir = ".", *output = NULL, *sessions_dir = NULL;
 	struct manager_opts mo = { .out_fd = 1, .signals = &signals };
-	bool quiet = false, progress = false, no_interactive = false;
+	bool quiet = false, progress = false, no_interactive = false, dashboard = false;
+	pid_t dash_pid = 0;
 	enum color_mode color = COLOR_AUTO;
 	long l;
 	int c;
@@ -108,6 +128,7 @@ int main(int argc, char **argv)
 		case 'o': output = optarg; break;
 		case O_PROGRESS: progress = true; break;
 		case 'q': quiet = true; break;
+		case O_DASHBOARD: dashboard = true; break;
 		case 'v': mo.verbose = true; break;
 		case O_NO_INTERACTIVE: no_interactive = true; break;
 		case O_NO_CACHE: mo.no_cache = true; break;
@@ -172,8 +193,14 @@ int main(int argc, char **argv)
 		mo.color = term_use_color(2, color);
 		mo.sessions_dir = sessions_dir;
 		manager_opts_configure(&mo, &cfg);
+		if (dashboard)
+			dash_pid = start_dashboard(prog, mo.sessions_dir);
 		struct manager_outcome res;
 		code = manager_run(&mo, task.data ? task.data : "", &res);
+		if (dash_pid > 0) {
+			sleep(1);	/* the page shows the end before it goes */
+			dash_spawn_stop(dash_pid);
+		}
 		if (res.error && !res.shown)
 			cli_error(prog, "%s", res.error);
 		manager_outcome_free(&res);

@@ -1,5 +1,7 @@
-/* bllm-session: lists, shows, exports and replays the saved sessions of bllm-manage. */
+/* bllm-session: lists, shows, exports, replays, searches and reindexes the sessions of bllm-manage. */
+#define _DEFAULT_SOURCE	/* realpath */
 #include <errno.h>
+#include <limits.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -8,8 +10,10 @@
 
 #include "buf.h"
 #include "cli.h"
+#include "history.h"
 #include "io.h"
 #include "session.h"
+#include "stats.h"
 #include "term.h"
 
 static void usage(void)
@@ -24,19 +28,33 @@ static void usage(void)
 	     "  show ID        the session's status, verification, turns, tokens, cost,\n"
 	     "                 per-agent ledger, request and final text\n"
 	     "  export ID      the summary as JSON (decompressed)\n"
-	     "  replay ID      the journal's events, as JSON lines: replay ID | bllm-render\n\n"
+	     "  replay ID      the journal's events, as JSON lines: replay ID | bllm-render\n"
+	     "  search TEXT    sessions whose request, tasks or agent texts hold every word\n"
+	     "                 of TEXT (full-text, from the history database), best first:\n"
+	     "                 ID, STATUS, AGENT/KIND and a snippet with [the match]\n"
+	     "  reindex        rebuild the history database's rows of the sessions directory\n"
+	     "                 from its journals and summaries (a damaged database is made anew)\n\n"
 	     "ID may be any unique prefix of a session ID (e.g. 20261125-2030).\n\n"
 	     "Options:\n"
 	     "      --json               list, show: print JSON instead of text (a list\n"
 	     "                           prints an array of summaries)\n"
 	     "      --sessions-dir DIR   where the sessions are (default: $BLLM_SESSIONS_DIR,\n"
 	     "                           else ./sessions)\n"
-	     "      --color[=WHEN]       colour: auto (default), always, never\n"
+	     "      --color[=WHEN]       colour: auto (default), always, never\n\n"
+	     "History filters (list reads the history database when one is given):\n"
+	     "      --since WHEN         created since WHEN: 90s, 30m, 2h, 7d, 2026-11-25 or an\n"
+	     "                           RFC 3339 time\n"
+	     "      --status STATUS      running, completed, failed, error, limit, timeout, ...\n"
+	     "      --agent NAME         sessions that ran this worker\n"
+	     "      --workspace DIR      sessions run in this workspace (bllm-manage -C DIR)\n"
+	     "      --limit N            the N newest (also for search; default 20 there)\n\n"
+	     "The history database is $BLLM_HISTORY_DB, else $BLLM_STATE_DIR/history.db (else\n"
+	     "$XDG_STATE_HOME/bllm, else ~/.local/state/bllm); bllm-manage writes it as it runs.\n"
 	     "  -h, --help               show this help and exit\n"
 	     "      --version            show the version and exit\n\n"
 	     "Exit status: 0 done (also when there are no sessions); 1 a session could not\n"
-	     "be read (damaged file) or output failed; 2 usage error, unknown or\n"
-	     "ambiguous ID.");
+	     "be read (damaged file), the history database could not be used, search found\n"
+	     "nothing, or output failed; 2 usage error, unknown or ambiguous ID.");
 }
 
 /* Prints v (borrowed) as indented JSON on stdout. */
@@ -47,11 +65,12 @@ static void print_json(jv v)
 	jv_free(s);
 }
 
-static int cmd_list(const char *prog, const char *dir, bool json, bool color)
+static int cmd_list(const char *prog, const char *dir, struct history_filter *f, bool json, bool color)
 {
 	jv all;
 	char *err = NULL;
-	if (session_list(dir, &all, &err) < 0) {
+	bool filtered = f->since || f->status || f->agent || f->workspace || f->limit;
+	if ((filtered ? history_list_summaries(dir, f, &all, &err) : session_list(dir, &all, &err)) < 0) {
 		cli_error(prog, "%s", err);
 		free(err);
 		return 1;
@@ -80,6 +99,50 @@ static int cmd_list(const char *prog, const char *dir, bool json, bool color)
 	}
 	jv_free(all);
 	return rc;
+}
+
+static int cmd_search(const char *prog, const char *dir, const char *text, long limit, bool json,
+		      bool color)
+{
+	struct history *h;
+	char *err = NULL;
+	jv found;
+	if (history_open_synced(&h, dir, &err) < 0 || history_search(h, text, limit, &found, &err) < 0) {
+		cli_error(prog, "%s", err);
+		free(err);
+		history_close(h);
+		return 1;
+	}
+	history_close(h);
+	int n = jv_array_length(jv_copy(found));
+	if (json) {
+		print_json(found);
+	} else {
+		struct buf b = BUF_INIT;
+		history_format_search(&b, found, color);
+		fputs(buf_str(&b), stdout);
+		buf_free(&b);
+	}
+	jv_free(found);
+	if (n == 0)
+		cli_error(prog, "no session mentions \"%s\"", text);
+	return n ? 0 : 1;
+}
+
+static int cmd_reindex(const char *prog, const char *dir)
+{
+	char *path = NULL, *notice = NULL, *err = NULL;
+	int n = 0, rc = history_reindex_default(dir, &n, &path, &notice, &err);
+	if (notice)
+		cli_error(prog, "%s", notice);
+	if (rc < 0)
+		cli_error(prog, "%s", err);
+	else
+		printf("indexed %d session%s of %s into %s\n", n, n == 1 ? "" : "s", dir, path);
+	free(notice);
+	free(err);
+	free(path);
+	return rc < 0 ? 1 : 0;
 }
 
 /* The command on session arg: show, export or replay. */
@@ -137,6 +200,11 @@ int main(int argc, char **argv)
 		{ "json", no_argument, NULL, 'j' },
 		{ "sessions-dir", required_argument, NULL, 'd' },
 		{ "color", optional_argument, NULL, 'c' },
+		{ "since", required_argument, NULL, 'S' },
+		{ "status", required_argument, NULL, 't' },
+		{ "agent", required_argument, NULL, 'a' },
+		{ "workspace", required_argument, NULL, 'w' },
+		{ "limit", required_argument, NULL, 'l' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -144,6 +212,10 @@ int main(int argc, char **argv)
 	const char *dir = getenv("BLLM_SESSIONS_DIR");
 	enum color_mode mode = COLOR_AUTO;
 	bool json = false;
+	struct history_filter f = { 0 };
+	char since[32];
+	long long since_ms;
+	char ws[PATH_MAX];
 	int ch;
 	if (!dir || !*dir)
 		dir = "./sessions";
@@ -160,6 +232,21 @@ int main(int argc, char **argv)
 			if (term_parse_color_mode(optarg ? optarg : "always", &mode) < 0)
 				return cli_usage_error(prog, "--color: expected auto, always or never");
 			break;
+		case 'S':
+			if (stats_parse_since(optarg, history_now_ms(), &since_ms) < 0)
+				return cli_usage_error(prog, "--since '%s': expected a duration (90s, 30m, "
+						       "2h, 7d), a date or an RFC 3339 time", optarg);
+			history_time_string(since_ms, since);
+			f.since = since;
+			break;
+		case 't': f.status = optarg; break;
+		case 'a': f.agent = optarg; break;
+		case 'w': f.workspace = realpath(optarg, ws) ? ws : optarg; break;
+		case 'l':
+			if (cli_parse_long(optarg, 1, 1000000000, &f.limit) < 0)
+				return cli_usage_error(prog, "--limit '%s': expected a positive number",
+						       optarg);
+			break;
 		case 'h': usage(); return 0;
 		case 'V': printf("bllm-session %s\n", BLLM_VERSION); return 0;
 		case ':':
@@ -171,14 +258,23 @@ int main(int argc, char **argv)
 		}
 	}
 	if (optind >= argc)
-		return cli_usage_error(prog, "missing command: list, show, export or replay");
+		return cli_usage_error(prog, "missing command: list, show, export, replay, search or "
+				       "reindex");
 	const char *cmd = argv[optind++];
 	int nargs = argc - optind, rc;
 	bool color = term_use_color(1, mode);
 	if (strcmp(cmd, "list") == 0) {
 		if (nargs > 0)
 			return cli_usage_error(prog, "list: unexpected argument '%s'", argv[optind]);
-		rc = cmd_list(prog, dir, json, color);
+		rc = cmd_list(prog, dir, &f, json, color);
+	} else if (strcmp(cmd, "search") == 0) {
+		if (nargs != 1)
+			return cli_usage_error(prog, "search: expected one TEXT (quote several words)");
+		rc = cmd_search(prog, dir, argv[optind], f.limit, json, color);
+	} else if (strcmp(cmd, "reindex") == 0) {
+		if (nargs > 0)
+			return cli_usage_error(prog, "reindex: unexpected argument '%s'", argv[optind]);
+		rc = cmd_reindex(prog, dir);
 	} else if (strcmp(cmd, "show") == 0 || strcmp(cmd, "export") == 0 ||
 		   strcmp(cmd, "replay") == 0) {
 		if (nargs != 1)
@@ -186,8 +282,8 @@ int main(int argc, char **argv)
 					       nargs);
 		rc = cmd_session(prog, dir, cmd, argv[optind], json, color);
 	} else {
-		return cli_usage_error(prog, "unknown command '%s' (expected list, show, export or "
-				       "replay)", cmd);
+		return cli_usage_error(prog, "unknown command '%s' (expected list, show, export, "
+				       "replay, search or reindex)", cmd);
 	}
 	if (fflush(stdout) != 0 || ferror(stdout)) {
 		if (errno == EPIPE)

@@ -1,5 +1,7 @@
+#define _DEFAULT_SOURCE	/* realpath */
 /* bllm-stats: latency, tokens and cost per agent, cache hit rate, and errors, from metrics. */
 #include <errno.h>
+#include <limits.h>
 #include <getopt.h>
 #include <stdbool.h>
 #include <signal.h>
@@ -9,6 +11,7 @@
 #include <time.h>
 
 #include "cli.h"
+#include "history.h"
 #include "stats.h"
 #include "term.h"
 
@@ -30,6 +33,12 @@ static void usage(void)
 	     "                       (2026-11-25T20:30:00Z, 2026-11-25T20:30:00.123Z)\n"
 	     "                       or a date (2026-11-25, midnight UTC)\n"
 	     "  -d, --log-dir DIR    the log directory (default: $LOG_DIR, else logs)\n"
+	     "      --history        read the history database that bllm-manage writes\n"
+	     "                       ($BLLM_STATE_DIR/history.db) instead of the metrics: every\n"
+	     "                       session's API calls, worker runs and errors by type\n"
+	     "      --status STATUS  (history) only sessions that ended so (or are running)\n"
+	     "      --agent NAME     (history) only this agent's calls\n"
+	     "      --workspace DIR  (history) only sessions run in this workspace\n"
 	     "  -h, --help           show this help and exit\n"
 	     "      --version        show the version and exit\n\n"
 	     "With no metrics yet, says so on stderr (or prints the empty JSON) and exits 0.\n"
@@ -89,6 +98,8 @@ static void print_table(jv agents, jv cache, bool color)
 		jv_free(name);
 	}
 	jv_free(names);
+	if (jv_get_kind(cache) != JV_KIND_OBJECT)
+		return;	/* the history has no response cache records */
 	printf("\nresponse cache: %.0f hits, %.0f misses, hit rate %.1f%%, size %.0f\n",
 	       num(cache, "hits"), num(cache, "misses"), 100 * num(cache, "hit_rate"),
 	       num(cache, "size"));
@@ -127,6 +138,46 @@ static void print_json(jv v)
 	jv_free(s);
 }
 
+/* bllm-stats --history: the same table (or errors by type) from the history database. */
+static int history_stats_main(const char *prog, const struct history_filter *f, bool errors, bool json)
+{
+	struct history *h;
+	char *err = NULL;
+	jv st;
+	if (history_open_synced(&h, NULL, &err) < 0 || history_stats(h, f, &st, &err) < 0) {
+		cli_error(prog, "%s", err);
+		free(err);
+		history_close(h);
+		return 1;
+	}
+	history_close(h);
+	jv agents = jv_object_get(jv_copy(st), jv_string("agents"));
+	jv by_type = jv_object_get(jv_copy(st), jv_string("errors"));
+	if (json) {
+		print_json(errors ? by_type : st);
+	} else if (errors) {
+		double total = 0;
+		jv_object_foreach(by_type, k, n) {
+			total += jv_number_value(n);
+			jv_free(k);
+			jv_free(n);
+		}
+		jv s = jv_object_set(jv_object(), jv_string("total_errors"), jv_number(total));
+		s = jv_object_set(s, jv_string("error_counts"), jv_copy(by_type));
+		s = jv_object_set(s, jv_string("recent"), jv_array());
+		print_errors(s);
+		jv_free(s);
+	} else if (jv_object_length(jv_copy(agents)) == 0) {
+		fprintf(stderr, "%s: no API calls in the history match\n", prog);
+	} else {
+		print_table(agents, jv_null(), term_use_color(1, COLOR_AUTO));
+	}
+	jv_free(agents);
+	jv_free(by_type);
+	jv_free(st);
+	return fclose(stdout) == 0 || errno == EPIPE ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
 	const char *prog = cli_progname(argv[0]);
@@ -136,11 +187,17 @@ int main(int argc, char **argv)
 		{ "session", required_argument, NULL, 's' },
 		{ "since", required_argument, NULL, 'S' },
 		{ "log-dir", required_argument, NULL, 'd' },
+		{ "history", no_argument, NULL, 'H' },
+		{ "status", required_argument, NULL, 't' },
+		{ "agent", required_argument, NULL, 'a' },
+		{ "workspace", required_argument, NULL, 'w' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
-	bool json = false;
+	bool json = false, history = false;
+	struct history_filter f = { 0 };
+	char ws[PATH_MAX], since_ts[32];
 	const char *session = NULL, *since = NULL, *dir = NULL;
 	int ch;
 	opterr = 0;
@@ -150,6 +207,10 @@ int main(int argc, char **argv)
 		case 's': session = optarg; break;
 		case 'S': since = optarg; break;
 		case 'd': dir = optarg; break;
+		case 'H': history = true; break;
+		case 't': f.status = optarg; history = true; break;
+		case 'a': f.agent = optarg; history = true; break;
+		case 'w': f.workspace = realpath(optarg, ws) ? ws : optarg; history = true; break;
 		case 'h': usage(); return 0;
 		case 'V': printf("bllm-stats %s\n", BLLM_VERSION); return 0;
 		case ':':
@@ -180,6 +241,16 @@ int main(int argc, char **argv)
 				  since);
 			return 2;
 		}
+	}
+	if (history) {
+		if (session)
+			return cli_usage_error(prog, "--session: not with --history (use bllm-session "
+					       "show ID)");
+		if (since) {
+			history_time_string(since_ms, since_ts);
+			f.since = since_ts;
+		}
+		return history_stats_main(prog, &f, errors, json);
 	}
 	if (!dir)
 		dir = getenv("LOG_DIR") && *getenv("LOG_DIR") ? getenv("LOG_DIR") : "logs";

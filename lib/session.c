@@ -13,6 +13,7 @@
 #include <zlib.h>
 
 #include "buf.h"
+#include "history.h"
 #include "io.h"
 
 static const char JOURNAL_EXT[] = ".ndjson";
@@ -151,6 +152,9 @@ int session_append(struct session *s, jv ev, bool sync)
 		return -1;
 	if (sync && fsync(s->journal_fd) < 0)
 		return -1;
+	if (!s->history)
+		s->history = history_recorder_new(NULL, s->dir, s->id);
+	history_recorder_event(s->history, ev);
 	return 0;
 }
 
@@ -258,6 +262,9 @@ int session_write_summary(struct session *s, jv summary, char **err)
 		goto out;
 	}
 	rc = 0;
+	if (!s->history)
+		s->history = history_recorder_new(NULL, s->dir, s->id);
+	history_recorder_summary(s->history, summary);
 out:
 	free(why);
 	buf_free(&b);
@@ -271,6 +278,7 @@ void session_close(struct session *s)
 {
 	if (s->journal_fd >= 0)
 		close(s->journal_fd);
+	history_recorder_free(s->history);
 	free(s->dir);
 	free(s->id);
 	free(s->journal_path);

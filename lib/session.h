@@ -34,12 +34,15 @@
 
 #include "buf.h"
 
+struct history_recorder;
+
 struct session {
 	char *dir;
 	char *id;
 	char *journal_path;
 	int journal_fd;
 	bool compress;
+	struct history_recorder *history;	/* lib/history.h: what is journaled is indexed */
 };
 
 /*
@@ -59,10 +62,14 @@ char *session_new_id(void);
  */
 int session_open(struct session *s, const char *dir, const char *id, bool compress, char **err);
 
-/* Appends ev as one line; with sync, fsyncs the journal. -1 on error (errno). */
+/*
+ * Appends ev as one line; with sync, fsyncs the journal. -1 on error (errno).
+ * Then records it in the history database (lib/history.h), which never
+ * fails the append.
+ */
 int session_append(struct session *s, jv ev, bool sync);
 
-/* Writes the summary atomically as ID.json.gz (or ID.json). -1 with *err. */
+/* Writes the summary atomically as ID.json.gz (or ID.json), and indexes it. -1 with *err. */
 int session_write_summary(struct session *s, jv summary, char **err);
 
 void session_close(struct session *s);

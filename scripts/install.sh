@@ -3,8 +3,8 @@
 # Non-interactive; uses sudo when not root; does nothing when all are present.
 set -eu
 PACKAGES="gcc make pkg-config libcurl4-openssl-dev libjq-dev zlib1g-dev libedit-dev
-jq curl bats bats-support bats-assert tmux procps libmd4c-dev
-git parallel openssh-client openssh-server"
+libmd4c-dev libsqlite3-dev libmicrohttpd-dev jq curl bats bats-support bats-assert
+tmux procps sqlite3 chromium git parallel openssh-client openssh-server"
 
 missing=""
 for p in $PACKAGES; do

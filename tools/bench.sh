@@ -512,6 +512,9 @@ else
 	row "bllm-batch throughput" "skipped: needs GNU parallel and git" "-" "-" "-" "n/a"
 fi
 
+# ---- the history database: 10,000 sessions against 10 ----
+. "$top/tools/bench-history.sh"
+
 # ---- the table and the JSON ----
 echo "| measurement | bllm | baseline | ratio | target | met? |"
 echo "|---|---|---|---|---|---|"

@@ -553,6 +553,7 @@ int main(void)
 		return 2;
 	}
 	umask(022);
+	setenv("BLLM_HISTORY_DB", "off", 1);	/* the history has its own tests */
 	UNIT_RUN(test_new_id);
 	UNIT_RUN(test_open_append_sync);
 	UNIT_RUN(test_summary_gz_roundtrip);
