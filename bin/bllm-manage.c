@@ -31,13 +31,14 @@ static void usage(const char *prog)
 	     "Options:\n"
 	     "  -C, --workdir DIR      workspace root the workers' tools are confined to\n"
 	     "      --config FILE      agent config (default ./config/agent_config.json)\n"
-	     "      --model MODEL      the manager's model\n"
+	     "      --model MODEL      the model of every agent, the manager included\n"
 	     "      --max-turns N      turns of the whole run (manager and workers)\n"
 	     "      --max-tokens N     tokens of the whole run\n"
 	     "      --max-cost-usd X   US dollars of the whole run\n"
 	     "      --sessions-dir DIR where sessions are saved (default: sessions_dir of\n"
 	     "                         system_config.json, else ./sessions)\n"
 	     "      --resume ID        continue a stopped session; finished workers are not rerun\n"
+	     "                         (a completed one only with a new TASK)\n"
 	     "  -o, --output FILE      write the event stream to FILE instead of stdout\n"
 	     "      --progress         show the live view even when stderr is not a terminal\n"
 	     "  -q, --quiet            no live view\n"
@@ -54,10 +55,19 @@ static void usage(const char *prog)
 	     "type /pause (add a note for the manager) or /stop (stop and save).\n"
 	     "Ctrl-C stops the workers, saves the session and exits 130; twice: at once.\n\n"
 	     "Environment: as for the workers (see bllm-plan --help), and\n"
-	     "WORKER_TIMEOUT_PLANNER, _CODER, _REVIEWER, _TESTER, _COMMITTER (seconds).\n\n"
-	     "Exit status: 0 done and verified, 1 failed or unverified, 2 usage error,\n"
-	     "4 API failed, 5 no key or config, 6 limit reached, 124 worker timed out,\n"
+	     "WORKER_TIMEOUT_PLANNER, _CODER, _REVIEWER, _TESTER, _COMMITTER (seconds),\n"
+	     "BLLM_MANAGER_MODEL (the manager's model; BLLM_MODEL sets every agent's).\n\n"
+	     "Exit status: 0 done and verified (or nothing to verify), 1 failed or\n"
+	     "unverified, 2 usage error, 4 API failed, 5 no key or config (or no price\n"
+	     "with --max-cost-usd), 6 limit reached or loop caught, 124 worker timed out,\n"
 	     "130 interrupted.");
+}
+
+static const char *progname = "bllm-manage";
+
+static void notice(const char *message)
+{
+	cli_error(progname, "error: %s", message);
 }
 
 /* bllm-manage --dashboard: bllm-dashboard for this run; its URL on stderr. 0 when none. */
@@ -105,7 +115,8 @@ int main(int argc, char **argv)
 	long l;
 	int c;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":C:o:qvh", opts, NULL)) != -1) {
+	/* "+": stop at the first operand, so a task may contain words like "-v". */
+	while ((c = getopt_long(argc, argv, "+:C:o:qvh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'C': workdir = optarg; break;
 		case O_CONFIG: config_file = optarg; break;
@@ -140,7 +151,10 @@ int main(int argc, char **argv)
 		case 'h': usage(prog); return 0;
 		case O_VERSION: printf("%s %s\n", prog, BLLM_VERSION); return 0;
 		case ':': return cli_usage_error(prog, "option '%s' needs a value", argv[optind - 1]);
-		default: return cli_usage_error(prog, "unknown option '%s'", argv[optind - 1]);
+		default:
+			if (optopt && strncmp(argv[optind - 1], "--", 2) != 0)
+				return cli_usage_error(prog, "unknown option '-%c'", optopt);
+			return cli_usage_error(prog, "unknown option '%s'", argv[optind - 1]);
 		}
 	}
 	struct buf task = BUF_INIT;
@@ -167,6 +181,9 @@ int main(int argc, char **argv)
 		return code;
 	}
 	cli_start_observing(&cfg, NULL, prog);
+	for (int i = 0; i < cfg.n_warnings; i++)
+		if (strstr(cfg.warnings[i], "unknown key"))
+			cli_error(prog, "warning: %s", cfg.warnings[i]);
 	if (!mo.no_cache && config_bool(&cfg, "performance.enable_caching", true))
 		mo.cache = cli_open_cache(&cfg, NULL, prog);
 	char *root = realpath(workdir, NULL);
@@ -192,6 +209,8 @@ int main(int argc, char **argv)
 		mo.live_view = !quiet && (progress || isatty(2));
 		mo.color = term_use_color(2, color);
 		mo.sessions_dir = sessions_dir;
+		progname = prog;
+		mo.notice = notice;
 		manager_opts_configure(&mo, &cfg);
 		if (dashboard)
 			dash_pid = start_dashboard(prog, mo.sessions_dir);

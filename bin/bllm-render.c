@@ -48,7 +48,8 @@ int main(int argc, char **argv)
 	struct report *report = NULL;
 	int ch;
 	opterr = 0;
-	while ((ch = getopt_long(argc, argv, "vhf:", opts, NULL)) != -1) {
+	/* "+": stop at the first operand (a file may be named like an option). */
+	while ((ch = getopt_long(argc, argv, "+vhf:", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'v': verbose = true; break;
 		case 'c':

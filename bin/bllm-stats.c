@@ -26,8 +26,8 @@ static void usage(void)
 	     "for the response cache (hits, misses, hit rate, entries stored).\n"
 	     "errors: the total, the count per error type, and the 20 most recent errors.\n\n"
 	     "  -j, --json           print JSON instead: {\"agents\": ..., \"cache\": ...}, or\n"
-	     "                       {\"total_errors\", \"error_counts\", \"recent\"} for errors\n"
-	     "  -s, --session ID     only records of that session\n"
+	     "                       {\"total_errors\", \"error_counts\", \"recent_errors\"} for errors\n"
+	     "  -s, --session ID     only records of that session (a unique prefix will do)\n"
 	     "      --since WHEN     only records since WHEN: a duration back from now\n"
 	     "                       (90s, 30m, 2h, 7d) or an RFC 3339 time\n"
 	     "                       (2026-11-25T20:30:00Z, 2026-11-25T20:30:00.123Z)\n"
@@ -109,7 +109,7 @@ static void print_errors(jv summary)
 {
 	printf("total_errors: %.0f\n", num(summary, "total_errors"));
 	jv counts = jv_object_get(jv_copy(summary), jv_string("error_counts"));
-	jv recent = jv_object_get(jv_copy(summary), jv_string("recent"));
+	jv recent = jv_object_get(jv_copy(summary), jv_string("recent_errors"));
 	jv types = jv_keys(jv_copy(counts));
 	jv_array_foreach(types, i, type) {
 		printf("%s  %-10s %6.0f\n", i ? "" : "\nerror_counts:\n", jv_string_value(type),
@@ -263,7 +263,15 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	bool none = jv_array_length(jv_copy(all)) == 0;
-	jv records = stats_filter(all, session, since_ms);
+	char *full = NULL;
+	if (session && !none && stats_resolve_session(all, session, &full, &err) < 0) {
+		cli_error(prog, "%s", err);
+		free(err);
+		jv_free(all);
+		return 2;
+	}
+	jv records = stats_filter(all, full ? full : session, since_ms);
+	free(full);
 	bool matched = jv_array_length(jv_copy(records)) > 0;
 	jv_free(all);
 	if (!json && !matched) {

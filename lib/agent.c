@@ -1,5 +1,6 @@
 #define _GNU_SOURCE	/* strcasestr */
 #include "agent.h"
+#include "clock.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -7,24 +8,14 @@
 #include <time.h>
 
 #include "buf.h"
+#include "json.h"
+#include "usage.h"
 
 static long now_ms(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return (long)clock_mono_ms();
 }
 
-static jv get(jv obj, const char *key)
-{
-	return jv_object_get(jv_copy(obj), jv_string(key));
-}
-
-static const char *str_field(jv obj, const char *key, jv *holder)
-{
-	*holder = get(obj, key);
-	return jv_get_kind(*holder) == JV_KIND_STRING ? jv_string_value(*holder) : NULL;
-}
 
 jv agent_tool_definitions(unsigned tools)
 {
@@ -62,7 +53,9 @@ struct run {
 	const struct agent_opts *o;
 	struct agent_outcome *out;
 	jv messages;
-	jv commands;		/* Bash calls: {command, exit_code, passed} */
+	struct wf_checks checks;	/* the Bash commands and file changes, in order */
+	struct wf_repeat repeat;	/* the same tool call made again and again */
+	char *loop;			/* why the run stops for a repeated call, or NULL */
 };
 
 static void on_text_delta(const char *text, size_t len, void *user)
@@ -101,7 +94,7 @@ static jv trim_context(jv messages, int max)
 	int start = n - (max - 1);
 	for (; start < n; start++) {
 		jv m = jv_array_get(jv_copy(messages), start);
-		jv role = get(m, "role");
+		jv role = json_get(m, "role");
 		bool assistant = jv_get_kind(role) == JV_KIND_STRING &&
 				 strcmp(jv_string_value(role), "assistant") == 0;
 		jv_free(role);
@@ -112,6 +105,17 @@ static jv trim_context(jv messages, int max)
 	jv kept = jv_array_append(jv_array(), jv_array_get(jv_copy(messages), 0));
 	kept = jv_array_concat(kept, jv_array_slice(messages, start, n));
 	return kept;
+}
+
+/* The tokens a reply served from the response cache would have cost (its recorded usage). */
+static long cached_tokens(const struct client_call *call)
+{
+	if (!call->cache || strcmp(call->cache, "hit") != 0)
+		return 0;
+	jv u = json_get(call->message, "usage");
+	long n = usage_json_tokens(u);
+	jv_free(u);
+	return n;
 }
 
 static void emit_usage(struct run *r, const struct client_call *call, double cost, bool known)
@@ -130,6 +134,8 @@ static void emit_usage(struct run *r, const struct client_call *call, double cos
 		ev = jv_object_set(ev, jv_string("response_cache_stored"), jv_bool(call->cache_stored));
 		ev = jv_object_set(ev, jv_string("response_cache_evicted"), jv_number(call->cache_evicted));
 		ev = jv_object_set(ev, jv_string("response_cache_size"), jv_number(call->cache_size));
+		if (cached_tokens(call) > 0)
+			ev = jv_object_set(ev, jv_string("tokens_saved"), jv_number((double)cached_tokens(call)));
 	}
 	event_emit(r->o->ev, ev);
 }
@@ -151,10 +157,9 @@ static void add_changed(struct run *r, jv files)
 /* Writes the tool_use event of a block (borrowed). */
 static void announce_tool(struct run *r, jv block)
 {
-	jv idh, nameh;
-	const char *id = str_field(block, "id", &idh);
-	const char *name = str_field(block, "name", &nameh);
-	jv input = get(block, "input");
+	const char *id = json_str(block, "id");
+	const char *name = json_str(block, "name");
+	jv input = json_get(block, "input");
 	jv use = event_new(r->o->ev, "tool_use");
 	use = jv_object_set(use, jv_string("tool_use_id"), jv_string(id ? id : ""));
 	use = jv_object_set(use, jv_string("name"), jv_string(name ? name : ""));
@@ -163,8 +168,6 @@ static void announce_tool(struct run *r, jv block)
 		use = jv_object_set(use, jv_string("input_incomplete"), jv_true());
 	event_emit(r->o->ev, use);
 	jv_free(input);
-	jv_free(idh);
-	jv_free(nameh);
 }
 
 /*
@@ -173,15 +176,26 @@ static void announce_tool(struct run *r, jv block)
  */
 static jv run_tool(struct run *r, jv block, bool announced)
 {
-	jv idh, nameh;
-	const char *id = str_field(block, "id", &idh);
-	const char *name = str_field(block, "name", &nameh);
-	jv input = get(block, "input");
+	const char *id = json_str(block, "id");
+	const char *name = json_str(block, "name");
+	jv input = json_get(block, "input");
 	if (!announced)
 		announce_tool(r, block);
 
 	struct tool_result tr;
-	if (jv_get_kind(input) != JV_KIND_OBJECT) {
+	bool repeated = jv_get_kind(input) == JV_KIND_OBJECT &&
+			wf_repeat_note(&r->repeat, name, input) >= WF_REPEAT_LIMIT;
+	if (repeated) {
+		memset(&tr, 0, sizeof tr);
+		tr.content = jv_string_fmt("not executed: the same %s call was made %d times in a row",
+					   name ? name : "", WF_REPEAT_LIMIT);
+		tr.is_error = true;
+		tr.exit_code = -1;
+		tr.files_changed = jv_array();
+		if (!r->loop)
+			r->loop = xasprintf("loop: the %s made the same %s call (same input) %d times "
+					    "in a row", r->o->def->name, name ? name : "", WF_REPEAT_LIMIT);
+	} else if (jv_get_kind(input) != JV_KIND_OBJECT) {
 		memset(&tr, 0, sizeof tr);
 		tr.content = jv_string("not executed: the tool input JSON was cut short "
 				       "(the reply hit max_tokens); send the call again, smaller");
@@ -193,19 +207,13 @@ static jv run_tool(struct run *r, jv block, bool announced)
 	} else {
 		tr = tool_run(&r->o->tools, name ? name : "", input);
 	}
-	if (name && strcmp(name, "Bash") == 0 && jv_get_kind(input) == JV_KIND_OBJECT &&
-	    tr.exit_code != -1) {
-		jv cmdh;
-		const char *cmd = str_field(input, "command", &cmdh);
-		jv c = jv_object();
-		c = jv_object_set(c, jv_string("command"), jv_string(cmd ? cmd : ""));
-		c = jv_object_set(c, jv_string("exit_code"), jv_number(tr.exit_code));
-		c = jv_object_set(c, jv_string("passed"), jv_bool(tr.exit_code == 0 && !tr.timed_out));
-		if (tr.timed_out)
-			c = jv_object_set(c, jv_string("timed_out"), jv_true());
-		r->commands = jv_array_append(r->commands, c);
-		jv_free(cmdh);
+	/* Verification follows the tool that ran, however its name was spelled. */
+	if (!r->o->custom_tool && name && tool_lookup(name) == TOOL_BASH &&
+	    jv_get_kind(input) == JV_KIND_OBJECT && tr.exit_code != -1) {
+		const char *cmd = json_str(input, "command");
+		wf_checks_command(&r->checks, cmd, tr.exit_code, tr.timed_out);
 	}
+	wf_checks_change(&r->checks, tr.files_changed);
 	add_changed(r, tr.files_changed);
 
 	jv ev = event_new(r->o->ev, "tool_result");
@@ -226,8 +234,6 @@ static jv run_tool(struct run *r, jv block, bool announced)
 		result = jv_object_set(result, jv_string("is_error"), jv_true());
 	tool_result_free(&tr);
 	jv_free(input);
-	jv_free(idh);
-	jv_free(nameh);
 	return result;
 }
 
@@ -242,11 +248,9 @@ static jv take_reply(struct run *r, jv content, int *tool_uses, struct buf *last
 	*tool_uses = 0;
 	buf_reset(last_text);
 	jv_array_foreach(content, i, block) {
-		jv typeh;
-		const char *type = str_field(block, "type", &typeh);
+		const char *type = json_str(block, "type");
 		if (type && strcmp(type, "text") == 0) {
-			jv texth;
-			const char *text = str_field(block, "text", &texth);
+			const char *text = json_str(block, "text");
 			if (text && *text) {
 				jv ev = event_new(r->o->ev, "text");
 				ev = jv_object_set(ev, jv_string("text"), jv_string(text));
@@ -256,19 +260,17 @@ static jv take_reply(struct run *r, jv content, int *tool_uses, struct buf *last
 				buf_appends(last_text, text);
 				kept = jv_array_append(kept, jv_copy(block));
 			}
-			jv_free(texth);
 		} else if (type && strcmp(type, "tool_use") == 0) {
 			(*tool_uses)++;
-			jv input = get(block, "input");
+			jv input = json_get(block, "input");
 			jv clean = jv_object();
 			clean = jv_object_set(clean, jv_string("type"), jv_string("tool_use"));
-			clean = jv_object_set(clean, jv_string("id"), get(block, "id"));
-			clean = jv_object_set(clean, jv_string("name"), get(block, "name"));
+			clean = jv_object_set(clean, jv_string("id"), json_get(block, "id"));
+			clean = jv_object_set(clean, jv_string("name"), json_get(block, "name"));
 			clean = jv_object_set(clean, jv_string("input"),
 					      jv_get_kind(input) == JV_KIND_OBJECT ? input : (jv_free(input), jv_object()));
 			kept = jv_array_append(kept, clean);
 		}
-		jv_free(typeh);
 		jv_free(block);
 	}
 	return kept;
@@ -303,64 +305,41 @@ static bool verdict_is(const char *text, const char *word)
 static void judge(struct run *r, const char *stop_reason)
 {
 	const struct agent_def *def = r->o->def;
-	int n = jv_array_length(jv_copy(r->commands)), passed = 0;
-	jv_array_foreach(r->commands, i, c) {
-		jv p = get(c, "passed");
-		passed += jv_get_kind(p) == JV_KIND_TRUE;
-		jv_free(p);
-		jv_free(c);
-	}
-	if (n > 0 || strcmp(def->name, "tester") == 0) {
-		jv v = jv_object();
-		v = jv_object_set(v, jv_string("commands"), jv_copy(r->commands));
-		v = jv_object_set(v, jv_string("verified"), jv_bool(n > 0 && passed == n));
-		v = jv_object_set(v, jv_string("tests_passed"), jv_number(passed));
-		v = jv_object_set(v, jv_string("tests_failed"), jv_number(n - passed));
-		jv_free(r->out->verification);
-		r->out->verification = v;
-	}
+	bool tester = strcmp(def->name, "tester") == 0;
+	jv_free(r->out->verification);
+	r->out->verification = wf_checks_verification(&r->checks, tester);
+	jv v = r->out->verification;
+	int n = jv_array_length(jv_copy(r->checks.commands));
+	int failed = (int)json_num(v, "tests_failed", 0);
+	jv verified = json_get(v, "verified");
+	bool ok = jv_get_kind(verified) == JV_KIND_TRUE;
+	jv_free(verified);
 	const char *text = r->out->text ? r->out->text : "";
-	if (stop_reason && strcmp(stop_reason, "refusal") == 0) {
-		finish(r, "failed", 1, xstrdup("the model refused the task"));
-	} else if (strcmp(def->name, "tester") == 0 && n == 0) {
-		finish(r, "failed", 1, xstrdup("the tester ran no commands, so nothing was verified"));
-	} else if (strcmp(def->name, "tester") == 0 && passed < n) {
-		finish(r, "failed", 1, xasprintf("%d of %d verification commands failed", n - passed, n));
+	if (stop_reason && strcmp(stop_reason, "max_tokens") == 0) {
+		finish(r, status_name(ST_FAILED), EXIT_FAILED, xasprintf("the reply was cut at max_tokens (%ld tokens) before "
+						 "it ended (raise api.max_tokens)",
+						 r->o->max_output_tokens > 0 ? r->o->max_output_tokens : 8192));
+	} else if (stop_reason && strcmp(stop_reason, "refusal") == 0) {
+		finish(r, status_name(ST_FAILED), EXIT_FAILED, xstrdup("the model refused the task"));
+	} else if (tester && n == 0) {
+		finish(r, status_name(ST_FAILED), EXIT_FAILED, xstrdup("the tester ran no commands, so nothing was verified"));
+	} else if (tester && !ok) {
+		finish(r, status_name(ST_FAILED), EXIT_FAILED, failed ? xasprintf("%d of %d verification commands failed", failed, n)
+				       : xstrdup("the tester changed files after its last command"));
 	} else if (strcmp(def->name, "reviewer") == 0 &&
 		   (verdict_is(text, "CHANGES_REQUESTED") || verdict_is(text, "REJECTED"))) {
 		r->out->verdict = xstrdup("changes_requested");
-		finish(r, "failed", 1, xstrdup("the reviewer requested changes"));
+		finish(r, status_name(ST_FAILED), EXIT_FAILED, xstrdup("the reviewer requested changes"));
 	} else {
 		if (strcmp(def->name, "reviewer") == 0 && verdict_is(text, "APPROVED"))
 			r->out->verdict = xstrdup("approved");
-		finish(r, "completed", 0, NULL);
+		finish(r, status_name(ST_COMPLETED), EXIT_OK, NULL);
 	}
 }
 
 long agent_usage_tokens(const struct anth_usage *u)
 {
-	return u->input_tokens + u->output_tokens + u->cache_creation_input_tokens +
-	       u->cache_read_input_tokens;
-}
-
-bool agent_budget_spent(const struct agent_budget *b, char **why)
-{
-	if (b->max_turns > 0 && b->turns >= b->max_turns) {
-		*why = xasprintf("turn budget spent: %d of %d turns (raise --max-turns)", b->turns,
-				 b->max_turns);
-		return true;
-	}
-	if (b->max_tokens > 0 && b->tokens >= b->max_tokens) {
-		*why = xasprintf("token budget spent: %ld of %ld tokens used (raise --max-tokens)",
-				 b->tokens, b->max_tokens);
-		return true;
-	}
-	if (b->max_cost_usd > 0 && b->cost_usd >= b->max_cost_usd) {
-		*why = xasprintf("cost budget spent: $%.4f of $%.4f (raise --max-cost-usd)",
-				 b->cost_usd, b->max_cost_usd);
-		return true;
-	}
-	return false;
+	return usage_tokens(u);
 }
 
 /* True (and the outcome set) when this run's or the tree's budget is spent. */
@@ -372,11 +351,62 @@ static bool over_budget(struct run *r)
 		.tokens = agent_usage_tokens(&r->out->usage), .cost_usd = r->out->cost_usd,
 	};
 	char *why = NULL;
-	if (agent_budget_spent(&own, &why) || (r->o->budget && agent_budget_spent(r->o->budget, &why))) {
-		finish(r, "limit", 6, why);
+	if (wf_budget_spent(&own, &why) || (r->o->budget && wf_budget_spent(r->o->budget, &why))) {
+		finish(r, status_name(ST_LIMIT), EXIT_LIMIT, why);
 		return true;
 	}
 	return false;
+}
+
+/*
+ * The budget check before a call (lib/workflow.h): against this run's own
+ * limits, then the tree's. Lowers the request's max_tokens (*req) when the
+ * remainder pays for less; false, with the outcome set (limit), when not
+ * even a short reply fits. The tree's budget holds the call's worst case
+ * until settle_call.
+ */
+static bool plan_call(struct run *r, jv *req, struct wf_call_plan *plan)
+{
+	const struct agent_opts *o = r->o;
+	long max = o->max_output_tokens > 0 ? o->max_output_tokens : 8192;
+	jv body = jv_dump_string(jv_copy(*req), 0);
+	long input = wf_input_tokens_estimate((size_t)jv_string_length_bytes(jv_copy(body)));
+	jv_free(body);
+	struct anth_price price;
+	const struct anth_price *p = anth_price(o->prices, o->model, &price) ? &price : NULL;
+	const struct agent_limits *l = &o->limits;
+	struct agent_budget own = {
+		.max_tokens = l->max_tokens, .max_cost_usd = l->max_cost_usd,
+		.tokens = agent_usage_tokens(&r->out->usage), .cost_usd = r->out->cost_usd,
+	};
+	char *why = NULL;
+	enum wf_call_verdict v = wf_budget_plan(&own, p, input, max, plan, &why);
+	if (v != WF_CALL_REFUSED && o->budget)
+		v = wf_budget_plan(o->budget, p, input, plan->max_tokens, plan, &why);
+	if (v == WF_CALL_REFUSED) {
+		finish(r, status_name(ST_LIMIT), EXIT_LIMIT, why);
+		return false;
+	}
+	if (plan->max_tokens < max)
+		*req = jv_object_set(*req, jv_string("max_tokens"), jv_number((double)plan->max_tokens));
+	if (o->budget)
+		wf_budget_reserve(o->budget, plan);
+	return true;
+}
+
+/* A model without a price cannot be held to a cost budget: refuse before any call. */
+static bool cost_unbounded(struct run *r)
+{
+	const struct agent_opts *o = r->o;
+	bool cost_budget = o->limits.max_cost_usd > 0 || (o->budget && o->budget->max_cost_usd > 0);
+	struct anth_price price;
+	if (!cost_budget || anth_price(o->prices, o->model, &price))
+		return false;
+	finish(r, status_name(ST_ERROR), EXIT_CONFIG, xasprintf("model \"%s\" has no price, so a cost budget cannot hold: add it "
+					"to the \"pricing\" table of system_config.json, or drop "
+					"--max-cost-usd", o->model));
+	r->out->error_type = "config";
+	return true;
 }
 
 static bool interrupted(const struct agent_opts *o)
@@ -392,11 +422,12 @@ static bool must_stop(const struct agent_opts *o)
 
 void agent_run(const struct agent_opts *o, jv user_content, struct agent_outcome *out)
 {
-	agent_outcome_set(out, "error", 4, NULL);
+	agent_outcome_set(out, status_name(ST_ERROR), EXIT_API, NULL);
 	free(out->text);
 	out->text = NULL;
 	long t0 = now_ms();
-	struct run r = { .o = o, .out = out, .commands = jv_array() };
+	struct run r = { .o = o, .out = out };
+	wf_checks_init(&r.checks);
 	jv first = jv_object();
 	first = jv_object_set(first, jv_string("role"), jv_string("user"));
 	first = jv_object_set(first, jv_string("content"), user_content);
@@ -404,20 +435,20 @@ void agent_run(const struct agent_opts *o, jv user_content, struct agent_outcome
 	jv tools = o->custom_tool ? jv_copy(o->custom_tools) : agent_tool_definitions(o->tools.allowed);
 	int max_turns = o->limits.max_turns > 0 ? o->limits.max_turns : 50;
 	struct buf last_text = BUF_INIT;
-	bool done = false;
+	bool done = cost_unbounded(&r);
 
 	while (!done) {
 		if (interrupted(o)) {
-			finish(&r, "interrupted", 130, xstrdup("interrupted"));
+			finish(&r, status_name(ST_INTERRUPTED), EXIT_INTERRUPTED, xstrdup("interrupted"));
 			break;
 		}
 		if (o->ev->closed) {
 			/* Nobody reads the events any more: stop spending. */
-			finish(&r, "interrupted", 130, xstrdup("the output was closed (EPIPE)"));
+			finish(&r, status_name(ST_INTERRUPTED), EXIT_INTERRUPTED, xstrdup("the output was closed (EPIPE)"));
 			break;
 		}
 		if (out->turns >= max_turns) {
-			finish(&r, "limit", 6, xasprintf("turn limit reached: %d turns (raise --max-turns)",
+			finish(&r, status_name(ST_LIMIT), EXIT_LIMIT, xasprintf("turn limit reached: %d turns (raise --max-turns)",
 							 max_turns));
 			break;
 		}
@@ -426,6 +457,11 @@ void agent_run(const struct agent_opts *o, jv user_content, struct agent_outcome
 		jv req = anth_request_new(o->model, o->max_output_tokens > 0 ? o->max_output_tokens : 8192,
 					  jv_string(o->def->system_prompt), jv_copy(tools),
 					  jv_copy(r.messages), true, o->prompt_cache);
+		struct wf_call_plan plan;
+		if (!plan_call(&r, &req, &plan)) {
+			jv_free(req);
+			break;
+		}
 		struct client_call call;
 		char *err = NULL;
 		enum client_status st = client_messages(o->client, req, on_text_delta, on_retry, &r,
@@ -434,10 +470,12 @@ void agent_run(const struct agent_opts *o, jv user_content, struct agent_outcome
 		out->turns++;
 		if (st != CLIENT_OK) {
 			out->turns--;
+			if (o->budget)
+				wf_budget_release(o->budget, &plan);
 			if (st == CLIENT_INTERRUPTED) {
-				finish(&r, "interrupted", 130, err);
+				finish(&r, status_name(ST_INTERRUPTED), EXIT_INTERRUPTED, err);
 			} else {
-				finish(&r, "error", st == CLIENT_AUTH ? 5 : 4, err);
+				finish(&r, status_name(ST_ERROR), st == CLIENT_AUTH ? EXIT_CONFIG : EXIT_API, err);
 				out->error_type = st == CLIENT_AUTH ? "auth"
 						  : st == CLIENT_API && call.http_status == 0 ? "network" : "api";
 			}
@@ -449,16 +487,13 @@ void agent_run(const struct agent_opts *o, jv user_content, struct agent_outcome
 		out->cost_known = out->cost_known && known;
 		anth_usage_add(&out->usage, &call.usage);
 		out->cost_usd += cost;
-		if (o->budget) {
-			o->budget->turns++;
-			o->budget->tokens += agent_usage_tokens(&call.usage);
-			o->budget->cost_usd += cost;
-		}
+		if (o->budget)
+			wf_budget_settle(o->budget, &plan, agent_usage_tokens(&call.usage), cost);
+		out->tokens_saved += cached_tokens(&call);
 		emit_usage(&r, &call, cost, known);
 
-		jv content = get(call.message, "content");
-		jv stoph;
-		const char *stop = str_field(call.message, "stop_reason", &stoph);
+		jv content = json_get(call.message, "content");
+		const char *stop = json_str(call.message, "stop_reason");
 		int tool_uses = 0;
 		jv kept = take_reply(&r, content, &tool_uses, &last_text);
 		if (last_text.len) {
@@ -477,24 +512,21 @@ void agent_run(const struct agent_opts *o, jv user_content, struct agent_outcome
 			bool announced = false;
 			if (o->custom_batch && !must_stop(o)) {
 				jv_array_foreach(content, i, block) {
-					jv typeh;
-					const char *type = str_field(block, "type", &typeh);
+					const char *type = json_str(block, "type");
 					if (type && strcmp(type, "tool_use") == 0)
 						announce_tool(&r, block);
-					jv_free(typeh);
 					jv_free(block);
 				}
 				o->custom_batch(o->custom_user, content);
 				announced = true;
 			}
 			jv_array_foreach(content, i, block) {
-				jv typeh;
-				const char *type = str_field(block, "type", &typeh);
+				const char *type = json_str(block, "type");
 				if (type && strcmp(type, "tool_use") == 0) {
 					if (must_stop(o)) {
 						jv ir = jv_object_set(jv_object(), jv_string("type"),
 								      jv_string("tool_result"));
-						ir = jv_object_set(ir, jv_string("tool_use_id"), get(block, "id"));
+						ir = jv_object_set(ir, jv_string("tool_use_id"), json_get(block, "id"));
 						ir = jv_object_set(ir, jv_string("content"),
 								   jv_string("not executed: interrupted"));
 						ir = jv_object_set(ir, jv_string("is_error"), jv_true());
@@ -503,7 +535,6 @@ void agent_run(const struct agent_opts *o, jv user_content, struct agent_outcome
 						results = jv_array_append(results, run_tool(&r, block, announced));
 					}
 				}
-				jv_free(typeh);
 				jv_free(block);
 			}
 			char *note = NULL;
@@ -521,19 +552,23 @@ void agent_run(const struct agent_opts *o, jv user_content, struct agent_outcome
 			if (halted) {
 				finish(&r, halt.status, halt.exit_code, halt.reason);
 				done = true;
+			} else if (r.loop) {
+				finish(&r, status_name(ST_LIMIT), EXIT_LIMIT, r.loop);
+				r.loop = NULL;
+				done = true;
 			} else if (over_budget(&r)) {
 				done = true;
 			}
 		}
-		jv_free(stoph);
 		jv_free(content);
 		client_call_free(&call);
 	}
 	if (!out->text)
 		out->text = xstrdup(out->error ? out->error : "");
 	if (jv_get_kind(out->verification) == JV_KIND_NULL &&
-	    jv_array_length(jv_copy(r.commands)) > 0) {
-		jv v = jv_object_set(jv_object(), jv_string("commands"), jv_copy(r.commands));
+	    jv_array_length(jv_copy(r.checks.commands)) > 0) {
+		/* Stopped before the model ended: its commands did not verify the work. */
+		jv v = wf_checks_verification(&r.checks, false);
 		v = jv_object_set(v, jv_string("verified"), jv_false());
 		jv_free(out->verification);
 		out->verification = v;
@@ -542,14 +577,16 @@ void agent_run(const struct agent_opts *o, jv user_content, struct agent_outcome
 	buf_free(&last_text);
 	jv_free(tools);
 	jv_free(r.messages);
-	jv_free(r.commands);
+	wf_checks_free(&r.checks);
+	wf_repeat_free(&r.repeat);
+	free(r.loop);
 }
 
 jv agent_result_event(const struct event_ctx *ev, const struct agent_outcome *out)
 {
 	jv e = event_new(ev, "result");
 	e = jv_object_set(e, jv_string("status"), jv_string(out->status));
-	e = jv_object_set(e, jv_string("is_error"), jv_bool(strcmp(out->status, "completed") != 0));
+	e = jv_object_set(e, jv_string("is_error"), jv_bool(strcmp(out->status, status_name(ST_COMPLETED)) != 0));
 	e = jv_object_set(e, jv_string("exit_code"), jv_number(out->exit_code));
 	e = jv_object_set(e, jv_string("text"), jv_string(out->text ? out->text : ""));
 	if (out->error)
@@ -563,6 +600,8 @@ jv agent_result_event(const struct event_ctx *ev, const struct agent_outcome *ou
 	e = jv_object_set(e, jv_string("total_cost_usd"),
 			  out->cost_known ? jv_number(out->cost_usd) : jv_null());
 	e = jv_object_set(e, jv_string("num_turns"), jv_number(out->turns));
+	if (out->tokens_saved > 0)
+		e = jv_object_set(e, jv_string("tokens_saved"), jv_number((double)out->tokens_saved));
 	e = jv_object_set(e, jv_string("duration_ms"), jv_number((double)out->duration_ms));
 	e = jv_object_set(e, jv_string("files_changed"), jv_copy(out->files_changed));
 	return e;

@@ -19,25 +19,13 @@
 #include "config.h"
 #include "event.h"
 #include "tools.h"
+#include "workflow.h"
 
 struct agent_limits {
 	int max_turns;			/* API calls; default 50 */
 	long max_tokens;		/* input + output over the run; 0 = no limit */
 	double max_cost_usd;		/* 0 = no limit */
 	int max_context_messages;	/* older messages are trimmed, the task kept; default 50 */
-};
-
-/*
- * Usage shared by a tree of runs (the manager and its workers): each run
- * adds what it spends, and stops when a limit of the tree is reached.
- */
-struct agent_budget {
-	int max_turns;		/* 0 = no limit */
-	long max_tokens;	/* 0 = no limit */
-	double max_cost_usd;	/* 0 = no limit */
-	int turns;
-	long tokens;
-	double cost_usd;
 };
 
 /*
@@ -92,6 +80,7 @@ struct agent_outcome {
 	double cost_usd;
 	bool cost_known;		/* every call's model had a price */
 	int turns;
+	long tokens_saved;		/* tokens of the replies served from the response cache */
 	long duration_ms;
 	jv files_changed;		/* array of workspace-relative paths */
 	jv verification;		/* {"commands":[{command, exit_code, passed}], "verified",
@@ -112,8 +101,6 @@ jv agent_result_event(const struct event_ctx *ev, const struct agent_outcome *ou
 
 /* input + output + cache tokens of one usage. */
 long agent_usage_tokens(const struct anth_usage *u);
-/* True, with *why (malloc'd) set, when a limit of b is reached. */
-bool agent_budget_spent(const struct agent_budget *b, char **why);
 
 /* The tool definitions for an agent's tool bits (new reference, an array). */
 jv agent_tool_definitions(unsigned tools);

@@ -19,15 +19,6 @@ static bool has(jv obj, const char *key)
 	return jv_get_kind(obj) == JV_KIND_OBJECT && jv_object_has(jv_copy(obj), jv_string(key));
 }
 
-/* obj[key] when it is a string, else NULL. The string belongs to obj and
- * stays valid as long as obj is neither freed nor changed. */
-static const char *str_field(jv obj, const char *key)
-{
-	jv v = json_get(obj, key);
-	const char *s = jv_get_kind(v) == JV_KIND_STRING ? jv_string_value(v) : NULL;
-	jv_free(v);
-	return s;
-}
 
 /* Stores obj[key] in *out when it is a number that fits a long. */
 static bool long_field(jv obj, const char *key, long *out)
@@ -45,13 +36,6 @@ static bool long_field(jv obj, const char *key, long *out)
 	return ok;
 }
 
-static double num_field(jv obj, const char *key)
-{
-	jv v = json_get(obj, key);
-	double d = jv_get_kind(v) == JV_KIND_NUMBER ? jv_number_value(v) : 0;
-	jv_free(v);
-	return d;
-}
 
 /* {"type":"text","text":text} (consumes text). */
 static jv text_block(jv text)
@@ -95,9 +79,9 @@ void anth_usage_add(struct anth_usage *sum, const struct anth_usage *u)
 
 /* A price missing from the model's entry counts as 0. The exact name is
  * the longest possible prefix, so one longest-prefix search covers both. */
-bool anth_cost_usd(jv prices, const char *model, const struct anth_usage *u, double *cost)
+bool anth_price(jv prices, const char *model, struct anth_price *p)
 {
-	*cost = 0;
+	memset(p, 0, sizeof *p);
 	if (!model || jv_get_kind(prices) != JV_KIND_OBJECT)
 		return false;
 	jv best = jv_invalid();
@@ -118,11 +102,23 @@ bool anth_cost_usd(jv prices, const char *model, const struct anth_usage *u, dou
 		jv_free(best);
 		return false;
 	}
-	*cost = ((double)u->input_tokens * num_field(best, "input") +
-		 (double)u->output_tokens * num_field(best, "output") +
-		 (double)u->cache_creation_input_tokens * num_field(best, "cache_write") +
-		 (double)u->cache_read_input_tokens * num_field(best, "cache_read")) / 1e6;
+	p->input = json_num(best, "input", 0);
+	p->output = json_num(best, "output", 0);
+	p->cache_write = json_num(best, "cache_write", 0);
+	p->cache_read = json_num(best, "cache_read", 0);
 	jv_free(best);
+	return true;
+}
+
+bool anth_cost_usd(jv prices, const char *model, const struct anth_usage *u, double *cost)
+{
+	struct anth_price p;
+	*cost = 0;
+	if (!anth_price(prices, model, &p))
+		return false;
+	*cost = ((double)u->input_tokens * p.input + (double)u->output_tokens * p.output +
+		 (double)u->cache_creation_input_tokens * p.cache_write +
+		 (double)u->cache_read_input_tokens * p.cache_read) / 1e6;
 	return true;
 }
 
@@ -138,7 +134,8 @@ long anth_retry_delay_ms(const struct retry_policy *p, int attempt, long retry_a
 	double max_ms = p->max_delay_s * 1000;
 	double d;
 	if (retry_after_ms >= 0) {
-		d = fmin((double)retry_after_ms, max_ms);
+		/* The server knows how long it needs: honour it up to the configured maximum. */
+		d = fmin((double)retry_after_ms, fmax(max_ms, p->retry_after_max_s * 1000));
 	} else {
 		d = p->base_delay_s * 1000;
 		if (p->exponential && attempt > 1)
@@ -319,7 +316,7 @@ static void tool_stop(struct block *b)
 static int content_block_start(struct anth_assembler *a, struct block *b, jv d)
 {
 	jv cb = json_get(d, "content_block");
-	const char *type = str_field(cb, "type");
+	const char *type = json_str(cb, "type");
 	int rc = 0;
 	block_clear(b);
 	if (type && strcmp(type, "text") == 0) {
@@ -341,7 +338,7 @@ static int content_block_start(struct anth_assembler *a, struct block *b, jv d)
 static int content_block_delta(struct anth_assembler *a, struct block *b, jv d)
 {
 	jv delta = json_get(d, "delta");
-	const char *type = str_field(delta, "type");
+	const char *type = json_str(delta, "type");
 	int rc = 0;
 	if (!b->open || !type) {
 		/* deltas of skipped or finished blocks are ignored */
@@ -423,7 +420,7 @@ static int on_event(const struct sse_event *ev, void *user)
 		return fail(a, xasprintf("anthropic stream: %s event data is not a JSON object",
 					 ev->event), NULL);
 	}
-	const char *type = str_field(d, "type");
+	const char *type = json_str(d, "type");
 	if (!type)
 		type = ev->event;
 
@@ -454,9 +451,9 @@ static int on_event(const struct sse_event *ev, void *user)
 		}
 	} else if (strcmp(type, "error") == 0) {
 		jv e = json_get(d, "error");
-		const char *msg = str_field(e, "message");
+		const char *msg = json_str(e, "message");
 		rc = fail(a, xstrdup(msg ? msg : "anthropic stream: error event without a message"),
-			  str_field(e, "type"));
+			  json_str(e, "type"));
 		jv_free(e);
 	}
 	jv_free(d);

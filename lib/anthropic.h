@@ -78,12 +78,21 @@ void anth_usage_add(struct anth_usage *sum, const struct anth_usage *u);
  */
 bool anth_cost_usd(jv prices, const char *model, const struct anth_usage *u, double *cost);
 
+/* A model's prices in $ per million tokens. */
+struct anth_price {
+	double input, output, cache_write, cache_read;
+};
+/* The model's prices from the table (borrowed), found as anth_cost_usd
+ * finds them; false (and *p zeroed) when the model has no price. */
+bool anth_price(jv prices, const char *model, struct anth_price *p);
+
 struct retry_policy {
 	int max_attempts;	/* total attempts, >= 1 (worker_retry_max_attempts) */
 	double base_delay_s;	/* worker_retry_base_delay */
 	double max_delay_s;	/* worker_retry_max_delay */
 	double jitter;		/* worker_retry_jitter: +-fraction of the delay */
 	bool exponential;	/* worker_retry_exponential */
+	double retry_after_max_s;	/* retry_after_max: the longest Retry-After honoured (0: max_delay_s) */
 };
 
 /* True for the HTTP statuses worth retrying: 408, 409, 429, 5xx (529 too). */
@@ -93,7 +102,8 @@ bool anth_status_retryable(long http_status);
  * Milliseconds to wait before attempt number `attempt` + 1 (attempt counts
  * from 1). base * 2^(attempt-1) when exponential (else base), capped at
  * max, spread by jitter using rand01 in [0,1). A Retry-After of
- * retry_after_ms >= 0 takes precedence (still capped at max).
+ * retry_after_ms >= 0 takes precedence, capped at retry_after_max_s (at
+ * max_delay_s when that is lower or 0).
  */
 long anth_retry_delay_ms(const struct retry_policy *p, int attempt, long retry_after_ms, double rand01);
 

@@ -17,6 +17,9 @@ char *xstrdup(const char *s);
 char *xstrndup(const char *s, size_t n);
 /* A newly allocated string formatted like printf. */
 char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* strerror(e) for a message's middle: malloc'd, first letter lowercased
+ * ("No such file" -> "no such file", "EOF" stays). */
+char *xstrerror(int e);
 
 /* data is NUL-terminated whenever it is non-NULL; len excludes the NUL. */
 struct buf {

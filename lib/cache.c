@@ -9,6 +9,8 @@
  */
 #define _DEFAULT_SOURCE
 #include "cache.h"
+#include "clock.h"
+#include "sha256.h"
 #include "buf.h"
 #include "config.h"
 #include "io.h"
@@ -35,12 +37,6 @@ struct cache {
 	int max_entries;
 };
 
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 char *cache_default_dir(void)
 {
@@ -203,7 +199,7 @@ int cache_get(struct cache *c, const char *key, jv *message)
 	if (jv_get_kind(created) != JV_KIND_NUMBER || !jv_is_valid(msg)) {
 		remove_if_same(path, fd);	/* corrupt */
 		jv_free(msg);
-	} else if (c->ttl_s > 0 && now_s() - jv_number_value(created) > c->ttl_s) {
+	} else if (c->ttl_s > 0 && clock_real_s() - jv_number_value(created) > c->ttl_s) {
 		remove_if_same(path, fd);	/* expired */
 		jv_free(msg);
 	} else {
@@ -278,7 +274,7 @@ static int evict(struct cache *c)
 	}
 	struct victim *v = NULL;
 	size_t n = 0, cap = 0;
-	double now = now_s();
+	double now = clock_real_s();
 	struct dirent *de;
 	while ((de = readdir(d)) != NULL) {
 		bool entry = is_entry_name(de->d_name);
@@ -331,7 +327,7 @@ int cache_put(struct cache *c, const char *key, jv message)
 		errno = EINVAL;
 		return -1;
 	}
-	jv entry = jv_object_set(jv_object(), jv_string("created"), jv_number(now_s()));
+	jv entry = jv_object_set(jv_object(), jv_string("created"), jv_number(clock_real_s()));
 	entry = jv_object_set(entry, jv_string("message"), jv_copy(message));
 	jv s = jv_dump_string(entry, 0);
 	struct buf b = BUF_INIT;

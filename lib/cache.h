@@ -55,8 +55,4 @@ int cache_put(struct cache *c, const char *key, jv message);
 /* Number of entries stored now; -1 if the directory cannot be read. */
 int cache_size(struct cache *c);
 
-/* SHA-256 of data as 64 lowercase hex digits into out (65 bytes); sha256.h
- * has the incremental interface. */
-void sha256_hex(const void *data, size_t len, char out[65]);
-
 #endif

@@ -1,4 +1,5 @@
 #include "child.h"
+#include "clock.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -20,9 +21,7 @@
 
 double child_now(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+	return clock_mono_s();
 }
 
 static int make_pipe(int fds[2])

@@ -90,6 +90,8 @@ void cli_install_signals(volatile sig_atomic_t *count)
 	sigaction(SIGHUP, &sa, NULL);	/* a closed terminal stops a run like SIGTERM */
 	sa.sa_handler = SIG_IGN;
 	sigaction(SIGPIPE, &sa, NULL);
+	/* A file-size limit is a write error to report (EFBIG), not a crash. */
+	sigaction(SIGXFSZ, &sa, NULL);
 }
 
 /* Logs and metrics for this run; a problem with them is a warning, not a failure. */

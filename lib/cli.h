@@ -70,7 +70,7 @@ void cli_protect_secrets(void);
 char *cli_sibling_program(const char *name);
 
 /*
- * The whole program of a worker agent. agent is the agent's name, or NULL
+ * The whole program of a worker agent (lib/worker.c). agent is the agent's name, or NULL
  * for bllm-agent, which takes it from the first operand. Returns the exit
  * code (DESIGN.md's table).
  */

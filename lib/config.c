@@ -1,4 +1,5 @@
 #include "config.h"
+#include "config_keys.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -188,6 +189,13 @@ static int check_kinds(jv defaults, jv file, const char *prefix, const char *pat
 	return rc;
 }
 
+static void add_warning(struct config *cfg, char *msg);
+
+static void add_warning_cb(void *user, char *msg)
+{
+	add_warning(user, msg);
+}
+
 static int load_system_config(struct config *cfg, const char *dir, char **err)
 {
 	jv defaults = jv_parse(default_system_config);
@@ -216,9 +224,10 @@ static int load_system_config(struct config *cfg, const char *dir, char **err)
 		free(path);
 		return -1;
 	}
+	int rc = config_keys_check(file, path, add_warning_cb, cfg, err);
 	cfg->system = jv_object_merge_recursive(defaults, file);
 	cfg->system_config_path = path;
-	return 0;
+	return rc;
 }
 
 static void add_warning(struct config *cfg, char *msg)
@@ -360,6 +369,20 @@ static int parse_agent_config(struct config *cfg, jv root, const char *path, cha
 
 static int load(struct config *cfg, const char *explicit_path, char **err, int *exit_code);
 
+char *config_share_dir(void)
+{
+	char self[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+	if (n <= 0)
+		return NULL;
+	self[n] = '\0';
+	char *slash = strrchr(self, '/');
+	if (!slash)
+		return NULL;
+	*slash = '\0';
+	return xasprintf("%s/../share/bllm", self);
+}
+
 int config_load(struct config *cfg, const char *explicit_path, char **err, int *exit_code)
 {
 	int rc = load(cfg, explicit_path, err, exit_code);
@@ -382,13 +405,24 @@ static int load(struct config *cfg, const char *explicit_path, char **err, int *
 		path = xstrdup(explicit_path);
 	} else if (file_exists("config/agent_config.json")) {
 		path = xstrdup("config/agent_config.json");
-	} else if (file_exists(BLLM_SHARE_DIR "/config/agent_config.json")) {
-		path = xstrdup(BLLM_SHARE_DIR "/config/agent_config.json");
 	} else {
-		*err = xstrdup("no agent config found (tried config/agent_config.json and "
-			       BLLM_SHARE_DIR "/config/agent_config.json); give one with --config FILE");
-		*exit_code = 5;
-		return -1;
+		/* Installed: ../share/bllm beside the program, wherever the prefix was. */
+		char *share = config_share_dir();
+		char *rel = share ? xasprintf("%s/config/agent_config.json", share) : NULL;
+		free(share);
+		if (rel && file_exists(rel)) {
+			path = rel;
+		} else if (file_exists(BLLM_SHARE_DIR "/config/agent_config.json")) {
+			free(rel);
+			path = xstrdup(BLLM_SHARE_DIR "/config/agent_config.json");
+		} else {
+			*err = xasprintf("no agent config found (tried config/agent_config.json, %s and "
+					 BLLM_SHARE_DIR "/config/agent_config.json); give one with "
+					 "--config FILE", rel ? rel : "../share/bllm beside the program");
+			free(rel);
+			*exit_code = 5;
+			return -1;
+		}
 	}
 	cfg->agent_config_path = path;
 	*exit_code = 2;
@@ -402,6 +436,8 @@ static int load(struct config *cfg, const char *explicit_path, char **err, int *
 	char *dir = dir_of(path);
 	rc = load_system_config(cfg, dir, err);
 	free(dir);
+	if (rc == 0)
+		rc = config_env_check(err);
 	return rc;
 }
 
@@ -491,6 +527,7 @@ struct retry_policy config_retry_policy(const struct config *cfg)
 		.max_delay_s = config_number(cfg, "performance.worker_retry_max_delay", 30.0),
 		.jitter = config_number(cfg, "performance.worker_retry_jitter", 0.1),
 		.exponential = config_bool(cfg, "performance.worker_retry_exponential", true),
+		.retry_after_max_s = config_number(cfg, "performance.retry_after_max", 300),
 	};
 	if (!config_bool(cfg, "performance.worker_retry_enabled", true) || p.max_attempts < 1)
 		p.max_attempts = 1;
@@ -532,4 +569,24 @@ char *config_state_dir(void)
 		s = pw ? pw->pw_dir : NULL;
 	}
 	return s && *s ? xasprintf("%s/.local/state/bllm", s) : NULL;
+}
+
+static const char *nonempty(const char *s)
+{
+	return s && *s ? s : NULL;
+}
+
+char *config_model(const struct config *cfg, const char *agent, const char *flag)
+{
+	const struct agent_def *def = config_agent(cfg, agent);
+	const char *m = nonempty(flag);
+	if (!m && strcmp(agent, "manager") == 0)
+		m = nonempty(getenv("BLLM_MANAGER_MODEL"));
+	if (!m)
+		m = nonempty(getenv("BLLM_MODEL"));
+	if (!m && def)
+		m = nonempty(def->model);
+	if (!m)
+		m = config_string(cfg, "api.model", "claude-sonnet-4-5");
+	return xstrdup(m);
 }

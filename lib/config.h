@@ -6,7 +6,10 @@
  * and the environment.
  *
  * Lookup order for agent_config.json: the --config FILE given, then
- * ./config/agent_config.json, then BLLM_SHARE_DIR/config/agent_config.json.
+ * ./config/agent_config.json, then ../share/bllm/config/agent_config.json
+ * relative to the running program (so an install works under any PREFIX
+ * or DESTDIR without a rebuild), then the build-time
+ * BLLM_SHARE_DIR/config/agent_config.json.
  * system_config.json is looked up beside the agent config that was found
  * (missing: built-in defaults). Prompt files are found relative to the
  * config directory's parent (where prompts/ sits beside config/), then to
@@ -86,6 +89,22 @@ double config_worker_timeout(const struct config *cfg, const char *agent, double
  * $HOME/.local/state/bllm (malloc'd; NULL when no home is known).
  */
 char *config_state_dir(void);
+
+/*
+ * The model an agent uses (malloc'd). The one place of the precedence:
+ *   1. flag (--model of the program run; bllm-manage passes its --model
+ *      on to every worker),
+ *   2. for the manager only, $BLLM_MANAGER_MODEL,
+ *   3. $BLLM_MODEL (every agent, the manager included),
+ *   4. the agent's "model" in agent_config.json,
+ *   5. api.model of system_config.json.
+ * Empty values count as unset.
+ */
+char *config_model(const struct config *cfg, const char *agent, const char *flag);
+
+/* The share directory of an installed program: DIR/../share/bllm for the
+ * program's DIR (malloc'd; NULL when /proc/self/exe cannot be read). */
+char *config_share_dir(void);
 
 /* The built-in system prompt used when an agent's prompt file is missing. */
 const char *config_builtin_prompt(const char *agent_name);

@@ -320,9 +320,11 @@ static void console_line(struct buf *out, enum log_level level, const char *even
 void log_write(enum log_level level, const char *event, const char *file, int line,
 	       const char *func, jv extra, const char *fmt, ...)
 {
-	bool to_main = L.open && level >= L.level && L.files[F_MAIN].on;
+	/* The main log keeps INFO and up; the debug file (at LOG_LEVEL=DEBUG) holds
+	 * only what the main log does not, so nothing is written twice. */
+	bool to_main = L.open && level >= L.level && level >= LOG_INFO && L.files[F_MAIN].on;
 	bool to_error = L.open && level >= L.level && level >= LOG_ERROR;
-	bool to_debug = L.open && L.files[F_DEBUG].on;
+	bool to_debug = L.open && L.files[F_DEBUG].on && level < LOG_INFO;
 	if (!to_main && !to_error && !to_debug) {
 		jv_free(extra);
 		return;

@@ -1,4 +1,5 @@
 #include "observe.h"
+#include "clock.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -18,12 +19,6 @@ static struct {
 	bool open;
 } obs = { .tool_started = { 0 } };
 
-static double now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
-}
 
 const char *observe_log_dir(const struct config *cfg)
 {
@@ -163,7 +158,7 @@ static void on_tool_result(jv ev)
 	if (id) {
 		jv t = jv_object_get(jv_copy(obs.tool_started), jv_string(id));
 		if (jv_get_kind(t) == JV_KIND_NUMBER)
-			duration = now_ms() - jv_number_value(t);
+			duration = clock_mono_ms() - jv_number_value(t);
 		jv_free(t);
 		obs.tool_started = jv_object_delete(obs.tool_started, jv_string(id));
 	}
@@ -204,7 +199,7 @@ void observe_event(void *unused, jv ev)
 	} else if (strcmp(type, "tool_use") == 0) {
 		const char *id = json_str(ev, "tool_use_id");
 		if (id)
-			obs.tool_started = jv_object_set(obs.tool_started, jv_string(id), jv_number(now_ms()));
+			obs.tool_started = jv_object_set(obs.tool_started, jv_string(id), jv_number(clock_mono_ms()));
 		LOG(LOG_DEBUG, "tool_use", pick(ev, (const char *const[]){ "name", "input", NULL }),
 		    "tool call %s", json_str(ev, "name") ? json_str(ev, "name") : "?");
 	} else if (strcmp(type, "tool_result") == 0) {

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "buf.h"
+#include "json.h"
 #include "tools.h"
 
 bool parallel_agent_writes(unsigned tools)
@@ -30,23 +31,108 @@ enum parallel_mode parallel_decide(int n, int writers, bool git_ok, int max_para
 	return PARALLEL_WORKTREES;
 }
 
-void parallel_budget_share(const struct agent_budget *b, int k, struct agent_budget *share)
+static bool part_of(double left, int k, double least, double *part)
 {
-	memset(share, 0, sizeof *share);
-	if (k < 1)
-		k = 1;
+	*part = left / k;
+	if (*part < least)
+		*part = least;
+	return left >= least;
+}
+
+bool parallel_worker_cap(const struct agent_budget *b, int calls_left, struct agent_budget *cap,
+			 char **why)
+{
+	memset(cap, 0, sizeof *cap);
+	*why = NULL;
+	int k = calls_left > 1 ? calls_left : 1;
+	double part;
 	if (b->max_turns > 0) {
-		int left = b->max_turns - b->turns;
-		share->max_turns = left > k ? left / k : 1;
+		int left = b->max_turns - b->turns - b->reserved_turns;
+		if (!part_of(left, k, 1, &part)) {
+			*why = xasprintf("turn budget spent: %d of %d turns used or held by workers under "
+					 "way (raise --max-turns)", b->max_turns - (left > 0 ? left : 0),
+					 b->max_turns);
+			return false;
+		}
+		cap->max_turns = (int)part;
 	}
 	if (b->max_tokens > 0) {
-		long left = b->max_tokens - b->tokens;
-		share->max_tokens = left > k ? left / k : 1;
+		long left = b->max_tokens - b->tokens - b->reserved_tokens;
+		/* Alone, a call gets whatever is left: the worker's own check refuses a
+		 * reply too short, naming its budget, as for any call. */
+		if (!part_of((double)left, k, k > 1 ? WF_MIN_REPLY_TOKENS : 1, &part)) {
+			*why = xasprintf("token budget: %ld of %ld tokens left, too few for another worker "
+					 "(raise --max-tokens)", left > 0 ? left : 0, b->max_tokens);
+			return false;
+		}
+		cap->max_tokens = (long)part;
 	}
 	if (b->max_cost_usd > 0) {
-		double left = b->max_cost_usd - b->cost_usd;
-		share->max_cost_usd = left > 0 ? left / k : 1e-9;
+		double left = b->max_cost_usd - b->cost_usd - b->reserved_cost_usd;
+		if (left <= 0) {
+			*why = xasprintf("cost budget spent: $%.4f of $%.4f used or held by workers under "
+					 "way (raise --max-cost-usd)", b->max_cost_usd - left, b->max_cost_usd);
+			return false;
+		}
+		cap->max_cost_usd = left / k;
 	}
+	return true;
+}
+
+struct wf_call_plan parallel_reservation(const struct agent_budget *cap)
+{
+	struct wf_call_plan p = { .max_tokens = cap->max_tokens, .tokens = cap->max_tokens,
+				  .cost_usd = cap->max_cost_usd, .turns = cap->max_turns };
+	return p;
+}
+
+/* The position of tool_use_id in the manager's order, or -1. */
+static int asked_at(jv order, const char *use)
+{
+	int at = -1;
+	jv_array_foreach(order, i, u) {
+		if (at < 0 && use && strcmp(jv_string_value(u), use) == 0)
+			at = i;
+		jv_free(u);
+	}
+	return at;
+}
+
+jv parallel_replay_order(jv replay, jv events)
+{
+	jv order = jv_array(), use_of = jv_object();
+	jv_array_foreach(events, i, ev) {
+		const char *type = json_str(ev, "type"), *agent = json_str(ev, "agent");
+		const char *use = json_str(ev, "tool_use_id"), *run = json_str(ev, "worker_run_id");
+		if (type && agent && use && strcmp(type, "tool_use") == 0 && strcmp(agent, "manager") == 0)
+			order = jv_array_append(order, jv_string(use));
+		if (type && use && run && strcmp(type, "worker_end") == 0)
+			use_of = jv_object_set(use_of, jv_string(run), jv_string(use));
+		jv_free(ev);
+	}
+	int n = jv_array_length(jv_copy(replay));
+	jv keyed = jv_array();
+	bool placed = true;
+	jv_array_foreach(replay, i, r) {
+		const char *run = json_str(r, "run_id");
+		int at = run ? asked_at(order, json_str(use_of, run)) : -1;
+		placed = placed && at >= 0;
+		/* [position asked, position in the journal, result]: a stable sort. */
+		keyed = jv_array_append(keyed, JV_ARRAY(jv_number(at), jv_number(i), r));
+	}
+	jv_free(order);
+	jv_free(use_of);
+	if (!placed || n < 2) {
+		jv_free(keyed);
+		return replay;
+	}
+	jv_free(replay);
+	jv sorted = jv_sort(keyed, jv_copy(keyed)), out = jv_array();
+	jv_array_foreach(sorted, i, k) {
+		out = jv_array_append(out, jv_array_get(k, 2));
+	}
+	jv_free(sorted);
+	return out;
 }
 
 char *parallel_branch(const char *session_id, int n)

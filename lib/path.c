@@ -9,13 +9,6 @@
 #include <sys/stat.h>
 
 /* strerror() text with a lowercase first letter, as our messages are. */
-static char *reason(int e)
-{
-	char *s = xstrdup(strerror(e));
-	if (s[0] >= 'A' && s[0] <= 'Z' && !(s[1] >= 'A' && s[1] <= 'Z'))
-		s[0] = (char)(s[0] - 'A' + 'a');
-	return s;
-}
 
 /* Component-wise: "/w/x" and "/w" are inside "/w", "/w2" is not. */
 static int inside(const char *root, const char *abs)
@@ -62,7 +55,7 @@ int path_confine(const char *root, const char *path, char **out, char **err)
 		int e = errno;
 		struct stat st;
 		if (e != ENOENT && e != ENOTDIR) {
-			char *why = reason(e);
+			char *why = xstrerror(e);
 			*err = xasprintf("path \"%s\" cannot be resolved: %s", path, why);
 			free(why);
 			goto out;

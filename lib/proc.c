@@ -1,4 +1,5 @@
 #include "proc.h"
+#include "clock.h"
 #include "io.h"
 #include "buf.h"
 
@@ -24,12 +25,6 @@ extern char **environ;
 /* How often the loop looks for the shell's exit while the pipe is quiet. */
 #define TICK_MS 50
 
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static void sleep_s(double s)
 {
@@ -40,13 +35,6 @@ static void sleep_s(double s)
 	nanosleep(&ts, NULL);
 }
 
-static char *reason(int e)
-{
-	char *s = xstrdup(strerror(e));
-	if (s[0] >= 'A' && s[0] <= 'Z' && !(s[1] >= 'A' && s[1] <= 'Z'))
-		s[0] = (char)(s[0] - 'A' + 'a');
-	return s;
-}
 
 static void close_noeintr(int fd)
 {
@@ -139,9 +127,9 @@ void proc_kill_group(pid_t pgid, double grace_s)
 	if (kill(-pgid, SIGTERM) == -1 && errno == ESRCH)
 		return;
 	signal_group(pgid, SIGCONT);
-	double end = now_s() + grace_s;
+	double end = clock_mono_s() + grace_s;
 	while (group_alive(pgid, 0)) {
-		if (now_s() >= end) {
+		if (clock_mono_s() >= end) {
 			signal_group(pgid, SIGKILL);
 			return;
 		}
@@ -375,7 +363,7 @@ int proc_run_shell(const char *command, const char *dir, double timeout_s, doubl
 
 	int outp[2] = { -1, -1 }, repp[2] = { -1, -1 };
 	if (pipe(outp) < 0 || pipe(repp) < 0) {
-		char *why = reason(errno);
+		char *why = xstrerror(errno);
 		*err = xasprintf("cannot run the command: pipe: %s", why);
 		free(why);
 		close_noeintr(outp[0]);
@@ -389,10 +377,10 @@ int proc_run_shell(const char *command, const char *dir, double timeout_s, doubl
 
 	char *argv[] = { "sh", "-c", (char *)command, NULL };
 	char **envp = command_environment();
-	double start = now_s();
+	double start = clock_mono_s();
 	pid_t pid = fork();
 	if (pid < 0) {
-		char *why = reason(errno);
+		char *why = xstrerror(errno);
 		*err = xasprintf("cannot run the command: fork: %s", why);
 		free(why);
 		free(envp);
@@ -431,7 +419,7 @@ int proc_run_shell(const char *command, const char *dir, double timeout_s, doubl
 		static const char *const what[] = { "fd setup", "chdir", "open /dev/null",
 						    "dup2", "exec /bin/sh" };
 		const char *stage = rep.stage >= 0 && rep.stage <= STAGE_EXEC ? what[rep.stage] : "?";
-		char *why = reason(rep.err);
+		char *why = xstrerror(rep.err);
 		if (rep.stage == STAGE_CHDIR)
 			*err = xasprintf("cannot run the command in %s: %s", dir, why);
 		else
@@ -451,7 +439,7 @@ int proc_run_shell(const char *command, const char *dir, double timeout_s, doubl
 	unsigned quiet = 0;
 
 	for (;;) {
-		double now = now_s();
+		double now = clock_mono_s();
 		int was_done = shell_done;
 		reap(pid, pid, &shell_done, &code);
 		if (shell_done && !was_done)
@@ -557,6 +545,6 @@ int proc_run_shell(const char *command, const char *dir, double timeout_s, doubl
 	out->total_len = total;
 	out->truncated = total > out->output_len;
 	out->exit_code = code;
-	out->duration_s = now_s() - start;
+	out->duration_s = clock_mono_s() - start;
 	return 0;
 }

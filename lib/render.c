@@ -1,4 +1,5 @@
 #include "render.h"
+#include "usage.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -124,16 +125,19 @@ static void render_result(struct render *r, jv ev, const char *in)
 	jv usage = jv_object_get(jv_copy(ev), jv_string("usage"));
 	long tokens = 0;
 	if (jv_get_kind(usage) == JV_KIND_OBJECT)
-		tokens = (long)(json_num(usage, "input_tokens", 0) + json_num(usage, "output_tokens", 0) +
-				json_num(usage, "cache_read_input_tokens", 0) +
-				json_num(usage, "cache_creation_input_tokens", 0));
+		tokens = usage_json_tokens(usage);
 	jv_free(usage);
 	fprintf(r->out, "%s%s%s %s %s%s (exit %d) · %d turns · %s tokens", in,
 		c(r, ok ? C_GREEN : C_RED), ok ? "✓" : "✗", s(ev, "agent"), status, c(r, C_RESET),
 		(int)json_num(ev, "exit_code", 0), (int)json_num(ev, "num_turns", 0), render_tokens(tokens, tok));
+	if (json_num(ev, "tokens_saved", 0) > 0)
+		fprintf(r->out, " (cached: %s tokens saved)",
+			render_tokens((long)json_num(ev, "tokens_saved", 0), tok));
 	double cost = json_num(ev, "total_cost_usd", -1);
 	if (cost >= 0)
 		fprintf(r->out, " · $%.4f", cost);
+	else
+		fprintf(r->out, " · cost unknown");
 	fprintf(r->out, " · %.1fs\n", json_num(ev, "duration_ms", 0) / 1000.0);
 	jv ver = jv_object_get(jv_copy(ev), jv_string("verification"));
 	if (jv_get_kind(ver) == JV_KIND_OBJECT) {

@@ -1,4 +1,5 @@
 #include "session.h"
+#include "json.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -15,6 +16,7 @@
 #include "buf.h"
 #include "history.h"
 #include "io.h"
+#include "usage.h"
 
 static const char JOURNAL_EXT[] = ".ndjson";
 static const char GZ_EXT[] = ".json.gz";
@@ -207,6 +209,30 @@ static int fsync_dir(const char *dir)
 	return rc;
 }
 
+/* A temporary of a save older than this was left by a killed process. */
+#define STALE_TEMP_S 60
+
+void session_clean_temporaries(const char *dir)
+{
+	DIR *d = opendir(dir);
+	if (!d)
+		return;
+	time_t now = time(NULL);
+	struct dirent *de;
+	while ((de = readdir(d)) != NULL) {
+		/* .ID.json.XXXXXX or .ID.json.gz.XXXXXX, as session_write_summary makes them */
+		const char *n = de->d_name;
+		size_t len = strlen(n);
+		if (n[0] != '.' || len < 8 || !strstr(n, ".json") || n[len - 7] != '.')
+			continue;
+		struct stat st;
+		if (fstatat(dirfd(d), n, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) &&
+		    now - st.st_mtime > STALE_TEMP_S)
+			unlinkat(dirfd(d), n, 0);
+	}
+	closedir(d);
+}
+
 int session_write_summary(struct session *s, jv summary, char **err)
 {
 	if (!s->dir || !s->id) {
@@ -226,6 +252,7 @@ int session_write_summary(struct session *s, jv summary, char **err)
 	buf_appendc(&b, '\n');
 	jv_free(text);
 
+	session_clean_temporaries(s->dir);
 	int fd = mkstemp(tmp);
 	if (fd < 0) {
 		*err = xasprintf("%s: cannot create a temporary file: %s", tmp, strerror(errno));
@@ -558,16 +585,6 @@ int session_load_summary(const char *dir, const char *id, jv *summary, char **er
 	return rc == 0 ? 0 : -1;
 }
 
-/* A borrowed C string of obj[key], or NULL. Valid while obj is alive and unchanged. */
-static const char *sget(jv obj, const char *key)
-{
-	if (jv_get_kind(obj) != JV_KIND_OBJECT)
-		return NULL;
-	jv v = jv_object_get(jv_copy(obj), jv_string(key));
-	const char *s = jv_get_kind(v) == JV_KIND_STRING ? jv_string_value(v) : NULL;
-	jv_free(v);	/* obj still holds the string */
-	return s;
-}
 
 static bool nget(jv obj, const char *key, double *out)
 {
@@ -581,20 +598,6 @@ static bool nget(jv obj, const char *key, double *out)
 	return ok;
 }
 
-/* obj[key] as a new reference; null when absent or obj is not an object. */
-static jv oget(jv obj, const char *key)
-{
-	if (jv_get_kind(obj) != JV_KIND_OBJECT)
-		return jv_null();
-	jv v = jv_object_get(jv_copy(obj), jv_string(key));
-	return jv_is_valid(v) ? v : (jv_free(v), jv_null());
-}
-
-static const char *const TOKEN_KEYS[] = {
-	"input_tokens", "output_tokens", "cache_read_input_tokens",
-	"cache_creation_input_tokens",
-};
-#define NTOKEN_KEYS (sizeof TOKEN_KEYS / sizeof TOKEN_KEYS[0])
 
 /* Adds n to obj[key] (consumed, returned); a null or missing total becomes n. */
 static jv add_number(jv obj, const char *key, double n)
@@ -606,19 +609,15 @@ static jv add_number(jv obj, const char *key, double n)
 
 static jv usage_add(jv totals, jv ev)
 {
-	double n;
-	for (size_t k = 0; k < NTOKEN_KEYS; k++)
-		if (nget(ev, TOKEN_KEYS[k], &n))
-			totals = add_number(totals, TOKEN_KEYS[k], n);
-	return totals;
+	return usage_json_add(totals, ev);
 }
 
 static jv new_ledger_entry(void)
 {
 	jv e = jv_object();
 	e = jv_object_set(e, jv_string("turns"), jv_number(0));
-	for (size_t k = 0; k < NTOKEN_KEYS; k++)
-		e = jv_object_set(e, jv_string(TOKEN_KEYS[k]), jv_number(0));
+	for (size_t k = 0; usage_keys[k]; k++)
+		e = jv_object_set(e, jv_string(usage_keys[k]), jv_number(0));
 	e = jv_object_set(e, jv_string("cost_usd"), jv_null());
 	return jv_object_set(e, jv_string("calls"), jv_number(0));
 }
@@ -675,12 +674,12 @@ static jv summary_from_journal(const char *id, jv events)
 	jv created = jv_null(), request = jv_null(), cost = jv_null();
 	jv usage = jv_object(), ledger = jv_object(), agents = jv_array();
 	double turns = 0, n;
-	for (size_t k = 0; k < NTOKEN_KEYS; k++)
-		usage = jv_object_set(usage, jv_string(TOKEN_KEYS[k]), jv_number(0));
+	for (size_t k = 0; usage_keys[k]; k++)
+		usage = jv_object_set(usage, jv_string(usage_keys[k]), jv_number(0));
 	jv_array_foreach(events, i, ev) {
-		const char *type = sget(ev, "type"), *agent = sget(ev, "agent");
-		const char *ts = sget(ev, "ts"), *text = sget(ev, "text");
-		const char *worker = sget(ev, "worker");
+		const char *type = json_str(ev, "type"), *agent = json_str(ev, "agent");
+		const char *ts = json_str(ev, "ts"), *text = json_str(ev, "text");
+		const char *worker = json_str(ev, "worker");
 		if (jv_get_kind(created) == JV_KIND_NULL && ts) {
 			jv_free(created);
 			created = jv_string(ts);
@@ -756,6 +755,7 @@ int session_get(const char *dir, const char *id, jv *summary, char **err)
 
 int session_list(const char *dir, jv *sessions, char **err)
 {
+	session_clean_temporaries(dir);
 	struct idlist l;
 	if (collect_ids(dir, &l, err) < 0)
 		return -1;
@@ -877,7 +877,7 @@ void session_format_list(struct buf *out, jv sessions, bool color)
 	if (jv_get_kind(sessions) != JV_KIND_ARRAY)
 		return;
 	jv_array_foreach(sessions, i, s) {
-		const char *id = sget(s, "session_id");
+		const char *id = json_str(s, "session_id");
 		int len = id ? (int)strlen(id) : 1;
 		if (len > idw && len < 64)
 			idw = len;
@@ -897,11 +897,11 @@ void session_format_list(struct buf *out, jv sessions, bool color)
 	cell(out, "REQUEST", 0, false, bold);
 	buf_appendc(out, '\n');
 	jv_array_foreach(sessions, j, s) {
-		jv result = oget(s, "result");
-		const char *id = sget(s, "session_id"), *status = sget(result, "status");
-		const char *request = sget(s, "user_request");
+		jv result = json_get(s, "result");
+		const char *id = json_str(s, "session_id"), *status = json_str(result, "status");
+		const char *request = json_str(s, "user_request");
 		char created[32], turns[32], cost[32];
-		format_created(created, sizeof created, sget(s, "created_at"));
+		format_created(created, sizeof created, json_str(s, "created_at"));
 		format_count(turns, sizeof turns, s, "total_turns");
 		format_cost(cost, sizeof cost, s, "total_cost_usd");
 		struct buf idb = BUF_INIT, st = BUF_INIT;
@@ -945,7 +945,7 @@ static void format_verification(char *out, size_t n, jv v)
 		snprintf(out, n, "none");
 		return;
 	}
-	jv verified = oget(v, "verified");
+	jv verified = json_get(v, "verified");
 	const char *word = jv_get_kind(verified) == JV_KIND_TRUE ? "verified" : "not verified";
 	jv_free(verified);
 	if (have_p || have_f)
@@ -960,7 +960,7 @@ static jv ledger_order(jv summary, jv ledger)
 	jv order = jv_array();
 	if (jv_object_has(jv_copy(ledger), jv_string("manager")))
 		order = jv_array_append(order, jv_string("manager"));
-	jv used = oget(summary, "agents_used");
+	jv used = json_get(summary, "agents_used");
 	if (jv_get_kind(used) == JV_KIND_ARRAY) {
 		jv_array_foreach(used, i, a) {
 			if (jv_get_kind(a) == JV_KIND_STRING) {
@@ -984,7 +984,7 @@ static jv ledger_order(jv summary, jv ledger)
 
 static void format_ledger(struct buf *out, jv summary, bool color)
 {
-	jv ledger = oget(summary, "ledger");
+	jv ledger = json_get(summary, "ledger");
 	if (jv_get_kind(ledger) != JV_KIND_OBJECT || jv_object_length(jv_copy(ledger)) == 0) {
 		jv_free(ledger);
 		return;
@@ -1046,21 +1046,21 @@ static void text_block(struct buf *out, const char *title, const char *text, boo
 
 void session_format_show(struct buf *out, jv summary, bool color)
 {
-	jv result = oget(summary, "result"), usage = oget(summary, "usage");
-	jv verification = oget(summary, "verification");
-	const char *status = sget(result, "status");
+	jv result = json_get(summary, "result"), usage = json_get(summary, "usage");
+	jv verification = json_get(summary, "verification");
+	const char *status = json_str(result, "status");
 	char tmp[192], a[32], b[32], c[32], d[32];
 	double code;
 
-	field_line(out, "session", sget(summary, "session_id"), NULL);
-	field_line(out, "created", sget(summary, "created_at"), NULL);
-	field_line(out, "completed", sget(summary, "completed_at"), NULL);
+	field_line(out, "session", json_str(summary, "session_id"), NULL);
+	field_line(out, "created", json_str(summary, "created_at"), NULL);
+	field_line(out, "completed", json_str(summary, "completed_at"), NULL);
 	if (status && nget(result, "exit_code", &code))
 		snprintf(tmp, sizeof tmp, "%.40s (exit %.0f)", status, code);
 	else
 		snprintf(tmp, sizeof tmp, "%.40s", status ? status : "-");
 	field_line(out, "status", tmp, color ? status_color(status) : NULL);
-	const char *error = sget(summary, "error");
+	const char *error = json_str(summary, "error");
 	if (error)
 		field_line(out, "error", error, color ? C_RED : NULL);
 	format_verification(tmp, sizeof tmp, verification);
@@ -1076,8 +1076,8 @@ void session_format_show(struct buf *out, jv summary, bool color)
 	format_cost(tmp, sizeof tmp, summary, "total_cost_usd");
 	field_line(out, "cost", tmp, NULL);
 	format_ledger(out, summary, color);
-	text_block(out, "request", sget(summary, "user_request"), color);
-	text_block(out, "result", sget(result, "text"), color);
+	text_block(out, "request", json_str(summary, "user_request"), color);
+	text_block(out, "result", json_str(result, "text"), color);
 	jv_free(verification);
 	jv_free(usage);
 	jv_free(result);

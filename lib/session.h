@@ -73,6 +73,12 @@ int session_append(struct session *s, jv ev, bool sync);
 int session_write_summary(struct session *s, jv summary, char **err);
 
 void session_close(struct session *s);
+/*
+ * Removes the temporaries of summary saves that a killed process left in
+ * dir (".ID.json.gz.XXXXXX" older than a minute). session_write_summary
+ * and session_list call it.
+ */
+void session_clean_temporaries(const char *dir);
 
 /*
  * Finds the session whose ID is id or starts with id. Returns 0 and sets

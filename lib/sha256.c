@@ -1,6 +1,5 @@
 /* SHA-256 from the FIPS 180-4 description (sections 4.1.2, 4.2.2, 5.1.1, 6.2). */
 #include "sha256.h"
-#include "cache.h"
 
 #include <string.h>
 

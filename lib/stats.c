@@ -6,6 +6,7 @@
  */
 #define _DEFAULT_SOURCE
 #include "stats.h"
+#include "json.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -412,14 +413,6 @@ static jv as_array(jv records)
 	return jv_get_kind(records) == JV_KIND_ARRAY ? jv_copy(records) : jv_array();
 }
 
-/* The string field key of rec, borrowed from rec (valid while rec lives), or NULL. */
-static const char *str_field(jv rec, const char *key)
-{
-	jv v = jv_object_get(jv_copy(rec), jv_string(key));
-	const char *s = jv_get_kind(v) == JV_KIND_STRING ? jv_string_value(v) : NULL;
-	jv_free(v);
-	return s;
-}
 
 static double num_field(jv rec, const char *key, bool *present)
 {
@@ -434,14 +427,43 @@ static double num_field(jv rec, const char *key, bool *present)
 
 static bool ts_ms(jv rec, long long *ms)
 {
-	const char *ts = str_field(rec, "ts");
+	const char *ts = json_str(rec, "ts");
 	return ts && parse_rfc3339(ts, false, ms) == 0;
 }
 
 static bool kind_is(jv rec, const char *kind)
 {
-	const char *k = str_field(rec, "kind");
+	const char *k = json_str(rec, "kind");
 	return k && strcmp(k, kind) == 0;
+}
+
+int stats_resolve_session(jv records, const char *prefix, char **full, char **err)
+{
+	*full = NULL;
+	size_t n = strlen(prefix);
+	int matches = 0;
+	jv_array_foreach(records, i, rec) {
+		const char *sid = json_str(rec, "session_id");
+		if (sid && strncmp(sid, prefix, n) == 0 && (!*full || strcmp(*full, sid) != 0)) {
+			if (*full && matches == 1) {
+				*err = xasprintf("--session %s: several sessions start with it (%s, %s, ...); "
+						 "give more of the ID", prefix, *full, sid);
+				matches = 2;
+			} else if (!*full) {
+				*full = xstrdup(sid);
+				matches = 1;
+			}
+		}
+		jv_free(rec);
+	}
+	if (matches == 1)
+		return 0;
+	if (matches == 0)
+		*err = xasprintf("--session %s: no session with that ID (or prefix) in the metrics",
+				 prefix);
+	free(*full);
+	*full = NULL;
+	return -1;
 }
 
 jv stats_filter(jv records, const char *session_id, long long since_ms)
@@ -452,7 +474,7 @@ jv stats_filter(jv records, const char *session_id, long long since_ms)
 	jv_array_foreach(records, i, rec) {
 		bool keep = jv_get_kind(rec) == JV_KIND_OBJECT;
 		if (keep && session_id) {
-			const char *sid = str_field(rec, "session_id");
+			const char *sid = json_str(rec, "session_id");
 			keep = sid && strcmp(sid, session_id) == 0;
 		}
 		long long t;
@@ -496,13 +518,13 @@ jv stats_by_agent(jv borrowed)
 	size_t nacc = 0;
 	jv_array_foreach(records, i, rec) {
 		const char *kind = jv_get_kind(rec) == JV_KIND_OBJECT ?
-				   str_field(rec, "kind") : NULL;
+				   json_str(rec, "kind") : NULL;
 		if (!kind || (strcmp(kind, "api_call") && strcmp(kind, "tool_call") &&
 			      strcmp(kind, "error"))) {
 			jv_free(rec);
 			continue;
 		}
-		const char *name = str_field(rec, "agent");
+		const char *name = json_str(rec, "agent");
 		if (!name)
 			name = "unknown";
 		size_t a = 0;
@@ -589,7 +611,7 @@ jv stats_errors(jv borrowed)
 	size_t n = 0;
 	jv_array_foreach(records, i, rec) {
 		if (jv_get_kind(rec) == JV_KIND_OBJECT && kind_is(rec, "error")) {
-			const char *type = str_field(rec, "error_type");
+			const char *type = json_str(rec, "error_type");
 			jv key = jv_string(type ? type : "unknown");
 			jv c = jv_object_get(jv_copy(counts), jv_copy(key));
 			double have = jv_get_kind(c) == JV_KIND_NUMBER ? jv_number_value(c) : 0;
@@ -613,7 +635,7 @@ jv stats_errors(jv borrowed)
 	jv out = jv_object();
 	out = jv_object_set(out, jv_string("total_errors"), jv_number(n));
 	out = jv_object_set(out, jv_string("error_counts"), counts);
-	out = jv_object_set(out, jv_string("recent"), recent);
+	out = jv_object_set(out, jv_string("recent_errors"), recent);
 	return out;
 }
 
@@ -625,7 +647,7 @@ jv stats_cache(jv borrowed)
 	struct dated size_at = { LLONG_MIN, -1 };
 	jv_array_foreach(records, i, rec) {
 		const char *ev = jv_get_kind(rec) == JV_KIND_OBJECT && kind_is(rec, "cache") ?
-				 str_field(rec, "event") : NULL;
+				 json_str(rec, "event") : NULL;
 		if (ev) {
 			bool has;
 			double count = num_field(rec, "count", &has);

@@ -49,6 +49,12 @@ void stats_close(void);
 int stats_load(const char *dir, jv *records, char **err);
 
 /*
+ * The one session ID among records (borrowed) that starts with prefix.
+ * Returns 0 with *full (malloc'd); -1 with *err when none or several do.
+ */
+int stats_resolve_session(jv records, const char *prefix, char **full, char **err);
+
+/*
  * Filters records (borrowed): session_id NULL = all; since_ms 0 = all,
  * else only records with ts at or after that Unix time in ms.
  */
@@ -61,7 +67,7 @@ jv stats_filter(jv records, const char *session_id, long long since_ms);
  * input tokens read from the prompt cache), "tool_calls", "errors"}}.
  */
 jv stats_by_agent(jv records);
-/* {"total_errors", "error_counts": {TYPE: n}, "recent": [the 20 newest error records]}. */
+/* {"total_errors", "error_counts": {TYPE: n}, "recent_errors": [the 20 newest error records]}. */
 jv stats_errors(jv records);
 /* Response cache: {"hits", "misses", "hit_rate", "stores", "evictions", "size"}. */
 jv stats_cache(jv records);

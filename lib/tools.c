@@ -1,4 +1,5 @@
 #include "tools.h"
+#include "clock.h"
 #include "buf.h"
 #include "path.h"
 #include "proc.h"
@@ -299,18 +300,11 @@ static void fail(const struct tool_ctx *ctx, struct tool_result *r, const char *
 	r->is_error = true;
 }
 
-static char *reason(int e)
-{
-	char *s = xstrdup(strerror(e));
-	if (s[0] >= 'A' && s[0] <= 'Z' && !(s[1] >= 'A' && s[1] <= 'Z'))
-		s[0] = (char)(s[0] - 'A' + 'a');
-	return s;
-}
 
 static void fail_errno(const struct tool_ctx *ctx, struct tool_result *r, const char *tool,
 		       const char *what, const char *rel, int e)
 {
-	char *why = reason(e);
+	char *why = xstrerror(e);
 	fail(ctx, r, "%s: cannot %s \"%s\": %s", tool, what, rel, why);
 	free(why);
 }
@@ -727,7 +721,7 @@ static void tool_write(const struct tool_ctx *ctx, jv input, struct tool_result 
 		char *where = NULL;
 		if (make_parents(ctx->root, abs, &where) < 0) {
 			int e = errno;
-			char *why = reason(e);
+			char *why = xstrerror(e);
 			fail(ctx, r, "Write: cannot create directory \"%s\": %s",
 			     path_relative(ctx->root, where), why);
 			free(why);
@@ -1398,12 +1392,6 @@ out:
 
 typedef void (*tool_fn)(const struct tool_ctx *, jv, struct tool_result *);
 
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /*
  * Runs a search tool in a child process with limits on CPU time, memory
@@ -1447,14 +1435,14 @@ static void run_isolated(const struct tool_ctx *ctx, jv input, struct tool_resul
 	}
 	close(fds[1]);
 	struct buf b = BUF_INIT;
-	double deadline = now_s() + limit_s;
+	double deadline = clock_mono_s() + limit_s;
 	bool timed_out = false;
 	for (;;) {
 		struct pollfd p = { .fd = fds[0], .events = POLLIN };
 		int ready = poll(&p, 1, 100);
 		if (ready < 0 && errno != EINTR)
 			break;
-		if (proc_cancelled() || now_s() > deadline) {
+		if (proc_cancelled() || clock_mono_s() > deadline) {
 			timed_out = true;
 			break;
 		}

@@ -23,8 +23,10 @@
 #include "config.h"
 #include "event.h"
 #include "io.h"
+#include "json.h"
 #include "observe.h"
 #include "proc.h"
+#include "status.h"
 #include "tools.h"
 
 struct worker_flags {
@@ -44,6 +46,7 @@ struct worker_flags {
 /* What came in on stdin from upstream workers. */
 struct upstream {
 	char *task;		/* the user's original request, or NULL */
+	char *instructions;	/* this stage's task from the manager (a task event from "manager"), or NULL */
 	jv results;		/* every upstream `result` event, oldest first */
 	bool failed;		/* an upstream result is an error, or no result came */
 	char *error;		/* why reading failed (malformed line), or NULL */
@@ -122,7 +125,12 @@ static char *build_prompt(const struct agent_def *def, const struct upstream *up
 static void take_event(struct upstream *up, jv ev)
 {
 	const char *type = event_type(ev);
-	if (type && strcmp(type, "task") == 0 && !up->task) {
+	const char *from = json_str(ev, "from");
+	if (type && strcmp(type, "task") == 0 && from && strcmp(from, "manager") == 0) {
+		const char *text = json_str(ev, "text");
+		free(up->instructions);
+		up->instructions = text ? xstrdup(text) : NULL;
+	} else if (type && strcmp(type, "task") == 0 && !up->task) {
 		jv text = jv_object_get(jv_copy(ev), jv_string("text"));
 		if (jv_get_kind(text) == JV_KIND_STRING)
 			up->task = xstrdup(jv_string_value(text));
@@ -245,7 +253,7 @@ static void emit_init(struct event_ctx *ev, const char *model, const char *root,
 static int finish_early(struct event_ctx *ev, bool *init_sent, const char *prog, const char *status,
 			int code, const char *error)
 {
-	if (error && code != 3)
+	if (error && code != EXIT_UPSTREAM)
 		cli_error(prog, "%s", error);
 	if (!*init_sent) {
 		struct agent_limits none = { 0 };
@@ -282,7 +290,7 @@ static int parse_flags(int argc, char **argv, const char *prog, struct worker_fl
 	opterr = 0;
 	int c;
 	/* "+": stop at the first operand, so a task may contain words like "-v". */
-	while ((c = getopt_long(argc, argv, ":hC:", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+:hC:", opts, NULL)) != -1) {
 		switch (c) {
 		case 'h': return 1;
 		case O_VERSION: return 3;
@@ -337,6 +345,14 @@ int worker_main(int argc, char **argv, const char *agent)
 		if (optind >= argc)
 			return cli_usage_error(prog, "missing AGENT: name an agent from the config");
 		agent = argv[optind++];
+		/* bllm-agent NAME [OPTION]... [TASK...]: options may follow the name too. */
+		pf = parse_flags(argc, argv, prog, &f);
+		if (pf == 1 || pf == 3) {
+			pf == 1 ? usage(prog, agent) : (void)printf("%s %s\n", prog, BLLM_VERSION);
+			return 0;
+		}
+		if (pf < 0)
+			return -pf;
 	}
 	cli_install_signals(&signals);
 	cli_protect_secrets();
@@ -352,17 +368,17 @@ int worker_main(int argc, char **argv, const char *agent)
 	struct upstream up = { .results = jv_array() };
 	struct client *client = NULL;
 	struct cache *copts_cache = NULL;
-	char *instructions = NULL, *root = NULL, *prompt = NULL;
+	char *instructions = NULL, *root = NULL, *prompt = NULL, *model = NULL;
 
 	ev.tap = observe_event;
 	if (config_load_dotenv(".env", &err) < 0) {
 		cli_start_observing(NULL, &ev, prog);
-		code = finish_early(&ev, &init_sent, prog, "error", 2, err);
+		code = finish_early(&ev, &init_sent, prog, status_name(ST_ERROR), EXIT_USAGE, err);
 		goto out_noconfig;
 	}
 	if (config_load(&cfg, f.config, &err, &code) < 0) {
 		cli_start_observing(NULL, &ev, prog);
-		code = finish_early(&ev, &init_sent, prog, "error", code, err);
+		code = finish_early(&ev, &init_sent, prog, status_name(ST_ERROR), code, err);
 		goto out;
 	}
 	cli_start_observing(&cfg, &ev, prog);
@@ -371,7 +387,7 @@ int worker_main(int argc, char **argv, const char *agent)
 		char *names = config_agent_names(&cfg);
 		char *msg = xasprintf("%s: unknown agent \"%s\" (known: %s)", cfg.agent_config_path,
 				      agent, names);
-		code = finish_early(&ev, &init_sent, prog, "error", 2, msg);
+		code = finish_early(&ev, &init_sent, prog, status_name(ST_ERROR), EXIT_USAGE, msg);
 		free(names);
 		free(msg);
 		goto out;
@@ -379,7 +395,7 @@ int worker_main(int argc, char **argv, const char *agent)
 	root = realpath(f.workdir ? f.workdir : ".", NULL);
 	if (!root) {
 		char *msg = xasprintf("--workdir %s: no such directory", f.workdir ? f.workdir : ".");
-		code = finish_early(&ev, &init_sent, prog, "error", 2, msg);
+		code = finish_early(&ev, &init_sent, prog, status_name(ST_ERROR), EXIT_USAGE, msg);
 		free(msg);
 		goto out;
 	}
@@ -396,23 +412,28 @@ int worker_main(int argc, char **argv, const char *agent)
 	}
 	instructions = buf_detach(&words);
 	if (want_stdin && optind >= argc && isatty(0)) {
-		code = finish_early(&ev, &init_sent, prog, "error", 2,
+		code = finish_early(&ev, &init_sent, prog, status_name(ST_ERROR), EXIT_USAGE,
 				    "no task: give it as an argument, or pipe text or a bllm worker's "
 				    "events into stdin");
 		goto out;
 	}
 	if (want_stdin && read_stdin(&up, f.no_forward, &ev, &signals) < 0) {
-		code = signals ? finish_early(&ev, &init_sent, prog, "interrupted", 130, up.error)
-			       : finish_early(&ev, &init_sent, prog, "error", 2, up.error);
+		code = signals ? finish_early(&ev, &init_sent, prog, status_name(ST_INTERRUPTED), EXIT_INTERRUPTED, up.error)
+			       : finish_early(&ev, &init_sent, prog, status_name(ST_ERROR), EXIT_USAGE, up.error);
 		goto out;
 	}
+	if (up.instructions && !*instructions) {
+		free(instructions);
+		instructions = up.instructions;
+		up.instructions = NULL;
+	}
 	if (up.failed) {
-		code = finish_early(&ev, &init_sent, prog, "skipped", 3,
+		code = finish_early(&ev, &init_sent, prog, status_name(ST_SKIPPED), EXIT_UPSTREAM,
 				    up.error ? up.error : "an upstream stage failed; nothing was attempted");
 		goto out;
 	}
 	if (!up.task && !*instructions) {
-		code = finish_early(&ev, &init_sent, prog, "error", 2,
+		code = finish_early(&ev, &init_sent, prog, status_name(ST_ERROR), EXIT_USAGE,
 				    "no task: the input was empty; give a task as an argument or on stdin");
 		goto out;
 	}
@@ -428,9 +449,7 @@ int worker_main(int argc, char **argv, const char *agent)
 		.max_cost_usd = f.max_cost_usd,
 		.max_context_messages = (int)config_number(&cfg, "workflow_limits.max_context_messages", 50),
 	};
-	const char *model = f.model ? f.model : getenv("BLLM_MODEL");
-	if (!model || !*model)
-		model = def->model ? def->model : config_string(&cfg, "api.model", "claude-sonnet-4-5");
+	model = config_model(&cfg, def->name, f.model);
 	observe_set_context(f.session_id, ev.run_id, def->name, def->role, model);
 	emit_init(&ev, model, root, def->tools, &lim);
 	init_sent = true;
@@ -441,7 +460,9 @@ int worker_main(int argc, char **argv, const char *agent)
 		event_emit(&ev, t);
 	}
 	for (int i = 0; i < cfg.n_warnings; i++) {
-		if (!strstr(cfg.warnings[i], def->name))
+		/* Config-wide warnings are the manager's to show when there is one. */
+		bool general = strstr(cfg.warnings[i], "unknown key") != NULL;
+		if (general ? f.parent_id != NULL : !strstr(cfg.warnings[i], def->name))
 			continue;
 		cli_error(prog, "warning: %s", cfg.warnings[i]);
 		event_log(&ev, "warning", cfg.warnings[i]);
@@ -449,7 +470,7 @@ int worker_main(int argc, char **argv, const char *agent)
 
 	struct client_opts copts;
 	if (client_opts_configure(&copts, &cfg, &signals, &err) < 0) {
-		code = finish_early(&ev, &init_sent, prog, "error", 5, err);
+		code = finish_early(&ev, &init_sent, prog, status_name(ST_ERROR), EXIT_CONFIG, err);
 		goto out;
 	}
 	if (!f.no_cache && config_bool(&cfg, "performance.enable_caching", true))
@@ -477,7 +498,7 @@ int worker_main(int argc, char **argv, const char *agent)
 	struct agent_outcome outcome;
 	agent_run(&ao, jv_string(prompt), &outcome);
 	jv_free(prices);
-	if (outcome.error && outcome.exit_code != 0 && outcome.exit_code != 1)
+	if (outcome.error && outcome.exit_code != EXIT_OK && outcome.exit_code != EXIT_FAILED)
 		cli_error(prog, "%s", outcome.error);
 	event_emit(&ev, agent_result_event(&ev, &outcome));
 	code = outcome.exit_code;
@@ -490,9 +511,11 @@ out_noconfig:
 	observe_close();
 	free(err);
 	free(prompt);
+	free(model);
 	free(instructions);
 	free(root);
 	free(up.task);
+	free(up.instructions);
 	free(up.error);
 	jv_free(up.results);
 	event_ctx_free(&ev);

@@ -247,7 +247,9 @@ datas() {
 	assert_output --regexp 'content_block_start (content_block_delta )+message_delta message_stop $'
 	json=$(datas | jq -j 'select(.delta.type == "input_json_delta") | .delta.partial_json')
 	full='{"path":"notes.txt","text":"a fairly long text that will be cut"}'
-	[ -n "$json" ] && [ "${full#"$json"}" != "$full" ] && [ "$json" != "$full" ]
+	[ -n "$json" ]
+	[ "${full#"$json"}" != "$full" ]
+	[ "$json" != "$full" ]
 	run jq -e . <<<"$json"
 	assert_failure
 	run bash -c "sed -n 's/^data: //p' '$BATS_TEST_TMPDIR/out' | jq -r 'select(.type == \"message_delta\") | .delta.stop_reason'"

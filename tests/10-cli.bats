@@ -171,3 +171,74 @@ JSON
 	assert_success
 	[ -z "$output" ]
 }
+
+# last_request_text: the first user message of the newest request fake-anthropic got.
+last_request_text() { tail -n 1 "$FAKE_LOG" | jq -c '.body.messages[0].content[0].text'; }
+
+@test "option parsing stops at the first operand: a task may hold -v and --help" {
+	fake_start "$(hello_scenario)"
+	for p in bllm-code "bllm-agent coder"; do
+		run --separate-stderr $p -C ws fix the -v flag and --help
+		assert_success
+		last_request_text | jq_assert '. == "fix the -v flag and --help"'
+	done
+	# bllm-agent takes its options after the agent's name too
+	run --separate-stderr bllm-agent coder --max-turns 2 -C ws hi -q
+	assert_success
+	last_request_text | jq_assert '. == "hi -q"'
+}
+
+@test "bllm-manage stops option parsing at the first operand" {
+	fake_start "$(hello_scenario)"
+	run --separate-stderr bllm-manage --no-interactive -C ws fix the -v flag
+	assert_success
+	last_request_text | jq_assert '. == "fix the -v flag"'
+	# and before the first operand a bad flag is still an error
+	run --separate-stderr bllm-manage -Z task
+	assert_failure 2
+	[[ "$stderr" == *"unknown option '-Z'"* ]]
+}
+
+@test "out-of-range config values exit 2 naming the key, the value and the allowed range" {
+	fake_start "$(hello_scenario)"
+	cp config/system_config.json saved.json
+	for change in '.workflow_limits.max_turns = -1' '.workflow_limits.max_turns = 0' \
+		'.workflow_limits.max_turns = 1e300' '.workflow_limits.max_turns = 1.5' \
+		'.timeouts.coder = -5' '.api.max_tokens = -1' '.logging.format = "xml"'; do
+		cp saved.json config/system_config.json
+		config_set "$change"
+		run --separate-stderr bllm-code -C ws "task"
+		assert_failure 2
+		key=$(sed 's/^\.\([a-z_.]*\) =.*/\1/' <<<"$change")
+		[[ "$stderr" == *"field \"$key\": expected"*", got "* ]]
+	done
+	[ "$(request_count)" -eq 0 ]
+}
+
+@test "bad environment values exit 2 naming the variable and what is allowed" {
+	fake_start "$(hello_scenario)"
+	WORKER_TIMEOUT_CODER=abc run --separate-stderr bllm-manage --no-interactive -C ws "task"
+	assert_failure 2
+	[[ "$stderr" == *"WORKER_TIMEOUT_CODER=abc: expected a number above 0"* ]]
+	BLLM_API_TIMEOUT=-3 run --separate-stderr bllm-code -C ws "task"
+	assert_failure 2
+	[[ "$stderr" == *"BLLM_API_TIMEOUT=-3"* ]]
+	LOG_FORMAT=xml run --separate-stderr bllm-code -C ws "task"
+	assert_failure 2
+	[[ "$stderr" == *'LOG_FORMAT: expected one of json, console, got "xml"'* ]]
+	LOG_LEVEL=LOUD run --separate-stderr bllm-code -C ws "task"
+	assert_failure 2
+	[[ "$stderr" == *"LOG_LEVEL: expected one of DEBUG, INFO, WARNING"* ]]
+	[ "$(request_count)" -eq 0 ]
+}
+
+@test "an unknown key in system_config.json is a warning naming it, once" {
+	fake_start "$(hello_scenario)"
+	config_set '.workflow_limits.max_turnz = 3'
+	run --separate-stderr bllm-code -C ws "task"
+	assert_success
+	[[ "$stderr" == *'warning: '*'system_config.json: unknown key "workflow_limits.max_turnz" (ignored)'* ]]
+	run --separate-stderr bllm-manage --no-interactive -C ws "task"
+	assert_success
+	[ "$(grep -c 'unknown key' <<<"$stderr")" -eq 1 ]
+}

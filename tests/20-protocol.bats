@@ -163,11 +163,16 @@ JSON
 	[ "$(events_of text_delta | wc -l)" -eq 0 ]
 }
 
-@test "--max-turns stops a looping agent with status limit, exit 6" {
-	fake_start "$(scenario loop <<'JSON'
-{"rules": [{"reply": {"content": [{"type": "tool_use", "name": "Glob", "input": {"pattern": "*"}}]}}]}
-JSON
-)"
+# glob_scenario: every turn the agent globs a new pattern (never a loop).
+glob_scenario() {
+	jq -n '{rules: [range(0; 60) as $i | {match: {turn: $i},
+	  reply: {content: [{type: "tool_use", name: "Glob", input: {pattern: "p\($i)*"}}]}}]}' \
+	  >"$BATS_TEST_TMPDIR/globs.json"
+	echo "$BATS_TEST_TMPDIR/globs.json"
+}
+
+@test "--max-turns stops a working agent with status limit, exit 6" {
+	fake_start "$(glob_scenario)"
 	run --separate-stderr bllm-plan --max-turns 3 -C ws "task"
 	assert_failure 6
 	[ "$(request_count)" = 3 ]
@@ -175,15 +180,27 @@ JSON
 	[[ "$(last_result | jq -r .error)" == *"turn limit"* ]]
 }
 
-@test "--max-tokens stops the run once spent" {
+@test "the same tool call three times in a row is a loop: the third is not run, limit, exit 6" {
 	fake_start "$(scenario loop <<'JSON'
-{"rules": [{"reply": {"content": [{"type": "tool_use", "name": "Glob", "input": {"pattern": "*"}}], "usage": {"input_tokens": 600, "output_tokens": 10, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}}}]}
+{"rules": [{"reply": {"content": [{"type": "tool_use", "name": "Glob", "input": {"pattern": "*"}}]}}]}
 JSON
 )"
-	run --separate-stderr bllm-plan --max-tokens 1000 -C ws "task"
+	run --separate-stderr bllm-plan --max-turns 10 -C ws "task"
 	assert_failure 6
-	[ "$(request_count)" = 2 ]
+	[ "$(request_count)" = 3 ]
+	last_result | jq_assert '.status == "limit"'
+	last_result | jq_assert '.error | contains("loop: the planner made the same Glob call (same input) 3 times in a row")'
+	[ "$(events_of tool_result | jq -r .content | grep -c '^not executed: the same Glob call')" -eq 1 ]
+}
+
+@test "--max-tokens: each call's worst case is checked first, max_tokens lowered, the total never passes it" {
+	fake_start "$(glob_scenario)"
+	run --separate-stderr bllm-plan --max-tokens 15000 -C ws "task"
+	assert_failure 6
+	[ "$(request_count)" -ge 2 ]
 	[[ "$(last_result | jq -r .error)" == *"token budget"* ]]
+	jq -s -e 'map(.body.max_tokens) | any(. < 8192)' "$FAKE_LOG"
+	[ "$(last_result | jq '.usage | .input_tokens + .output_tokens + .cache_creation_input_tokens + .cache_read_input_tokens')" -le 15000 ]
 }
 
 @test "the tester's verification lists its commands; passing ones make it verified" {
@@ -223,6 +240,28 @@ JSON
 	run --separate-stderr bllm-test -C ws "run the tests"
 	assert_failure 1
 	[[ "$(last_result | jq -r .error)" == *"ran no commands"* ]]
+}
+
+@test "verification follows the tool that ran, whatever its spelling: a failing \"bash\" counts" {
+	fake_start "$(scenario spelled <<'JSON'
+{"rules": [
+ {"match": {"turn": 0}, "reply": {"content": [{"type": "tool_use", "name": "bash", "input": {"command": "exit 1"}},
+                                               {"type": "tool_use", "name": "Bash", "input": {"command": "true"}}]}},
+ {"reply": {"content": [{"type": "text", "text": "TESTS: PASSED"}]}}
+]}
+JSON
+)"
+	run --separate-stderr bllm-test -C ws "run the tests"
+	assert_failure 1
+	last_result | jq_assert '.status == "failed" and .verification.verified == false'
+	last_result | jq_assert '[.verification.commands[].command] == ["exit 1", "true"]'
+}
+
+@test "a reply cut at max_tokens never completes silently: failed, naming max_tokens" {
+	fake_start "$(scenario cut <<<'{"rules": [{"reply": {"content": [{"type": "text", "text": "The plan is: 1. first"}], "stop_reason": "max_tokens"}}]}')"
+	run --separate-stderr bllm-plan -C ws "plan it"
+	assert_failure 1
+	last_result | jq_assert '.status == "failed" and (.error | contains("max_tokens"))'
 }
 
 @test "a reviewer that requests changes fails with the verdict" {

@@ -101,6 +101,23 @@ write_metrics() {
 	refute_line --regexp '^planner'
 }
 
+@test "--session takes a unique prefix of the ID, as bllm-session does" {
+	mkdir -p logs
+	{ call coder 20261125-203000-aaaaaa "$NEW" 100 10 1 0 0.01
+	  call coder 20261125-203000-aaaaaa "$NEW" 100 10 1 0 0.01
+	  call tester 20261126-100000-bbbbbb "$NEW" 100 10 1 0 0.02
+	  call tester 20261126-110000-cccccc "$NEW" 100 10 1 0 0.02; } >logs/metrics.ndjson
+	run --separate-stderr bllm-stats --json --session 20261125
+	assert_success
+	echo "$output" | jq_assert '.agents.coder.calls == 2 and .agents.tester == null'
+	run --separate-stderr bllm-stats --json --session 20261126
+	assert_failure 2
+	[[ "$stderr" == *"several sessions start with it"* ]]
+	run --separate-stderr bllm-stats --json --session 2027
+	assert_failure 2
+	[[ "$stderr" == *"--session 2027: no session"* ]]
+}
+
 @test "--since takes a duration or an RFC 3339 time" {
 	write_metrics
 	run --separate-stderr bllm-stats --json --since 1h
@@ -127,10 +144,10 @@ write_metrics() {
 	run --separate-stderr bllm-stats errors --json
 	assert_success
 	echo "$output" | jq_assert '.total_errors == 3 and .error_counts == {"api": 2, "timeout": 1}'
-	echo "$output" | jq_assert '[.recent[].message] ==
+	echo "$output" | jq_assert '[.recent_errors[].message] ==
 		["rate limited", "Bash timed out after 120 s", "overloaded (529)"]'
 	run --separate-stderr bllm-stats errors --json --session s1 --since 1h
-	echo "$output" | jq_assert '.total_errors == 1 and .recent[0].error_type == "timeout"'
+	echo "$output" | jq_assert '.total_errors == 1 and .recent_errors[0].error_type == "timeout"'
 }
 
 @test "errors keeps the 20 most recent" {
@@ -139,8 +156,8 @@ write_metrics() {
 	done >logs/metrics.ndjson
 	run --separate-stderr bllm-stats errors --json
 	assert_success
-	echo "$output" | jq_assert '.total_errors == 30 and (.recent | length) == 20'
-	echo "$output" | jq_assert '.recent[0].message == "e30" and .recent[19].message == "e11"'
+	echo "$output" | jq_assert '.total_errors == 30 and (.recent_errors | length) == 20'
+	echo "$output" | jq_assert '.recent_errors[0].message == "e30" and .recent_errors[19].message == "e11"'
 }
 
 @test "the log directory comes from --log-dir, else LOG_DIR" {
@@ -163,7 +180,7 @@ write_metrics() {
 		"stores": 0, "evictions": 0, "size": 0}}'
 	run --separate-stderr bllm-stats errors --json --log-dir missing
 	assert_success
-	echo "$output" | jq_assert '. == {"total_errors": 0, "error_counts": {}, "recent": []}'
+	echo "$output" | jq_assert '. == {"total_errors": 0, "error_counts": {}, "recent_errors": []}'
 	run --separate-stderr bllm-stats errors
 	assert_success
 	[[ "$stderr" == *"no metrics yet"* ]]

@@ -94,11 +94,45 @@ worker_order() {
 	last_result | jq_assert '.status == "completed" and .verification.verified == true'
 }
 
-@test "no tester run: the manager does not call the work done (failed, exit 1)" {
+@test "a question: nothing changed and nothing ran, so completed with nothing to verify (exit 0)" {
 	fake_start "$(manage_scenario "planner coder")"
 	run --separate-stderr manage "task"
+	assert_success
+	last_result | jq_assert '.status == "completed" and .verification.verified == null'
+	last_result | jq_assert '.verification.reason == "nothing to verify"'
+	# nothing calls the completed run an error
+	refute_output --partial '"level":"error"'
+}
+
+# coder_scenario CMD...: the manager calls the coder then ends; the coder
+# writes a.c, then runs each CMD with Bash (none: no check), then ends.
+coder_scenario() {
+	jq -n --args '$ARGS.positional as $cmds | {rules: (
+	  [{match: {system: "You are the manager", turn: 0},
+	    reply: {content: [{type: "tool_use", name: "coder", input: {task: "change a.c"}}]}},
+	   {match: {system: "You are the manager"}, reply: {content: [{type: "text", text: "TERMINATE"}]}},
+	   {match: {system: "You are the coder", turn: 0},
+	    reply: {content: [{type: "tool_use", name: "Write", input: {file_path: "a.c", content: "int x;\n"}}]}}]
+	  + [range(0; $cmds | length) as $i | {match: {system: "You are the coder", turn: ($i + 1)},
+	    reply: {content: [{type: "tool_use", name: "Bash", input: {command: $cmds[$i]}}]}}]
+	  + [{match: {system: "You are the coder"}, reply: {content: [{type: "text", text: "changed"}]}}])}' "$@" \
+	  >"$BATS_TEST_TMPDIR/coder.json"
+	echo "$BATS_TEST_TMPDIR/coder.json"
+}
+
+@test "changes no command checked afterwards: failed, not verified (exit 1)" {
+	fake_start "$(coder_scenario)"
+	run --separate-stderr manage "task"
 	assert_failure 1
-	last_result | jq_assert '.status == "failed" and (.error | contains("not verified"))'
+	last_result | jq_assert '.status == "failed" and .verification.verified == false'
+	last_result | jq_assert '.error | contains("not verified: no command checked the changes")'
+}
+
+@test "a coder whose own check passed after its change: completed and verified, no tester needed" {
+	fake_start "$(coder_scenario "make -q || true" "true")"
+	run --separate-stderr manage "task"
+	assert_success
+	last_result | jq_assert '.status == "completed" and .verification.verified == true'
 }
 
 @test "a failing test leaves the run failed" {
@@ -118,6 +152,66 @@ worker_order() {
 	last_result | jq_assert '.status == "limit" and (.error | contains("max_review_iterations"))'
 }
 
+@test "a coder call after the reviewer is a review cycle whatever the reviewer's words, announced each time" {
+	config_set '.workflow_limits.max_review_iterations = 2'
+	# the reviewer objects without any VERDICT line
+	fake_start "$(manage_scenario "coder reviewer coder reviewer coder reviewer coder" "please rename x")"
+	run --separate-stderr manage "task"
+	assert_failure 6
+	[ "$(events_of cycle | jq -c '[.kind, .label, .n, .max]' | tr '\n' ' ')" = '["review","Review",1,2] ["review","Review",2,2] ' ]
+	[ "$(worker_order)" = "coder reviewer coder reviewer coder reviewer " ]
+	last_result | jq_assert '.status == "limit" and (.error | contains("Review cycle limit reached: 2 of 2"))'
+}
+
+@test "the manager calling the same worker with the same task twice, finishing the same way, is a loop (limit, exit 6)" {
+	fake_start "$(scenario again <<'JSON'
+{"rules": [
+ {"match": {"system": "You are the manager"}, "reply": {"content": [{"type": "tool_use", "name": "planner", "input": {"task": "plan it"}}]}},
+ {"match": {"system": "You are the planner"}, "reply": {"content": [{"type": "text", "text": "the same plan"}]}}
+]}
+JSON
+)"
+	run --separate-stderr manage "task"
+	assert_failure 6
+	[ "$(worker_order)" = "planner planner " ]
+	last_result | jq_assert '.status == "limit" and (.error | contains("loop: the manager called the planner twice in a row with the same task"))'
+}
+
+@test "@coder reports the worker's own verification in the result and the summary" {
+	fake_start "$(coder_scenario "true")"
+	run --separate-stderr manage --sessions-dir sess "@coder change a.c"
+	assert_success
+	last_result | jq_assert '.agent == "manager" and .verification.verified == true'
+	id=$(last_result | jq -r .session_id)
+	gzip -dc "sess/$id.json.gz" | jq_assert '.result.tests_passed == true and .verification.verified == true'
+}
+
+@test "BLLM_MODEL applies to the manager too; BLLM_MANAGER_MODEL to the manager alone; --model to every agent" {
+	fake_start "$(manage_scenario "planner")"
+	BLLM_MODEL=claude-haiku-4-5 run --separate-stderr manage "task"
+	[ "$(jq -r .body.model "$FAKE_LOG" | sort -u)" = claude-haiku-4-5 ]
+	: >"$FAKE_LOG"
+	BLLM_MODEL=claude-haiku-4-5 BLLM_MANAGER_MODEL=claude-opus-4-1 run --separate-stderr manage "task"
+	[ "$(manager_request 1 .body.model)" = '"claude-opus-4-1"' ]
+	[ "$(jq -r 'select(.body.system[0].text | contains("You are the planner")) | .body.model' "$FAKE_LOG")" = claude-haiku-4-5 ]
+	: >"$FAKE_LOG"
+	BLLM_MANAGER_MODEL=claude-opus-4-1 run --separate-stderr manage --model claude-sonnet-4-0 "task"
+	[ "$(jq -r .body.model "$FAKE_LOG" | sort -u)" = claude-sonnet-4-0 ]
+}
+
+@test "a worker task over 128 KiB reaches the worker (through stdin, not argv)" {
+	head -c 200000 /dev/zero | tr '\0' 'x' >big.txt
+	jq -n --rawfile big big.txt '{rules: [
+	  {match: {system: "You are the manager", turn: 0}, reply: {content: [{type: "tool_use", name: "planner", input: {task: $big}}]}},
+	  {match: {system: "You are the manager"}, reply: {content: [{type: "text", text: "TERMINATE"}]}},
+	  {match: {system: "You are the planner"}, reply: {content: [{type: "text", text: "planned"}]}}]}' >"$BATS_TEST_TMPDIR/big.json"
+	fake_start "$BATS_TEST_TMPDIR/big.json"
+	run --separate-stderr manage "task"
+	assert_success
+	any_event '.type == "result" and .agent == "planner" and .status == "completed"'
+	jq -r 'select(.body.system[0].text | contains("You are the planner")) | .body.messages[0].content[0].text' "$FAKE_LOG" | grep -q "xxxxxxxxxxxxxxxxxxxx"
+}
+
 @test "test cycles past max_retry_cycles are refused" {
 	config_set '.workflow_limits.max_retry_cycles = 1'
 	fake_start "$(manage_scenario "coder tester coder tester coder" APPROVED false)"
@@ -131,7 +225,8 @@ worker_order() {
 	config_set '.workflow_limits.max_coder_retries = 1'
 	fake_start "$(scenario coderfail <<'JSON'
 {"rules": [
- {"match": {"system": "You are the manager"}, "reply": {"content": [{"type": "tool_use", "name": "coder", "input": {"task": "code it"}}]}},
+ {"match": {"system": "You are the manager", "turn": 0}, "reply": {"content": [{"type": "tool_use", "name": "coder", "input": {"task": "code it"}}]}},
+ {"match": {"system": "You are the manager"}, "reply": {"content": [{"type": "tool_use", "name": "coder", "input": {"task": "code it again"}}]}},
  {"match": {"system": "You are the coder"}, "status": 400, "message": "bad request"}
 ]}
 JSON
@@ -160,7 +255,7 @@ JSON
 	sleep 0.3
 	refute_alive "sleep $n"
 	refute_alive "sleep $((n + 1))"
-	refute_alive "bllm-agent coder"
+	refute_alive "bllm-agent coder.*$BATS_TEST_TMPDIR"	# not the other test runs on this machine
 }
 
 @test "an exec failure of a worker is reported, not silent" {
@@ -187,22 +282,31 @@ JSON
 	[[ "$stderr" == *'unknown agent "@codr"'*"planner, coder"* ]]
 }
 
-@test "--max-tokens holds for the whole tree: a worker is told what remains and stops mid-run" {
-	fake_start "$(scenario budget <<'JSON'
-{"rules": [
- {"match": {"system": "You are the manager"}, "reply": {"content": [{"type": "tool_use", "name": "coder", "input": {"task": "code it"}}],
-   "usage": {"input_tokens": 100, "output_tokens": 10, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}}},
- {"match": {"system": "You are the coder"}, "reply": {"content": [{"type": "tool_use", "name": "Glob", "input": {"pattern": "*"}}],
-   "usage": {"input_tokens": 300, "output_tokens": 10, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}}}
-]}
-JSON
-)"
-	run --separate-stderr manage --max-tokens 1000 "task"
+# budget_scenario: the manager calls the coder once; the coder globs a new
+# pattern every turn (no loop), with the fake's own usage figures (4 bytes a token).
+budget_scenario() {
+	jq -n '{rules: ([{match: {system: "You are the manager", turn: 0},
+	    reply: {content: [{type: "tool_use", name: "coder", input: {task: "code it"}}]}},
+	   {match: {system: "You are the manager"}, reply: {content: [{type: "text", text: "TERMINATE"}]}}]
+	  + [range(0; 60) as $i | {match: {system: "You are the coder", turn: $i},
+	    reply: {content: [{type: "tool_use", name: "Glob", input: {pattern: "p\($i)*"}}]}}])}' \
+	  >"$BATS_TEST_TMPDIR/budget.json"
+	echo "$BATS_TEST_TMPDIR/budget.json"
+}
+
+tokens_of() { jq '.input_tokens + .output_tokens + .cache_creation_input_tokens + .cache_read_input_tokens'; }
+
+@test "--max-tokens holds for the whole tree: a worker gets what remains, calls shrink, the total never passes it" {
+	fake_start "$(budget_scenario)"
+	run --separate-stderr manage --max-tokens 20000 "task"
 	assert_failure 6
-	any_event '.type == "init" and .agent == "coder" and .limits.max_tokens == 890'
-	any_event '.type == "result" and .agent == "coder" and .status == "limit"'
-	[ "$(jq -s 'map(select(.body.system[0].text | contains("You are the coder"))) | length' "$FAKE_LOG")" = 3 ]
-	last_result | jq_assert '.status == "limit" and .ledger.coder.turns == 3 and .ledger.manager.turns == 1'
+	manager_used=$(events_of usage | jq -c 'select(.agent == "manager")' | head -n 1 | tokens_of)
+	any_event ".type == \"init\" and .agent == \"coder\" and .limits.max_tokens == $((20000 - manager_used))"
+	any_event '.type == "result" and .agent == "coder" and .status == "limit" and (.error | contains("token budget"))'
+	# max_tokens was lowered before it was refused
+	jq -s -e 'map(select(.body.system[0].text | contains("You are the coder")) | .body.max_tokens) | any(. < 8192)' "$FAKE_LOG"
+	[ "$(last_result | jq '.usage' | tokens_of)" -le 20000 ]
+	last_result | jq_assert '.status == "limit"'
 }
 
 @test "the session: journal and summary (.json.gz, mode 0600) in the original's shape" {
@@ -210,7 +314,8 @@ JSON
 	run --separate-stderr manage --sessions-dir sess "task"
 	assert_success
 	id=$(last_result | jq -r .session_id)
-	[ -f "sess/$id.ndjson" ] && [ -f "sess/$id.json.gz" ]
+	[ -f "sess/$id.ndjson" ]
+	[ -f "sess/$id.json.gz" ]
 	[ "$(stat -c %a "sess/$id.json.gz")" = 600 ]
 	[ "$(wc -l <"sess/$id.ndjson")" -eq "$(printf '%s\n' "$output" | wc -l)" ]
 	gzip -dc "sess/$id.json.gz" | jq_assert --arg id "$id" '.session_id == $id and .user_request == "task"
@@ -265,10 +370,12 @@ JSON
 ]}
 JSON
 )"
-	config_set '.performance.worker_retry_max_attempts = 1'
+	# the manager's turns run out before it can end: a stopped session
+	config_set '.performance.worker_retry_max_attempts = 1 | .workflow_limits.max_turns = 3'
 	run --separate-stderr manage --sessions-dir sess "build it"
-	assert_failure
+	assert_failure 6
 	id=$(last_result | jq -r .session_id)
+	config_set '.workflow_limits.max_turns = 50'
 	fake_stop
 	fake_start "$(manage_scenario "planner coder tester")"
 	run --separate-stderr manage --sessions-dir sess --resume "${id:0:15}"
@@ -280,6 +387,42 @@ JSON
 	[ "$(last_result | jq -r .session_id)" = "$id" ]
 	[ "$(grep -c '"type":"init","agent":"manager"' "sess/$id.ndjson")" -eq 2 ]
 	gzip -dc "sess/$id.json.gz" | jq_assert '.result.status == "completed" and .user_request == "build it"'
+}
+
+@test "--resume of a completed session does nothing (exit 0) unless given a new task" {
+	fake_start "$(manage_scenario "planner")"
+	run --separate-stderr manage --sessions-dir sess "task"
+	assert_success
+	id=$(last_result | jq -r .session_id)
+	before=$(request_count)
+	cp "sess/$id.json.gz" saved.gz
+	run --separate-stderr manage --sessions-dir sess --resume "$id"
+	assert_success
+	[ "$(request_count)" -eq "$before" ]
+	[[ "$stderr" == *"already completed"* ]]
+	cmp saved.gz "sess/$id.json.gz"
+	run --separate-stderr manage --sessions-dir sess --resume "$id" "a new task"
+	assert_success
+	[ "$(request_count)" -gt "$before" ]
+	gzip -dc "sess/$id.json.gz" | jq_assert '.user_request == "a new task"'
+}
+
+@test "--resume treats a torn last journal line as absent: that worker runs again" {
+	fake_start "$(manage_scenario "planner coder")"
+	run --separate-stderr manage --sessions-dir sess "build it"
+	id=$(last_result | jq -r .session_id)
+	# a crash while the planner's result was being written: keep the journal up to
+	# that line, and only half of it
+	n=$(grep -n '"type":"result","agent":"planner"' "sess/$id.ndjson" | cut -d: -f1)
+	head -n $((n - 1)) "sess/$id.ndjson" >torn
+	sed -n "${n}p" "sess/$id.ndjson" | head -c 150 >>torn
+	mv torn "sess/$id.ndjson"
+	rm -f "sess/$id.json.gz"
+	: >"$FAKE_LOG"
+	run --separate-stderr manage --sessions-dir sess --resume "$id"
+	assert_success
+	[ "$(worker_order)" = "planner coder " ]
+	[ "$(jq -r '.body.system[0].text' "$FAKE_LOG" | grep -c "You are the planner")" -eq 1 ]
 }
 
 @test "--resume of an unknown session exits 2" {
@@ -427,7 +570,11 @@ JSON
 
 @test "the manager's own turns are limited and its context trimmed, the task kept" {
 	config_set '.workflow_limits.max_turns = 4 | .workflow_limits.max_context_messages = 4'
-	fake_start "$(manage_scenario "planner planner planner planner planner planner")"
+	# a new task each turn (trimming the context resets the fake's turn count)
+	jq -n '{rules: ([range(0; 6) as $i | {match: {system: "You are the manager"}, times: 1,
+	  reply: {content: [{type: "tool_use", name: "planner", input: {task: "part \($i)"}}]}}]
+	  + [{match: {system: "You are the planner"}, reply: {content: [{type: "text", text: "ok"}]}}])}' >"$BATS_TEST_TMPDIR/turns.json"
+	fake_start "$BATS_TEST_TMPDIR/turns.json"
 	run --separate-stderr manage "the original task"
 	assert_failure 6
 	[ "$(jq -s 'map(select(.body.system[0].text | contains("You are the manager"))) | length' "$FAKE_LOG")" = 4 ]
@@ -450,21 +597,30 @@ JSON
 	last_result | jq_assert '.status == "limit" and .num_turns == 4 and .ledger.manager.turns + .ledger.coder.turns == 4'
 }
 
-@test "--max-cost-usd holds for the whole tree" {
-	fake_start "$(scenario costly <<'JSON'
-{"rules": [
- {"match": {"system": "You are the manager"}, "reply": {"content": [{"type": "tool_use", "name": "coder", "input": {"task": "x"}}],
-   "usage": {"input_tokens": 1000, "output_tokens": 0, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}}},
- {"match": {"system": "You are the coder"}, "reply": {"content": [{"type": "tool_use", "name": "Glob", "input": {"pattern": "*"}}],
-   "usage": {"input_tokens": 1000, "output_tokens": 0, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}}}
-]}
-JSON
-)"
-	# claude-sonnet-4-5 input costs $3/Mtok: each call $0.003
-	run --separate-stderr manage --max-cost-usd 0.01 "task"
+@test "--max-cost-usd never overshoots: the worst case of each call is checked first, the refusal says what is left" {
+	fake_start "$(budget_scenario)"
+	run --separate-stderr manage --max-cost-usd 0.05 "task"
 	assert_failure 6
-	last_result | jq_assert '.status == "limit" and .total_cost_usd >= 0.01 and .total_cost_usd < 0.0131'
-	any_event '.type == "result" and .agent == "coder" and .status == "limit" and (.error | contains("cost budget"))'
+	last_result | jq_assert '.status == "limit" and .total_cost_usd <= 0.05 and .total_cost_usd > 0.01'
+	any_event '.type == "result" and .agent == "coder" and .status == "limit" and (.error | test("cost budget: \\$0\\.0[0-9]+ of \\$0\\.0[0-9]+ left"))'
+	jq -s -e 'map(select(.body.system[0].text | contains("You are the coder")) | .body.max_tokens) | any(. < 8192)' "$FAKE_LOG"
+}
+
+@test "a model without a price: a cost budget refuses to start (exit 5, naming pricing); without one the cost is unknown, not \$0" {
+	fake_start "$(manage_scenario "planner")"
+	run --separate-stderr manage --model gpt-4 --max-cost-usd 1 "task"
+	assert_failure 5
+	last_result | jq_assert '.status == "error" and (.error | contains("gpt-4")) and (.error | contains("\"pricing\""))'
+	[ "$(request_count)" -eq 0 ]
+	run --separate-stderr manage --model gpt-4 --progress "task"
+	assert_success
+	last_result | jq_assert '.total_cost_usd == null'
+	[[ "$stderr" == *"cost unknown"* ]]
+	[[ "$stderr" != *'$0.0000'* ]]
+	# the per-agent table too
+	grep -Eq '^manager +[0-9]+ .* unknown$' <<<"$stderr"
+	grep -Eq '^planner +[0-9]+ .* unknown$' <<<"$stderr"
+	last_result | jq_assert '.ledger.manager.cost_usd == null and .ledger.planner.cost_usd == null' 
 }
 
 @test "the live view: agents, streamed text, tools, the cycle counter and a summary per agent" {
@@ -593,6 +749,32 @@ JSON
 	[ ! -s done ]
 	tmux send-keys -t "$TMUX_SESSION" "fg" Enter
 	for _ in $(seq 200); do [ -s done ] && break; sleep 0.05; done
-	[ "$(cat done)" = "exit=1" ]
+	[ "$(cat done)" = "exit=0" ]
 	any_event '.type == "tool_result" and .agent == "coder" and .exit_code == 0' out
+}
+
+@test "a journal write that fails (full disk) is reported at once and stops the run: status error" {
+	fake_start "$(manage_scenario "planner planner2 planner3 coder reviewer tester")"
+	agents_set '.agents += [(.agents[] | select(.name == "planner") | .name = "planner2"), (.agents[] | select(.name == "planner") | .name = "planner3")]'
+	mkdir sess
+	# a file-size limit of 8 KiB: the journal soon cannot grow (EFBIG, as ENOSPC would)
+	run --separate-stderr bash -c 'ulimit -f 8; exec "$0" --no-interactive -q -C ws --sessions-dir sess --no-cache task' "$BLLM_BUILD/bllm-manage"
+	assert_failure 1
+	[[ "$stderr" == *"error: cannot write the session journal"* ]]
+	last_result | jq_assert '.status == "error" and (.error | contains("cannot write the session journal"))'
+	# it stopped instead of going on unrecorded
+	[ "$(worker_order)" != "planner planner2 planner3 coder reviewer tester " ]
+}
+
+@test "temporaries a killed save left behind are removed at the next save or list" {
+	mkdir -p sess
+	: >sess/.20261125-203000-aaaaaa.json.gz.Ab12Cd
+	: >sess/.20261125-203000-aaaaaa.json.XyZ123
+	: >sess/.20261125-203000-bbbbbb.json.gz.Fresh1
+	touch -d '-2 hours' sess/.20261125-203000-aaaaaa.json.gz.Ab12Cd sess/.20261125-203000-aaaaaa.json.XyZ123
+	run --separate-stderr bllm-session --sessions-dir sess list
+	[ ! -e sess/.20261125-203000-aaaaaa.json.gz.Ab12Cd ]
+	[ ! -e sess/.20261125-203000-aaaaaa.json.XyZ123 ]
+	# a save going on now is left alone
+	[ -e sess/.20261125-203000-bbbbbb.json.gz.Fresh1 ]
 }

@@ -25,3 +25,20 @@ teardown() { fake_stop; }
 	assert_success
 	request 1 '.body.system[0].text' | jq -r . | grep -q "You are the planner"
 }
+
+@test "one build installed under two prefixes, without a rebuild: each finds its own share directory" {
+	build=$BATS_TEST_TMPDIR/build
+	run make -s -C "$TOP" B="$build" PREFIX="$BATS_TEST_TMPDIR/a" install
+	assert_success
+	run make -s -C "$TOP" B="$build" PREFIX=/opt/elsewhere DESTDIR="$BATS_TEST_TMPDIR/stage" install
+	assert_success
+	mv "$BATS_TEST_TMPDIR/stage/opt/elsewhere" "$BATS_TEST_TMPDIR/b"
+	# the first prefix, which the build was made for, is gone
+	rm -rf "$BATS_TEST_TMPDIR/a"
+	fake_start "$(scenario hi <<<'{"rules": [{"reply": {"content": [{"type": "text", "text": "hi"}]}}]}')"
+	mkdir elsewhere && cd elsewhere
+	echo "You are the planner, from prefix b." >"$BATS_TEST_TMPDIR/b/share/bllm/prompts/planner.txt"
+	run --separate-stderr "$BATS_TEST_TMPDIR/b/bin/bllm-plan" "task"
+	assert_success
+	request 1 '.body.system[0].text' | jq_assert 'contains("from prefix b")'
+}

@@ -610,7 +610,7 @@ static void test_retryable(void)
 
 static void test_retry_delay(void)
 {
-	struct retry_policy p = { 5, 1.0, 30.0, 0.0, true };
+	struct retry_policy p = { 5, 1.0, 30.0, 0.0, true, 0 };
 	CHECK(anth_retry_delay_ms(&p, 1, -1, 0.5) == 1000);
 	CHECK(anth_retry_delay_ms(&p, 2, -1, 0.5) == 2000);
 	CHECK(anth_retry_delay_ms(&p, 3, -1, 0.5) == 4000);
@@ -629,12 +629,17 @@ static void test_retry_delay(void)
 	CHECK(anth_retry_delay_ms(&p, 3, 5000, 0.0) == 5000);
 	CHECK(anth_retry_delay_ms(&p, 3, 5000, 0.99) == 5000);
 	CHECK(anth_retry_delay_ms(&p, 1, 0, 0.9) == 0);
+	/* without retry_after_max_s, capped at the backoff's max */
 	CHECK(anth_retry_delay_ms(&p, 1, 100000, 0.5) == 30000);
+	/* a Retry-After beyond the backoff cap is honoured up to retry_after_max_s */
+	p.retry_after_max_s = 300;
+	CHECK(anth_retry_delay_ms(&p, 1, 100000, 0.5) == 100000);
+	CHECK(anth_retry_delay_ms(&p, 1, 900000, 0.5) == 300000);
 }
 
 static void test_retry_jitter(void)
 {
-	struct retry_policy p = { 5, 0.5, 30.0, 0.25, true };
+	struct retry_policy p = { 5, 0.5, 30.0, 0.25, true, 0 };
 	/* attempt 3: 2000 ms spread over [1500, 2500] */
 	CHECK(anth_retry_delay_ms(&p, 3, -1, 0.0) == 1500);
 	CHECK(anth_retry_delay_ms(&p, 3, -1, 0.5) == 2000);

@@ -20,12 +20,50 @@ static void collect(const char *line, size_t len, void *user)
 	buf_appendc(&lines, '|');
 }
 
-/* True when no process of group pgid is alive (zombies do not count). */
+/*
+ * True when no process of group pgid is alive (zombies do not count),
+ * read from /proc/PID/stat (state is field 3, the group field 5, after the
+ * command name in parentheses). `ps -g` would select sessions, not groups.
+ */
 static bool group_gone(pid_t pgid)
 {
-	char cmd[128];
-	snprintf(cmd, sizeof cmd, "ps -o stat= -g %d 2>/dev/null | grep -qv Z", (int)pgid);
-	return system(cmd) != 0;
+	DIR *d = opendir("/proc");
+	struct dirent *de;
+	bool alive = false;
+	while (d && !alive && (de = readdir(d)) != NULL) {
+		if (de->d_name[0] < '0' || de->d_name[0] > '9')
+			continue;
+		char path[300], line[1024];
+		snprintf(path, sizeof path, "/proc/%s/stat", de->d_name);
+		FILE *f = fopen(path, "r");
+		if (!f)
+			continue;
+		size_t n = fread(line, 1, sizeof line - 1, f);
+		fclose(f);
+		line[n] = '\0';
+		char *end = strrchr(line, ')');
+		char state;
+		int ppid, pgrp;
+		if (end && sscanf(end + 1, " %c %d %d", &state, &ppid, &pgrp) == 3)
+			alive = pgrp == (int)pgid && state != 'Z';
+	}
+	if (d)
+		closedir(d);
+	return !alive;
+}
+
+/* The checker itself: a live group is not gone, an unused one is. */
+static void test_group_gone_sees_groups(void)
+{
+	CHECK(!group_gone(getpgrp()));
+	char *argv[] = { "/bin/sh", "-c", "sleep 30", NULL };
+	struct child c;
+	char *err = NULL;
+	CHECK(child_spawn(&c, argv, NULL, &err) == 0);
+	CHECK(!group_gone(c.pid));	/* the child leads a group of its own */
+	child_stop(&c, 0, NULL, NULL, NULL);
+	CHECK(group_gone(c.pid));
+	child_free(&c);
 }
 
 static void test_lines_stream_and_reap(void)
@@ -127,6 +165,7 @@ static void test_descendant_groups_are_killed(void)
 
 int main(void)
 {
+	UNIT_RUN(test_group_gone_sees_groups);
 	UNIT_RUN(test_lines_stream_and_reap);
 	UNIT_RUN(test_exec_failure_is_reported);
 	UNIT_RUN(test_timeout_then_stop_kills_the_group);

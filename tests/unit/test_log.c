@@ -295,8 +295,11 @@ static void test_level_filtering(void)
 	CHECK(log_open(&c, NULL) == 0);
 	write_all_levels();
 	log_close();
-	CHECK(count_lines(dir, "better-llm-debug.log") == 5);
-	CHECK(count_lines(dir, "better-llm.log") == 5);
+	/* the debug file holds only what the main log does not */
+	CHECK(count_lines(dir, "better-llm-debug.log") == 1);
+	CHECK(file_has(dir, "better-llm-debug.log", "at-debug"));
+	CHECK(count_lines(dir, "better-llm.log") == 4);
+	CHECK(!file_has(dir, "better-llm.log", "at-debug"));
 	CHECK(count_lines(dir, "better-llm-error.log") == 2);
 
 	dir = fresh_dir("levels-critical");

@@ -25,30 +25,98 @@ static void modes(void)
 	CHECK(parallel_decide(5, 1, true, 2, &why) == PARALLEL_WORKTREES);
 }
 
-static void shares(void)
+static void caps(void)
 {
-	struct agent_budget b = { .max_turns = 20, .max_tokens = 1000, .max_cost_usd = 1.0,
-				  .turns = 4, .tokens = 400, .cost_usd = 0.4 };
-	struct agent_budget s;
-	parallel_budget_share(&b, 2, &s);
-	CHECK(s.max_turns == 8);
-	CHECK(s.max_tokens == 300);
-	CHECK(s.max_cost_usd > 0.2999 && s.max_cost_usd < 0.3001);
-	CHECK(s.turns == 0 && s.tokens == 0 && s.cost_usd == 0);
-	/* the shares of k workers never add up to more than what is left */
-	parallel_budget_share(&b, 3, &s);
-	CHECK(3 * s.max_turns <= 16);
-	CHECK(3 * s.max_tokens <= 600);
-	CHECK(3 * s.max_cost_usd <= 0.6 + 1e-12);
+	char *why = NULL;
+	struct agent_budget b = { .max_turns = 20, .max_tokens = 10000, .max_cost_usd = 1.0,
+				  .turns = 4, .tokens = 4000, .cost_usd = 0.4 };
+	struct agent_budget c;
+	CHECK(parallel_worker_cap(&b, 2, &c, &why) && !why);
+	CHECK(c.max_turns == 8);
+	CHECK(c.max_tokens == 3000);
+	CHECK(c.max_cost_usd > 0.2999 && c.max_cost_usd < 0.3001);
+	CHECK(c.turns == 0 && c.tokens == 0 && c.cost_usd == 0 && c.reserved_turns == 0);
+	/* alone: the whole unreserved remainder, as a call made by itself */
+	CHECK(parallel_worker_cap(&b, 1, &c, &why));
+	CHECK(c.max_turns == 16 && c.max_tokens == 6000);
+	/* three calls reserving their caps in the order asked never hold more than was left */
+	struct agent_budget t = b;
+	struct wf_call_plan p[3];
+	for (int i = 0; i < 3; i++) {
+		CHECK(parallel_worker_cap(&t, 3 - i, &c, &why));
+		p[i] = parallel_reservation(&c);
+		CHECK(p[i].turns == c.max_turns && p[i].tokens == c.max_tokens);
+		wf_budget_reserve(&t, &p[i]);
+	}
+	CHECK(t.turns + t.reserved_turns <= t.max_turns);
+	CHECK(t.tokens + t.reserved_tokens <= t.max_tokens);
+	CHECK(t.cost_usd + t.reserved_cost_usd <= t.max_cost_usd + 1e-12);
+	CHECK(wf_budget_spent(&t, &why));
+	free(why);
+	why = NULL;
+	/* another call now: refused, naming the budget */
+	CHECK(!parallel_worker_cap(&t, 1, &c, &why) && why && strstr(why, "turn budget"));
+	free(why);
+	why = NULL;
+	for (int i = 0; i < 3; i++)
+		wf_budget_release(&t, &p[i]);
+	CHECK(t.reserved_turns == 0 && t.reserved_tokens == 0 && t.reserved_cost_usd < 1e-12);
+	/* too little for an even part: the earlier calls take the least, the last is refused */
+	struct agent_budget few = { .max_turns = 3, .turns = 1 };
+	CHECK(parallel_worker_cap(&few, 3, &c, &why) && c.max_turns == 1);
+	struct wf_call_plan q = parallel_reservation(&c);
+	wf_budget_reserve(&few, &q);
+	CHECK(parallel_worker_cap(&few, 2, &c, &why) && c.max_turns == 1);
+	q = parallel_reservation(&c);
+	wf_budget_reserve(&few, &q);
+	CHECK(!parallel_worker_cap(&few, 1, &c, &why) && why);
+	free(why);
+	why = NULL;
+	struct agent_budget tok = { .max_tokens = 1500 };
+	CHECK(parallel_worker_cap(&tok, 2, &c, &why) && c.max_tokens == WF_MIN_REPLY_TOKENS);
+	tok.tokens = 1000;
+	CHECK(!parallel_worker_cap(&tok, 2, &c, &why) && why && strstr(why, "token budget"));
+	free(why);
+	why = NULL;
+	/* alone, what is left, however little: the worker's own check decides */
+	CHECK(parallel_worker_cap(&tok, 1, &c, &why) && c.max_tokens == 500);
+	tok.tokens = 1500;
+	CHECK(!parallel_worker_cap(&tok, 1, &c, &why) && why && strstr(why, "token budget"));
+	free(why);
+	why = NULL;
 	/* no limit stays no limit */
 	struct agent_budget none = { 0 };
-	parallel_budget_share(&none, 3, &s);
-	CHECK(s.max_turns == 0 && s.max_tokens == 0 && s.max_cost_usd == 0);
-	/* spent: each still gets the least that stops it at once */
-	struct agent_budget spent = { .max_turns = 5, .turns = 5, .max_cost_usd = 1, .cost_usd = 1 };
-	parallel_budget_share(&spent, 2, &s);
-	CHECK(s.max_turns == 1);
-	CHECK(s.max_cost_usd > 0 && s.max_cost_usd < 1e-6);
+	CHECK(parallel_worker_cap(&none, 3, &c, &why));
+	CHECK(c.max_turns == 0 && c.max_tokens == 0 && c.max_cost_usd == 0);
+	struct agent_budget spent = { .max_cost_usd = 1, .cost_usd = 0.5, .reserved_cost_usd = 0.5 };
+	CHECK(!parallel_worker_cap(&spent, 1, &c, &why) && why && strstr(why, "cost budget"));
+	free(why);
+}
+
+static jv ev(const char *json)
+{
+	return jv_parse(json);
+}
+
+static void replay_order(void)
+{
+	/* b finished first, but a was asked first */
+	jv events = JV_ARRAY(ev("{\"type\":\"tool_use\",\"agent\":\"manager\",\"tool_use_id\":\"ta\"}"),
+			     ev("{\"type\":\"tool_use\",\"agent\":\"manager\",\"tool_use_id\":\"tb\"}"),
+			     ev("{\"type\":\"worker_end\",\"tool_use_id\":\"tb\",\"worker_run_id\":\"rb\"}"),
+			     ev("{\"type\":\"worker_end\",\"tool_use_id\":\"ta\",\"worker_run_id\":\"ra\"}"));
+	jv replay = JV_ARRAY(ev("{\"run_id\":\"rb\",\"agent\":\"coder\"}"),
+			     ev("{\"run_id\":\"ra\",\"agent\":\"planner\"}"));
+	jv got = parallel_replay_order(replay, events);
+	jv want = JV_ARRAY(ev("{\"run_id\":\"ra\",\"agent\":\"planner\"}"),
+			   ev("{\"run_id\":\"rb\",\"agent\":\"coder\"}"));
+	CHECK(jv_equal(jv_copy(got), want));
+	jv_free(got);
+	/* a result tied to no call (an @agent run): the journal's order stays */
+	replay = JV_ARRAY(ev("{\"run_id\":\"rb\"}"), ev("{\"run_id\":\"rx\"}"));
+	got = parallel_replay_order(jv_copy(replay), events);
+	CHECK(jv_equal(got, replay));
+	jv_free(events);
 }
 
 static void names_and_notes(void)
@@ -73,7 +141,8 @@ int main(void)
 {
 	UNIT_RUN(writers);
 	UNIT_RUN(modes);
-	UNIT_RUN(shares);
+	UNIT_RUN(caps);
+	UNIT_RUN(replay_order);
 	UNIT_RUN(names_and_notes);
 	return unit_done();
 }

@@ -458,7 +458,7 @@ static void test_errors(void)
 	jv counts = get(sum, "error_counts");
 	CHECK(num_of(counts, "api") == 9 && num_of(counts, "network") == 8 &&
 	      num_of(counts, "tool") == 8 && num_of(counts, "unknown") == 1);
-	jv recent = get(sum, "recent");
+	jv recent = get(sum, "recent_errors");
 	CHECK(jv_array_length(jv_copy(recent)) == 20);
 	jv first = item(recent, 0), second = item(recent, 1), last = item(recent, 19);
 	CHECK_STR(str_of(first, "message"), "tie");
@@ -477,7 +477,7 @@ static void test_errors(void)
 	sum = stats_errors(empty);	/* borrows */
 	jv_free(empty);
 	CHECK(num_of(sum, "total_errors") == 0);
-	recent = get(sum, "recent");
+	recent = get(sum, "recent_errors");
 	CHECK(jv_array_length(recent) == 0);
 	jv_free(sum);
 }
