@@ -711,10 +711,10 @@ static bool decide_turn(struct mgr *m, struct turn *t)
 }
 
 /*
- * The workflow sees the calls in the order asked: each call's cycle is
- * checked (and counted) before any runs, a finished one of a resumed
- * session is replayed, and each live call reserves its cap in the tree's
- * budget, earlier calls first.
+ * The workflow sees the calls in the order asked, as if made one after
+ * another: each call's cycle is checked (and counted) before any runs, a
+ * finished one of a resumed session is replayed, and each live call
+ * reserves its cap in the tree's budget, earlier calls first.
  */
 static void admit_calls(struct mgr *m, struct turn *t)
 {
@@ -726,6 +726,7 @@ static void admit_calls(struct mgr *m, struct turn *t)
 		} else if (!check_cycle(m, tc->wc.name)) {
 			tc->refusal = xasprintf("refused: %s", m->wf.stop.reason);
 		} else {
+			workflow_call_admitted(&m->wf, tc->wc.name);
 			tc->result = take_replay(m, tc->wc.name, tc->wc.task);
 			if (jv_is_valid(tc->result)) {
 				char *msg = xasprintf("resume: the %s had finished; using its saved result",
@@ -800,6 +801,8 @@ static void prepare_calls(struct mgr *m, struct turn *t)
 static void run_live(struct mgr *m, struct turn *t)
 {
 	int step = m->o->max_parallel > 0 ? m->o->max_parallel : 1;
+	/* A later call's refusal stops the run after the earlier ones, as one after another. */
+	bool stopped_before = stopping(m);
 	int idx[MAX_TURN_CALLS], nlive = 0;
 	for (int i = 0; i < t->n; i++)
 		if (t->calls[i].live)
@@ -809,7 +812,7 @@ static void run_live(struct mgr *m, struct turn *t)
 		bool threaded[MAX_TURN_CALLS] = { false };
 		for (int j = w; j < end; j++) {
 			struct worker_call *wc = &t->calls[idx[j]].wc;
-			if (stopping(m)) {
+			if ((m->o->signals && *m->o->signals) || (!stopped_before && stopping(m))) {
 				wc->result = synthetic_result(m, wc->name, ST_INTERRUPTED, EXIT_INTERRUPTED,
 							      "not run: the run is stopping");
 				continue;

@@ -66,6 +66,12 @@ void workflow_cycle_start(struct workflow *w, const struct wf_cycle *c)
 		w->count[c->kind] = c->n;
 }
 
+void workflow_call_admitted(struct workflow *w, const char *worker)
+{
+	snprintf(w->last_worker, sizeof w->last_worker, "%s", worker);
+	w->last_status = ST_COMPLETED;
+}
+
 void workflow_allow_one_more(struct workflow *w, const struct wf_cycle *c)
 {
 	if (c->kind != WF_CYCLE_NONE)

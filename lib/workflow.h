@@ -74,6 +74,14 @@ void workflow_free(struct workflow *w);
 struct wf_cycle workflow_cycle(const struct workflow *w, const char *worker);
 /* Counts the cycle (the caller announces it with a `cycle` event). */
 void workflow_cycle_start(struct workflow *w, const struct wf_cycle *c);
+/*
+ * A call of worker was admitted beside the next calls of its turn (they
+ * run at the same time): those see it as the previous worker call, and as
+ * finished, as if the calls were made one after another in the order
+ * asked (siblings are not retries of one another). workflow_record then
+ * records what really happened, in the same order.
+ */
+void workflow_call_admitted(struct workflow *w, const char *worker);
 /* A person allowed one more cycle of c's kind past the limit. */
 void workflow_allow_one_more(struct workflow *w, const struct wf_cycle *c);
 /* "Review cycle limit reached: 3 of 3 cycles (workflow_limits.max_review_iterations)" (malloc'd). */

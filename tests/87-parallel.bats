@@ -203,3 +203,42 @@ arrived() { jq -s -r --arg r "$1" 'map(select(.rule == $r))[0].t_ms' "$FAKE_LOG"
 	[ "$(cat ws/a.txt)" = "from a" ]
 	[ "$(cat ws/b.txt)" = "from b" ]
 }
+
+# A review requests changes; the manager then asks for two coders at once.
+review_then_two_coders() {
+	jq -n '{rules: [
+	  {name: "m0", match: {system: "You are the manager", turn: 0},
+	   reply: {content: [{type: "tool_use", id: "toolu_r", name: "reviewer", input: {task: "review"}}]}},
+	  {name: "m1", match: {system: "You are the manager", turn: 1},
+	   reply: {content: [{type: "tool_use", id: "toolu_a", name: "coder", input: {task: "write a"}},
+	                     {type: "tool_use", id: "toolu_b", name: "coder", input: {task: "write b"}}]}},
+	  {name: "m2", match: {system: "You are the manager"}, reply: {content: [{type: "text", text: "done"}]}},
+	  {name: "reviewer", match: {system: "You are the reviewer"}, reply: {content: [{type: "text", text: "VERDICT: CHANGES_REQUESTED"}]}},
+	  {name: "coder-a", match: {system: "You are the coder", turn: 0, body: "write a"},
+	   reply: {content: [{type: "tool_use", name: "Write", input: {file_path: "a.txt", content: "a\n"}}]}},
+	  {name: "coder-b", match: {system: "You are the coder", turn: 0, body: "write b"},
+	   reply: {content: [{type: "tool_use", name: "Write", input: {file_path: "b.txt", content: "b\n"}}]}},
+	  {name: "coder-done", match: {system: "You are the coder"}, reply: {content: [{type: "text", text: "written"}]}}
+	]}' >"$BATS_TEST_TMPDIR/review2.json"
+	echo "$BATS_TEST_TMPDIR/review2.json"
+}
+
+@test "cycles see a turn's calls in the order asked: two coders after a review are one review cycle" {
+	config_set '.workflow_limits.max_review_iterations = 1'
+	fake_start "$(review_then_two_coders)"
+	run --separate-stderr manage "fix it"
+	[ "$(printf '%s\n' "$output" | jq -c 'select(.type == "cycle") | [.kind, .n, .max]' | tr '\n' ' ')" = '["review",1,1] ' ]
+	[ "$(cat ws/a.txt)" = "a" ]
+	[ "$(cat ws/b.txt)" = "b" ]
+	jq -s -e 'map(select(.rule == "m2"))[0].body.messages[-1].content | map(.is_error // false) == [false, false]' "$FAKE_LOG"
+}
+
+@test "a cycle limit refuses the first coder of a turn; the one after it is not run" {
+	config_set '.workflow_limits.max_review_iterations = 0'
+	fake_start "$(review_then_two_coders)"
+	run --separate-stderr manage "fix it"
+	[ "$status" -eq 6 ]
+	last_result | jq_assert '.status == "limit" and (.error | contains("Review cycle limit reached"))'
+	[ "$(jq -s 'map(select(.rule | startswith("coder"))) | length' "$FAKE_LOG")" -eq 0 ]
+	[ "$(printf '%s\n' "$output" | jq -r 'select(.type == "tool_result" and .agent == "manager") | .content[0:19]' | tr '\n' '|')" = "reviewer finished: |refused: Review cyc|not run: the run is|" ]
+}
