@@ -25,7 +25,9 @@ static void usage(const char *prog)
 	     "reviewer, tester, committer, and any custom agent), each a separate process,\n"
 	     "streams their events on stdout (docs/protocol.md) and saves the session.\n"
 	     "\"@coder TASK\" runs one worker directly, without the manager model.\n"
-	     "With stderr a terminal, progress is shown there as it happens.\n"
+	     "When stdout is a terminal (and neither -o nor --json is given) it shows the\n"
+	     "readable view there instead of the events, with a status line at the bottom;\n"
+	     "otherwise, with stderr a terminal, the view goes to stderr.\n"
 	     "Workers asked for in one turn run at the same time (max_parallel_workers),\n"
 	     "those that write each in a git worktree, merged back in the order asked.\n\n"
 	     "Options:\n"
@@ -40,6 +42,7 @@ static void usage(const char *prog)
 	     "      --resume ID        continue a stopped session; finished workers are not rerun\n"
 	     "                         (a completed one only with a new TASK)\n"
 	     "  -o, --output FILE      write the event stream to FILE instead of stdout\n"
+	     "      --json             write the event stream on stdout even to a terminal\n"
 	     "      --progress         show the live view even when stderr is not a terminal\n"
 	     "  -q, --quiet            no live view\n"
 	     "  -v, --verbose          more detail in the live view (tasks, usage per call)\n"
@@ -90,7 +93,7 @@ int main(int argc, char **argv)
 	static volatile sig_atomic_t signals;
 	const char *prog = cli_progname(argv[0]);
 	enum { O_CONFIG = 256, O_MODEL, O_TURNS, O_TOKENS, O_COST, O_SESSIONS, O_RESUME, O_PROGRESS,
-	       O_NO_INTERACTIVE, O_DELTAS, O_COLOR, O_VERSION, O_NO_CACHE, O_DASHBOARD };
+	       O_NO_INTERACTIVE, O_DELTAS, O_COLOR, O_VERSION, O_NO_CACHE, O_DASHBOARD, O_JSON };
 	static const struct option opts[] = {
 		{ "workdir", required_argument, NULL, 'C' }, { "config", required_argument, NULL, O_CONFIG },
 		{ "model", required_argument, NULL, O_MODEL }, { "max-turns", required_argument, NULL, O_TURNS },
@@ -103,13 +106,14 @@ int main(int argc, char **argv)
 		{ "no-interactive", no_argument, NULL, O_NO_INTERACTIVE },
 		{ "no-cache", no_argument, NULL, O_NO_CACHE },
 		{ "dashboard", no_argument, NULL, O_DASHBOARD },
+		{ "json", no_argument, NULL, O_JSON },
 		{ "stream-deltas", no_argument, NULL, O_DELTAS }, { "color", required_argument, NULL, O_COLOR },
 		{ "help", no_argument, NULL, 'h' }, { "version", no_argument, NULL, O_VERSION },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *config_file = NULL, *workdir = ".", *output = NULL, *sessions_dir = NULL;
 	struct manager_opts mo = { .out_fd = 1, .signals = &signals };
-	bool quiet = false, progress = false, no_interactive = false, dashboard = false;
+	bool quiet = false, progress = false, no_interactive = false, dashboard = false, json = false;
 	pid_t dash_pid = 0;
 	enum color_mode color = COLOR_AUTO;
 	long l;
@@ -143,6 +147,7 @@ int main(int argc, char **argv)
 		case 'v': mo.verbose = true; break;
 		case O_NO_INTERACTIVE: no_interactive = true; break;
 		case O_NO_CACHE: mo.no_cache = true; break;
+		case O_JSON: json = true; break;
 		case O_DELTAS: mo.stream_deltas = true; break;
 		case O_COLOR:
 			if (term_parse_color_mode(optarg, &color) < 0)
@@ -206,8 +211,16 @@ int main(int argc, char **argv)
 		mo.worker_program = worker;
 		if (!no_interactive && isatty(0) && isatty(2))
 			mo.ask = cli_ask;
-		mo.live_view = !quiet && (progress || isatty(2));
-		mo.color = term_use_color(2, color);
+		if (!output && !json && isatty(1)) {
+			/* A person reads stdout: the view, never raw events. */
+			mo.out_fd = -1;
+			mo.view_out = stdout;
+			mo.live_view = !quiet;
+			mo.color = term_use_color(1, color);
+		} else {
+			mo.live_view = !quiet && (progress || isatty(2));
+			mo.color = term_use_color(2, color);
+		}
 		mo.sessions_dir = sessions_dir;
 		progname = prog;
 		mo.notice = notice;

@@ -12,6 +12,7 @@
 #include "cli.h"
 #include "history.h"
 #include "io.h"
+#include "rundiff.h"
 #include "session.h"
 #include "stats.h"
 #include "term.h"
@@ -27,6 +28,8 @@ static void usage(void)
 	     "                 shows as \"incomplete\"\n"
 	     "  show ID        the session's status, verification, turns, tokens, cost,\n"
 	     "                 per-agent ledger, request and final text\n"
+	     "  show --diff ID the whole run's diff: every Write and Edit in order, as a\n"
+	     "                 unified diff (patch -p1), and the files commands changed\n"
 	     "  export ID      the summary as JSON (decompressed)\n"
 	     "  replay ID      the journal's events, as JSON lines: replay ID | bllm-render\n"
 	     "  search TEXT    sessions whose request, tasks or agent texts hold every word\n"
@@ -36,6 +39,7 @@ static void usage(void)
 	     "                 from its journals and summaries (a damaged database is made anew)\n\n"
 	     "ID may be any unique prefix of a session ID (e.g. 20261125-2030).\n\n"
 	     "Options:\n"
+	     "      --diff               show: the run's diff instead of the summary\n"
 	     "      --json               list, show: print JSON instead of text (a list\n"
 	     "                           prints an array of summaries)\n"
 	     "      --sessions-dir DIR   where the sessions are (default: $BLLM_SESSIONS_DIR,\n"
@@ -147,7 +151,7 @@ static int cmd_reindex(const char *prog, const char *dir)
 
 /* The command on session arg: show, export or replay. */
 static int cmd_session(const char *prog, const char *dir, const char *cmd, const char *arg,
-		       bool json, bool color)
+		       bool json, bool color, bool diff)
 {
 	char *id = NULL, *err = NULL;
 	int rc = 0;
@@ -157,7 +161,18 @@ static int cmd_session(const char *prog, const char *dir, const char *cmd, const
 		return 2;
 	}
 	jv v;
-	if (strcmp(cmd, "replay") == 0) {
+	if (diff) {
+		if (session_read_journal(dir, id, &v, &err) < 0) {
+			cli_error(prog, "session %s has no readable journal: %s", id, err);
+			rc = 1;
+			goto out;
+		}
+		struct buf b = BUF_INIT;
+		if (rundiff_format(v, color, &b) == 0)
+			cli_error(prog, "session %s changed no files", id);
+		fputs(buf_str(&b), stdout);
+		buf_free(&b);
+	} else if (strcmp(cmd, "replay") == 0) {
 		if (session_read_journal(dir, id, &v, &err) < 0) {
 			cli_error(prog, "session %s has no readable journal: %s", id, err);
 			rc = 1;
@@ -198,6 +213,7 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);	/* a closed reader is EPIPE: a quiet end */
 	static const struct option opts[] = {
 		{ "json", no_argument, NULL, 'j' },
+		{ "diff", no_argument, NULL, 'D' },
 		{ "sessions-dir", required_argument, NULL, 'd' },
 		{ "color", optional_argument, NULL, 'c' },
 		{ "since", required_argument, NULL, 'S' },
@@ -211,7 +227,7 @@ int main(int argc, char **argv)
 	};
 	const char *dir = getenv("BLLM_SESSIONS_DIR");
 	enum color_mode mode = COLOR_AUTO;
-	bool json = false;
+	bool json = false, diff = false;
 	struct history_filter f = { 0 };
 	char since[32];
 	long long since_ms;
@@ -223,6 +239,7 @@ int main(int argc, char **argv)
 	while ((ch = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'j': json = true; break;
+		case 'D': diff = true; break;
 		case 'd':
 			if (!*optarg)
 				return cli_usage_error(prog, "--sessions-dir: expected a directory");
@@ -280,7 +297,9 @@ int main(int argc, char **argv)
 		if (nargs != 1)
 			return cli_usage_error(prog, "%s: expected one session ID, got %d", cmd,
 					       nargs);
-		rc = cmd_session(prog, dir, cmd, argv[optind], json, color);
+		if (diff && strcmp(cmd, "show") != 0)
+			return cli_usage_error(prog, "--diff goes with show, not %s", cmd);
+		rc = cmd_session(prog, dir, cmd, argv[optind], json, color, diff);
 	} else {
 		return cli_usage_error(prog, "unknown command '%s' (expected list, show, export, "
 				       "replay, search or reindex)", cmd);

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "buf.h"
+#include "control.h"
 #include "json.h"
 #include "usage.h"
 
@@ -61,11 +62,16 @@ struct run {
 static void on_text_delta(const char *text, size_t len, void *user)
 {
 	struct run *r = user;
-	if (!r->o->stream_deltas)
+	if (!r->o->stream_deltas && !r->o->view_delta)
 		return;
 	jv ev = event_new(r->o->ev, "text_delta");
 	ev = jv_object_set(ev, jv_string("text"), jv_string_sized(text, (int)len));
-	event_emit(r->o->ev, ev);
+	if (r->o->stream_deltas) {
+		event_emit(r->o->ev, ev);
+	} else {
+		r->o->view_delta(r->o->view_user, ev);
+		jv_free(ev);
+	}
 }
 
 static void on_retry(const struct client_retry_info *info, void *user)
@@ -224,6 +230,8 @@ static jv run_tool(struct run *r, jv block, bool announced)
 	ev = jv_object_set(ev, jv_string("exit_code"),
 			   tr.exit_code == -1 ? jv_null() : jv_number(tr.exit_code));
 	ev = jv_object_set(ev, jv_string("files_changed"), jv_copy(tr.files_changed));
+	if (tr.diff)
+		ev = jv_object_set(ev, jv_string("diff"), jv_string(tr.diff));
 	event_emit(r->o->ev, ev);
 
 	jv result = jv_object();
@@ -563,8 +571,14 @@ void agent_run(const struct agent_opts *o, jv user_content, struct agent_outcome
 		jv_free(content);
 		client_call_free(&call);
 	}
-	if (!out->text)
+	if (!out->text) {
 		out->text = xstrdup(out->error ? out->error : "");
+	} else {
+		/* The verdict was read above; people and the saved result see the text without it. */
+		char *clean = control_strip(out->text);
+		free(out->text);
+		out->text = clean;
+	}
 	if (jv_get_kind(out->verification) == JV_KIND_NULL &&
 	    jv_array_length(jv_copy(r.checks.commands)) > 0) {
 		/* Stopped before the model ended: its commands did not verify the work. */

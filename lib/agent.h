@@ -46,6 +46,10 @@ struct agent_opts {
 	long max_output_tokens;		/* max_tokens of each request */
 	struct agent_limits limits;
 	bool stream_deltas;		/* emit text_delta events */
+	/* Optional: sees each text_delta event (borrowed) when stream_deltas
+	 * is off, so a live view streams text the record does not carry. */
+	event_tap_fn view_delta;
+	void *view_user;
 	bool prompt_cache;		/* cache_control on system, tools and conversation */
 	struct tool_ctx tools;
 	struct client *client;
@@ -73,7 +77,7 @@ struct agent_opts {
 struct agent_outcome {
 	const char *status;		/* static: "completed", "failed", ... */
 	int exit_code;
-	char *text;			/* the model's last text (malloc'd) */
+	char *text;			/* the model's last text, control words stripped (lib/control.h; malloc'd) */
 	char *error;			/* why it did not complete, or NULL (malloc'd) */
 	const char *error_type;		/* static: network, api, auth, limit, ... or NULL */
 	struct anth_usage usage;

@@ -111,6 +111,12 @@ static void tap(void *user, jv ev)
 	observe_event(NULL, ev);
 }
 
+/* The manager's own text as it streams, for the live view only (not the record). */
+static void view_delta(void *user, jv ev)
+{
+	render_event(user, ev);
+}
+
 /* A worker's line: forwarded unchanged when it is an event. */
 static void publish_line(struct mgr *m, const char *line, size_t len, jv *result)
 {
@@ -626,6 +632,14 @@ static void call_worker(void *user, jv block, struct tool_result *tr)
 		free(text);
 		const char *status = json_str(result, "status");
 		tr->is_error = !status || strcmp(status, status_name(ST_COMPLETED)) != 0;
+		/* The manager's files_changed is the union of its workers' (agent.c adds them up). */
+		jv files = json_get(result, "files_changed");
+		if (jv_get_kind(files) == JV_KIND_ARRAY) {
+			jv_free(tr->files_changed);
+			tr->files_changed = files;
+		} else {
+			jv_free(files);
+		}
 		jv_free(result);
 	}
 	jv_free(input);
@@ -1141,6 +1155,7 @@ static jv build_summary(struct mgr *m, const struct agent_outcome *out, jv verif
 	r = jv_object_set(r, jv_string("text"), jv_string(out->text ? out->text : ""));
 	if (out->error)
 		r = jv_object_set(r, jv_string("error"), jv_string(out->error));
+	r = jv_object_set(r, jv_string("files_changed"), jv_copy(out->files_changed));
 	jv_free(verified);
 	s = jv_object_set(s, jv_string("result"), r);
 	s = jv_object_set(s, jv_string("usage"), usage_ledger_total(m->ledger));
@@ -1186,6 +1201,7 @@ static void print_summary(struct mgr *m, const struct agent_outcome *out, jv ver
 		jv_free(k);
 		jv_free(e);
 	}
+	render_files_changed(m->view, out->files_changed);
 	jv v = json_get(verification, "verified");
 	const char *verified = jv_get_kind(v) == JV_KIND_TRUE ? "yes"
 			       : jv_get_kind(v) == JV_KIND_FALSE ? "no" : "nothing to verify";
@@ -1215,6 +1231,13 @@ static void run_mention(struct mgr *m, const char *name, const char *task, struc
 	agent_outcome_set(out, status_name(st), (int)json_num(result, "exit_code", 1), error);
 	free(out->text);
 	out->text = xstrdup(json_str(result, "text") ? json_str(result, "text") : "");
+	jv files = json_get(result, "files_changed");
+	if (jv_get_kind(files) == JV_KIND_ARRAY) {
+		jv_free(out->files_changed);
+		out->files_changed = files;
+	} else {
+		jv_free(files);
+	}
 	jv_free(result);
 }
 
@@ -1252,6 +1275,8 @@ static void run_manager_agent(struct mgr *m, const struct agent_def *def, struct
 		.custom_user = m,
 		.budget = &m->budget,
 		.after_tool = after_tool,
+		.view_delta = m->view ? view_delta : NULL,
+		.view_user = m->view,
 	};
 	agent_run(&ao, jv_string(m->request), out);
 	m->cost_known = m->cost_known && out->cost_known;
@@ -1359,8 +1384,10 @@ static int open_run(struct mgr *m, const char *request, struct manager_outcome *
 	} else {
 		m->request = xstrdup(request);
 	}
-	if (o->live_view && !m->already_done)
-		m->view = render_new(stderr, o->color, o->verbose);
+	if (o->live_view && !m->already_done) {
+		m->view = render_new(o->view_out ? o->view_out : stderr, o->color, o->verbose);
+		render_status_line(m->view, true);
+	}
 	return 0;
 }
 

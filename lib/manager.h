@@ -14,6 +14,7 @@
  */
 #include <signal.h>
 #include <stdbool.h>
+#include <stdio.h>
 
 #include "agent.h"
 #include "config.h"
@@ -36,14 +37,15 @@ struct manager_opts {
 	 */
 	bool (*ask)(const char *prompt, double timeout_s, char *answer, size_t size);
 	double intervention_wait_s;
-	bool live_view;			/* readable progress on stderr */
+	bool live_view;			/* readable progress on view_out */
+	FILE *view_out;			/* where the live view goes: NULL means stderr */
 	bool color;
 	bool verbose;
 	bool stream_deltas;
 	const char *sessions_dir;
 	bool compress;			/* summary as .json.gz */
 	const char *resume_id;		/* continue this session, or NULL */
-	int out_fd;			/* the event stream */
+	int out_fd;			/* the event stream, or -1 for none */
 	volatile sig_atomic_t *signals;	/* SIGINT/SIGTERM count */
 	struct cache *cache;		/* the manager's response cache, or NULL */
 	bool no_cache;			/* and the workers are told not to use theirs */

@@ -16,6 +16,7 @@
 #include "buf.h"
 #include "history.h"
 #include "io.h"
+#include "md.h"
 #include "usage.h"
 
 static const char JOURNAL_EXT[] = ".ndjson";
@@ -1023,16 +1024,23 @@ static void format_ledger(struct buf *out, jv summary, bool color)
 	jv_free(ledger);
 }
 
-static void text_block(struct buf *out, const char *title, const char *text, bool color)
+static void text_block(struct buf *out, const char *title, const char *text, bool color,
+		       bool markdown)
 {
 	buf_printf(out, "\n%s%s%s\n", color ? C_BOLD : "", title, color ? C_OFF : "");
 	if (!text || !*text) {
 		buf_appends(out, "  -\n");
 		return;
 	}
-	struct buf clean = BUF_INIT;
+	struct buf clean = BUF_INIT, md = BUF_INIT;
 	append_clean(&clean, text, false, 0);
 	const char *p = buf_str(&clean);
+	if (markdown) {
+		/* Agent text is Markdown: shown rendered, as the live view shows it. */
+		struct md_opts o = { .width = 78, .color = color };
+		md_render(clean.data ? clean.data : "", clean.len, &o, &md);
+		p = buf_str(&md);
+	}
 	while (*p) {
 		const char *nl = strchr(p, '\n');
 		size_t n = nl ? (size_t)(nl - p) : strlen(p);
@@ -1042,6 +1050,7 @@ static void text_block(struct buf *out, const char *title, const char *text, boo
 		p += n + (nl ? 1 : 0);
 	}
 	buf_free(&clean);
+	buf_free(&md);
 }
 
 void session_format_show(struct buf *out, jv summary, bool color)
@@ -1076,8 +1085,8 @@ void session_format_show(struct buf *out, jv summary, bool color)
 	format_cost(tmp, sizeof tmp, summary, "total_cost_usd");
 	field_line(out, "cost", tmp, NULL);
 	format_ledger(out, summary, color);
-	text_block(out, "request", json_str(summary, "user_request"), color);
-	text_block(out, "result", json_str(result, "text"), color);
+	text_block(out, "request", json_str(summary, "user_request"), color, false);
+	text_block(out, "result", json_str(result, "text"), color, true);
 	jv_free(verification);
 	jv_free(usage);
 	jv_free(result);

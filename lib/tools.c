@@ -2,6 +2,8 @@
 #include "clock.h"
 #include "buf.h"
 #include "path.h"
+#include "treestate.h"
+#include "diff.h"
 #include "proc.h"
 
 #include <dirent.h>
@@ -691,6 +693,35 @@ out:
 	jv_free(lim);
 }
 
+/*
+ * What a Write or Edit changed, for people (tool_result's diff): unified
+ * hunks cut at a line past TOOL_DIFF_CAP bytes with a note of what was
+ * left out; nothing for files too large to diff.
+ */
+/* A file Write replaces is diffed only up to this size. */
+#define WRITE_DIFF_MAX ((size_t)4 << 20)
+
+static void set_diff(struct tool_result *r, const char *a, size_t alen, const char *b, size_t blen)
+{
+	struct buf d = BUF_INIT;
+	struct diff_stat stat;
+	if (diff_unified(a, alen, b, blen, 3, &d, &stat) < 0) {
+		buf_free(&d);
+		return;
+	}
+	if (d.len > TOOL_DIFF_CAP) {
+		size_t cut = TOOL_DIFF_CAP;
+		while (cut > 0 && d.data[cut - 1] != '\n')
+			cut--;
+		size_t left = d.len - cut;
+		d.len = cut;
+		d.data[cut] = '\0';
+		buf_printf(&d, "… diff cut: %zu more bytes\n", left);
+	}
+	free(r->diff);
+	r->diff = buf_detach(&d);
+}
+
 static void tool_write(const struct tool_ctx *ctx, jv input, struct tool_result *r)
 {
 	jv fp = jv_null(), content = jv_null();
@@ -706,7 +737,8 @@ static void tool_write(const struct tool_ctx *ctx, jv input, struct tool_result 
 	const char *rel = path_relative(ctx->root, abs);
 	mode_t mode = 0644;
 	struct stat st;
-	if (stat(abs, &st) == 0) {
+	bool existed = stat(abs, &st) == 0;
+	if (existed) {
 		if (S_ISDIR(st.st_mode)) {
 			fail(ctx, r, "Write: \"%s\" is a directory; give a file path",
 			     *rel ? rel : ".");
@@ -731,10 +763,19 @@ static void tool_write(const struct tool_ctx *ctx, jv input, struct tool_result 
 	}
 	const char *data = jv_string_value(content);
 	size_t len = (size_t)jv_string_length_bytes(jv_copy(content));
+	char *before = NULL;
+	size_t before_len = 0;
+	int e;
+	if (existed && read_all(ctx->root, abs, WRITE_DIFF_MAX, &before, &before_len, &e) < 0)
+		before_len = (size_t)-1;	/* too large or unreadable: no diff */
 	if (write_atomic(ctx->root, abs, data, len, mode) < 0) {
 		fail_errno(ctx, r, "Write", "write", rel, errno);
+		free(before);
 		goto out;
 	}
+	if (before_len != (size_t)-1)
+		set_diff(r, before ? before : "", before_len, data, len);
+	free(before);
 	set_content(r, jv_string_fmt("wrote %zu bytes to %s", len, rel));
 	r->files_changed = jv_array_append(r->files_changed, jv_string(rel));
 out:
@@ -828,6 +869,7 @@ static void tool_edit(const struct tool_ctx *ctx, jv input, struct tool_result *
 	}
 	set_content(r, jv_string_fmt("edited %s: %zu replacement%s", rel, count,
 				     count == 1 ? "" : "s"));
+	set_diff(r, data, len, nb.data ? nb.data : "", nb.len);
 	r->files_changed = jv_array_append(r->files_changed, jv_string(rel));
 out:
 	buf_free(&nb);
@@ -1352,9 +1394,16 @@ static void tool_bash(const struct tool_ctx *ctx, jv input, struct tool_result *
 
 	struct proc_capture pc;
 	char *err = NULL;
+	/* files_changed: the tree's state before and after (lib/treestate.h). */
+	jv before = treestate_snapshot(ctx->root, jv_null());
 	int rc = proc_run_shell(command, ctx->root, timeout, BASH_GRACE_S, cap_of(ctx), &pc, &err);
 	/* What the command left behind outside its group (setsid, daemons) goes too. */
 	int orphans = proc_kill_orphans();
+	jv after = treestate_snapshot(ctx->root, before);
+	jv_free(r->files_changed);
+	r->files_changed = treestate_changed(before, after);
+	jv_free(before);
+	jv_free(after);
 	if (rc < 0) {
 		fail(ctx, r, "Bash: %s", err);
 		free(err);
@@ -1424,7 +1473,7 @@ static void run_isolated(const struct tool_ctx *ctx, jv input, struct tool_resul
 		struct rlimit mem = { ISOLATED_MEMORY, ISOLATED_MEMORY };
 		setrlimit(RLIMIT_AS, &mem);
 #endif
-		struct tool_result cr = { jv_string(""), false, -1, false, jv_array() };
+		struct tool_result cr = { jv_string(""), false, -1, false, jv_array(), NULL };
 		fn(ctx, input, &cr);
 		jv out = jv_object_set(jv_object(), jv_string("content"), cr.content);
 		out = jv_object_set(out, jv_string("is_error"), jv_bool(cr.is_error));
@@ -1496,7 +1545,7 @@ static char *tool_list(unsigned allowed)
 
 struct tool_result tool_run(const struct tool_ctx *ctx, const char *name, jv input)
 {
-	struct tool_result r = { jv_string(""), false, -1, false, jv_array() };
+	struct tool_result r = { jv_string(""), false, -1, false, jv_array(), NULL };
 	int id = tool_lookup(name);
 	if (id < 0 || !(ctx->allowed & TOOL_BIT(id))) {
 		char *has = tool_list(ctx->allowed);
@@ -1543,6 +1592,8 @@ void tool_result_free(struct tool_result *r)
 		return;
 	jv_free(r->content);
 	jv_free(r->files_changed);
+	free(r->diff);
 	r->content = jv_null();
 	r->files_changed = jv_null();
+	r->diff = NULL;
 }

@@ -44,7 +44,12 @@ struct tool_result {
 	int exit_code;		/* Bash's exit status; -1 for other tools */
 	bool timed_out;		/* Bash only */
 	jv files_changed;	/* array of paths relative to the root that Write/Edit changed */
+	char *diff;		/* Write/Edit: unified hunks of the change (lib/diff.h), at most
+				 * TOOL_DIFF_CAP bytes, or NULL (malloc'd) */
 };
+
+/* The most bytes of a tool_result's diff; past it the hunks are cut at a line. */
+#define TOOL_DIFF_CAP 20000
 
 /* Runs one tool call. Never fails: problems are is_error results. */
 struct tool_result tool_run(const struct tool_ctx *ctx, const char *name, jv input);

@@ -26,6 +26,8 @@
 #include "json.h"
 #include "observe.h"
 #include "proc.h"
+#include "render.h"
+#include "term.h"
 #include "status.h"
 #include "tools.h"
 
@@ -39,6 +41,8 @@ struct worker_flags {
 	bool stream_deltas;
 	bool no_forward;
 	bool no_cache;
+	bool json;			/* the event stream even on a terminal */
+	enum color_mode color;
 	const char *parent_id;
 	const char *session_id;
 };
@@ -58,7 +62,8 @@ static void usage(const char *prog, const char *agent)
 	printf("Run the %s agent as a filter: the task comes from TASK, from plain text on\n"
 	       "stdin, or from the event lines of an upstream bllm worker on stdin (which are\n"
 	       "forwarded). Writes JSON-lines events on stdout (docs/protocol.md): init first,\n"
-	       "exactly one result last. Progress for people: pipe into bllm-render.\n\n",
+	       "exactly one result last. When stdout is a terminal it shows the readable view\n"
+	       "instead (as bllm-render would, with a status line); --json forces the stream.\n\n",
 	       agent ? agent : "AGENT");
 	puts("Options:\n"
 	     "  -C, --workdir DIR      workspace root the tools are confined to (default: .)\n"
@@ -71,6 +76,8 @@ static void usage(const char *prog, const char *agent)
 	     "      --stream-deltas    also write text_delta events as text streams in\n"
 	     "      --no-forward       do not copy upstream events to stdout\n"
 	     "      --no-cache         do not answer from (or store in) the response cache\n"
+	     "      --json             write the event stream even when stdout is a terminal\n"
+	     "      --color WHEN       colour of the terminal view: auto (default), always, never\n"
 	     "      --parent-id ID     run id of the run that started this one\n"
 	     "      --session-id ID    session this run belongs to\n"
 	     "  -h, --help             show this help and exit\n"
@@ -150,11 +157,12 @@ static void take_event(struct upstream *up, jv ev)
 
 /*
  * Reads stdin: plain text (the whole of it is the task) or event lines,
- * each forwarded to stdout as it arrives unless no_forward.
+ * each forwarded to stdout (or shown in view, when not NULL) as it arrives
+ * unless no_forward.
  * Returns 0, or -1 with up->error set for a malformed line.
  */
 static int read_stdin(struct upstream *up, bool no_forward, struct event_ctx *ev,
-		      volatile sig_atomic_t *signals)
+		      struct render *view, volatile sig_atomic_t *signals)
 {
 	struct line_reader r;
 	line_reader_init(&r, 0);
@@ -196,7 +204,9 @@ static int read_stdin(struct upstream *up, bool no_forward, struct event_ctx *ev
 			result = -1;
 			break;
 		}
-		if (!no_forward && !ev->closed) {
+		if (!no_forward && view) {
+			render_event(view, v);
+		} else if (!no_forward && !ev->closed) {
 			line[len] = '\n';
 			if (io_write_all(ev->fd, line, len + 1) < 0)
 				ev->closed = true;
@@ -224,6 +234,13 @@ static int read_stdin(struct upstream *up, bool no_forward, struct event_ctx *ev
 	buf_free(&text);
 	line_reader_free(&r);
 	return result;
+}
+
+/* A terminal on stdout: the events go to the readable view, not onto the screen as JSON. */
+static void view_tap(void *user, jv ev)
+{
+	observe_event(NULL, ev);
+	render_event(user, ev);
 }
 
 static void emit_init(struct event_ctx *ev, const char *model, const char *root, unsigned tools,
@@ -270,7 +287,7 @@ static int finish_early(struct event_ctx *ev, bool *init_sent, const char *prog,
 static int parse_flags(int argc, char **argv, const char *prog, struct worker_flags *f)
 {
 	enum { O_CONFIG = 256, O_MODEL, O_MAX_TURNS, O_MAX_TOKENS, O_MAX_COST, O_DELTAS,
-	       O_NO_FORWARD, O_PARENT, O_SESSION, O_VERSION, O_NO_CACHE };
+	       O_NO_FORWARD, O_PARENT, O_SESSION, O_VERSION, O_NO_CACHE, O_JSON, O_COLOR };
 	static const struct option opts[] = {
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, O_VERSION },
@@ -283,6 +300,8 @@ static int parse_flags(int argc, char **argv, const char *prog, struct worker_fl
 		{ "stream-deltas", no_argument, NULL, O_DELTAS },
 		{ "no-forward", no_argument, NULL, O_NO_FORWARD },
 		{ "no-cache", no_argument, NULL, O_NO_CACHE },
+		{ "json", no_argument, NULL, O_JSON },
+		{ "color", required_argument, NULL, O_COLOR },
 		{ "parent-id", required_argument, NULL, O_PARENT },
 		{ "session-id", required_argument, NULL, O_SESSION },
 		{ NULL, 0, NULL, 0 },
@@ -312,6 +331,11 @@ static int parse_flags(int argc, char **argv, const char *prog, struct worker_fl
 		case O_DELTAS: f->stream_deltas = true; break;
 		case O_NO_FORWARD: f->no_forward = true; break;
 		case O_NO_CACHE: f->no_cache = true; break;
+		case O_JSON: f->json = true; break;
+		case O_COLOR:
+			if (term_parse_color_mode(optarg, &f->color) < 0)
+				return -cli_usage_error(prog, "--color: expected auto, always or never, got \"%s\"", optarg);
+			break;
 		case O_PARENT: f->parent_id = optarg; break;
 		case O_SESSION: f->session_id = optarg; break;
 		case ':':
@@ -371,6 +395,14 @@ int worker_main(int argc, char **argv, const char *agent)
 	char *instructions = NULL, *root = NULL, *prompt = NULL, *model = NULL;
 
 	ev.tap = observe_event;
+	struct render *view = NULL;
+	if (!f.json && isatty(1)) {
+		view = render_new(stdout, term_use_color(1, f.color), false);
+		render_status_line(view, true);
+		ev.fd = -1;
+		ev.tap = view_tap;
+		ev.tap_user = view;
+	}
 	if (config_load_dotenv(".env", &err) < 0) {
 		cli_start_observing(NULL, &ev, prog);
 		code = finish_early(&ev, &init_sent, prog, status_name(ST_ERROR), EXIT_USAGE, err);
@@ -417,7 +449,7 @@ int worker_main(int argc, char **argv, const char *agent)
 				    "events into stdin");
 		goto out;
 	}
-	if (want_stdin && read_stdin(&up, f.no_forward, &ev, &signals) < 0) {
+	if (want_stdin && read_stdin(&up, f.no_forward, &ev, view, &signals) < 0) {
 		code = signals ? finish_early(&ev, &init_sent, prog, status_name(ST_INTERRUPTED), EXIT_INTERRUPTED, up.error)
 			       : finish_early(&ev, &init_sent, prog, status_name(ST_ERROR), EXIT_USAGE, up.error);
 		goto out;
@@ -483,7 +515,7 @@ int worker_main(int argc, char **argv, const char *agent)
 		.model = model,
 		.max_output_tokens = (long)config_number(&cfg, "api.max_tokens", 8192),
 		.limits = lim,
-		.stream_deltas = f.stream_deltas,
+		.stream_deltas = f.stream_deltas || view,
 		.prompt_cache = config_bool(&cfg, "performance.enable_prompt_caching", true),
 		.tools = { .root = root, .allowed = def->tools,
 			   .bash_timeout_s = config_number(&cfg, "timeouts.bash_default", 120),
@@ -519,6 +551,7 @@ out_noconfig:
 	free(up.error);
 	jv_free(up.results);
 	event_ctx_free(&ev);
+	render_free(view);
 	if (fclose(stdout) != 0 && code == 0)
 		code = 1;
 	return code;

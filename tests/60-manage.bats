@@ -711,7 +711,8 @@ JSON
 			sleep 0.05
 		done
 		[ -s done ] && break
-		if [[ "$(tmux capture-pane -p -t "$TMUX_SESSION" | tail -n 3)" == *"Allow one more?"* ]]; then
+		# the last lines written (the screen may not be full yet)
+		if [[ "$(tmux capture-pane -p -t "$TMUX_SESSION" | sed '/^$/d' | tail -n 3)" == *"Allow one more?"* ]]; then
 			tmux send-keys -t "$TMUX_SESSION" y Enter
 		else
 			tmux send-keys -t "$TMUX_SESSION" Enter

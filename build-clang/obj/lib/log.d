@@ -1,0 +1,7 @@
+build-clang/obj/lib/log.o: lib/log.c lib/log.h lib/buf.h lib/io.h
+
+lib/log.h:
+
+lib/buf.h:
+
+lib/io.h:

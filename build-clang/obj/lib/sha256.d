@@ -1,0 +1,5 @@
+build-clang/obj/lib/sha256.o: lib/sha256.c lib/sha256.h lib/cache.h
+
+lib/sha256.h:
+
+lib/cache.h:

@@ -1,0 +1,1 @@
+build-clang/obj/tools/bench-measure.o: tools/bench-measure.c
