@@ -242,3 +242,22 @@ review_then_two_coders() {
 	[ "$(jq -s 'map(select(.rule | startswith("coder"))) | length' "$FAKE_LOG")" -eq 0 ]
 	[ "$(printf '%s\n' "$output" | jq -r 'select(.type == "tool_result" and .agent == "manager") | .content[0:19]' | tr '\n' '|')" = "reviewer finished: |refused: Review cyc|not run: the run is|" ]
 }
+
+@test "the live view tags each line of workers running at once with its agent; one at a time, no tags" {
+	DELAY_A_MS=500 DELAY_B_MS=500
+	fake_start "$(two_coders)"
+	run --separate-stderr manage --progress "two parts"
+	# both coders' tool calls, each on a line tagged with its coder
+	grep -E '^  \[coder( 2)?\]   → Write a\.txt$' <<<"$stderr"
+	grep -E '^  \[coder( 2)?\]   → Write b\.txt$' <<<"$stderr"
+	grep -q '^  \[coder 2\] ' <<<"$stderr"
+	[ "$(grep -Ec '^  \[coder( 2)?\] ── coder' <<<"$stderr")" -eq 2 ]
+	# the manager's own lines carry no tag
+	! grep -q '^\[' <<<"$stderr"
+	fake_stop
+	config_set '.workflow_limits.max_parallel_workers = 1'
+	fake_start "$(two_coders)"
+	run --separate-stderr manage --progress "two parts again"
+	grep -q '^    → Write a\.txt$' <<<"$stderr"
+	! grep -q '\[coder' <<<"$stderr"
+}
