@@ -244,9 +244,11 @@ review_then_two_coders() {
 }
 
 @test "the live view tags each line of workers running at once with its agent; one at a time, no tags" {
-	DELAY_A_MS=500 DELAY_B_MS=500
+	# both coders wait for their first reply, so each is still under way when the other writes
+	DELAY_A_MS=2000 DELAY_B_MS=2000
 	fake_start "$(two_coders)"
 	run --separate-stderr manage --progress "two parts"
+	echo "$stderr"
 	# both coders' tool calls, each on a line tagged with its coder
 	grep -E '^  \[coder( 2)?\]   → Write a\.txt$' <<<"$stderr"
 	grep -E '^  \[coder( 2)?\]   → Write b\.txt$' <<<"$stderr"
