@@ -679,6 +679,7 @@ struct turn {
 static void collect_calls(struct mgr *m, jv content, struct turn *t)
 {
 	jv_array_foreach(content, i, block) {
+		/* The strings stay valid after block and input are freed: content holds them. */
 		const char *type = json_str(block, "type"), *name = json_str(block, "name");
 		jv input = json_get(block, "input");
 		const char *task = json_str(input, "task");
