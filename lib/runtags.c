@@ -30,6 +30,7 @@ void run_tags_open(struct run_tags *t, const char *run_id, const char *agent)
 		if (!taken) {
 			snprintf(t->runs[t->n].tag, sizeof t->runs[t->n].tag, "%s", want);
 			snprintf(t->runs[t->n].run_id, sizeof t->runs[t->n].run_id, "%s", run_id);
+			t->runs[t->n].tagged = false;
 			t->n++;
 		}
 	}
@@ -51,8 +52,11 @@ void run_tags_started(struct run_tags *t, int up)
 		t->started = 0;
 }
 
-const char *run_tags_get(const struct run_tags *t, const char *run_id)
+const char *run_tags_get(struct run_tags *t, const char *run_id)
 {
 	int i = find(t, run_id);
-	return (t->n > 1 || t->started > 1) && i >= 0 ? t->runs[i].tag : NULL;
+	if (i < 0)
+		return NULL;
+	t->runs[i].tagged = t->runs[i].tagged || t->n > 1 || t->started > 1;
+	return t->runs[i].tagged ? t->runs[i].tag : NULL;
 }

@@ -15,6 +15,7 @@ struct run_tags {
 	struct {
 		char run_id[40];
 		char tag[40];
+		bool tagged;	/* its lines were tagged: they stay so */
 	} runs[RUN_TAGS_MAX];
 	int n;			/* runs under way */
 	int started;		/* workers started and not yet ended (worker_start, worker_end) */
@@ -27,10 +28,12 @@ void run_tags_close(struct run_tags *t, const char *run_id);
 /* A worker was started (up 1) or ended (-1): a run's events may come after those of the next start. */
 void run_tags_started(struct run_tags *t, int up);
 /*
- * The tag of run_id while more than one run is under way or started, else NULL (one
- * run at a time needs no tag). A run's number is fixed when it opens: the
- * first of its agent among those under way has none.
+ * The tag of run_id while more than one run is under way or started, else
+ * NULL (one run at a time needs no tag). A run tagged once keeps its tag
+ * to its end, so all its lines read alike even after the others ended. A
+ * run's number is fixed when it opens: the first of its agent among those
+ * under way has none.
  */
-const char *run_tags_get(const struct run_tags *t, const char *run_id);
+const char *run_tags_get(struct run_tags *t, const char *run_id);
 
 #endif

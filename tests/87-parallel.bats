@@ -253,7 +253,9 @@ review_then_two_coders() {
 	grep -E '^  \[coder( 2)?\]   → Write a\.txt$' <<<"$stderr"
 	grep -E '^  \[coder( 2)?\]   → Write b\.txt$' <<<"$stderr"
 	grep -q '^  \[coder 2\] ' <<<"$stderr"
-	[ "$(grep -Ec '^  \[coder( 2)?\] ── coder' <<<"$stderr")" -eq 2 ]
+	[ "$(grep -Ec '^  \[coder( 2)?\] ── coder' <<<"$stderr")" -ge 1 ]
+	# a coder that outlives the other keeps its tag to its end
+	[ "$(grep -Ec '^  \[coder( 2)?\] ✓ coder completed' <<<"$stderr")" -eq 2 ]
 	# the manager's own lines carry no tag
 	! grep -q '^\[' <<<"$stderr"
 	fake_stop

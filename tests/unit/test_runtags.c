@@ -28,10 +28,10 @@ static void runs_side_by_side_are_tagged(void)
 	CHECK_STR(run_tags_get(&t, "run_b"), "coder 2");
 	run_tags_open(&t, "run_d", "coder");
 	CHECK_STR(run_tags_get(&t, "run_d"), "coder");
-	/* the last one left alone: no tag */
+	/* the last one left alone keeps the tag its lines had */
 	run_tags_close(&t, "run_c");
 	run_tags_close(&t, "run_d");
-	CHECK(run_tags_get(&t, "run_b") == NULL);
+	CHECK_STR(run_tags_get(&t, "run_b"), "coder 2");
 	run_tags_close(&t, "run_b");
 	run_tags_close(&t, "run_b");
 	CHECK(t.n == 0);
@@ -49,7 +49,15 @@ static void workers_started_count_before_their_first_event(void)
 	run_tags_started(&t, -1);
 	run_tags_started(&t, -1);
 	CHECK(t.started == 0);
-	CHECK(run_tags_get(&t, "run_a") == NULL);
+	CHECK_STR(run_tags_get(&t, "run_a"), "coder");
+	/* a run alone from start to end is never tagged */
+	run_tags_close(&t, "run_a");
+	run_tags_started(&t, 1);
+	run_tags_open(&t, "run_e", "coder");
+	CHECK(run_tags_get(&t, "run_e") == NULL);
+	run_tags_started(&t, -1);
+	run_tags_close(&t, "run_e");
+	CHECK(t.n == 0);
 }
 
 static void full_and_bad_input(void)
