@@ -123,20 +123,30 @@ bench: deps
 	@$(MAKE) --no-print-directory B=build-bench OPT="-O2 -DNDEBUG" all
 	@BLLM_BUILD=$(abspath build-bench) tools/bench.sh
 
-# libFuzzer targets for the parsers (clang); FUZZ_SECONDS each.
+# libFuzzer targets (clang), each run FUZZ_SECONDS on its seed corpus
+# (tests/fuzz/corpus/NAME, copied to build-fuzz/corpus-NAME, which grows);
+# a crash, a leak or an input slower than 10 s fails. FUZZ_TARGETS picks some.
 FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= sse io md path glob reply config tools
+FUZZ_FLAGS = -std=c11 -D_POSIX_C_SOURCE=200809L -g -O1 -Ilib -Ibuild-fuzz/gen \
+	-fsanitize=fuzzer,address,undefined
 fuzz: deps
 	@$(MAKE) --no-print-directory B=build-fuzz CC=clang OPT="-O1 -g" \
 		SAN="-fsanitize=fuzzer-no-link,address,undefined" build-fuzz/libbllm.a
-	@for t in sse io md; do \
-		clang -std=c11 -D_POSIX_C_SOURCE=200809L -g -O1 -Ilib \
-			-fsanitize=fuzzer,address,undefined tests/fuzz/fuzz_$$t.c build-fuzz/libbllm.a \
+	@for t in $(FUZZ_TARGETS); do \
+		clang $(FUZZ_FLAGS) tests/fuzz/fuzz_$$t.c build-fuzz/libbllm.a \
 			$(LDLIBS) -o build-fuzz/fuzz_$$t || exit 1; \
 		mkdir -p build-fuzz/corpus-$$t; \
+		cp tests/fuzz/corpus/$$t/* build-fuzz/corpus-$$t/ 2>/dev/null; \
 		[ $$t = sse ] && cp tests/fixtures/anthropic-sse/*.sse build-fuzz/corpus-$$t/ 2>/dev/null; \
 		[ $$t = md ] && cp README.md docs/*.md build-fuzz/corpus-$$t/ 2>/dev/null; \
-		ASAN_OPTIONS=detect_leaks=0 build-fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) \
-			build-fuzz/corpus-$$t || exit 1; \
+		echo "fuzz_$$t: $(FUZZ_SECONDS) s"; \
+		ASAN_OPTIONS=detect_leaks=1:fast_unwind_on_malloc=0 LSAN_OPTIONS=suppressions=$(abspath tests/fuzz/lsan.supp) \
+			build-fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) \
+			-timeout=10 -rss_limit_mb=2048 -artifact_prefix=build-fuzz/ \
+			build-fuzz/corpus-$$t >build-fuzz/fuzz_$$t.log 2>&1 \
+			|| { tail -n 40 build-fuzz/fuzz_$$t.log; echo "fuzz_$$t: FAILED"; exit 1; }; \
+		echo "fuzz_$$t: ok"; \
 	done
 
 install: all

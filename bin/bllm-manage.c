@@ -38,7 +38,9 @@ static void usage(const char *prog)
 	     "      --max-tokens N     tokens of the whole run\n"
 	     "      --max-cost-usd X   US dollars of the whole run\n"
 	     "      --sessions-dir DIR where sessions are saved (default: sessions_dir of\n"
-	     "                         system_config.json, else ./sessions)\n"
+	     "                         system_config.json, else sessions/NAME in the state\n"
+	     "                         directory: $BLLM_STATE_DIR, $XDG_STATE_HOME/bllm or\n"
+	     "                         ~/.local/state/bllm; NAME comes from the workspace)\n"
 	     "      --resume ID        continue a stopped session; finished workers are not rerun\n"
 	     "                         (a completed one only with a new TASK)\n"
 	     "  -o, --output FILE      write the event stream to FILE instead of stdout\n"
@@ -51,6 +53,8 @@ static void usage(const char *prog)
 	     "      --no-cache         no response cache for this run\n"
 	     "      --dashboard        serve a live web view of the run (bllm-dashboard on\n"
 	     "                         127.0.0.1, a free port) and print its URL on stderr\n"
+	     "      --sandbox MODE     sandbox (default) or off: the workers' commands run\n"
+	     "                         unconfined (docs/security.md)\n"
 	     "      --color WHEN       auto (default), always, never\n"
 	     "  -h, --help             show this help and exit\n"
 	     "      --version          show the version and exit\n\n"
@@ -93,7 +97,7 @@ int main(int argc, char **argv)
 	static volatile sig_atomic_t signals;
 	const char *prog = cli_progname(argv[0]);
 	enum { O_CONFIG = 256, O_MODEL, O_TURNS, O_TOKENS, O_COST, O_SESSIONS, O_RESUME, O_PROGRESS,
-	       O_NO_INTERACTIVE, O_DELTAS, O_COLOR, O_VERSION, O_NO_CACHE, O_DASHBOARD, O_JSON };
+	       O_NO_INTERACTIVE, O_DELTAS, O_COLOR, O_VERSION, O_NO_CACHE, O_SANDBOX, O_DASHBOARD, O_JSON };
 	static const struct option opts[] = {
 		{ "workdir", required_argument, NULL, 'C' }, { "config", required_argument, NULL, O_CONFIG },
 		{ "model", required_argument, NULL, O_MODEL }, { "max-turns", required_argument, NULL, O_TURNS },
@@ -105,6 +109,7 @@ int main(int argc, char **argv)
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "no-interactive", no_argument, NULL, O_NO_INTERACTIVE },
 		{ "no-cache", no_argument, NULL, O_NO_CACHE },
+		{ "sandbox", required_argument, NULL, O_SANDBOX },
 		{ "dashboard", no_argument, NULL, O_DASHBOARD },
 		{ "json", no_argument, NULL, O_JSON },
 		{ "stream-deltas", no_argument, NULL, O_DELTAS }, { "color", required_argument, NULL, O_COLOR },
@@ -147,6 +152,11 @@ int main(int argc, char **argv)
 		case 'v': mo.verbose = true; break;
 		case O_NO_INTERACTIVE: no_interactive = true; break;
 		case O_NO_CACHE: mo.no_cache = true; break;
+		case O_SANDBOX:
+			if (strcmp(optarg, "sandbox") != 0 && strcmp(optarg, "off") != 0)
+				return cli_usage_error(prog, "--sandbox: expected \"sandbox\" or \"off\", got \"%s\"", optarg);
+			mo.sandbox = optarg;
+			break;
 		case O_JSON: json = true; break;
 		case O_DELTAS: mo.stream_deltas = true; break;
 		case O_COLOR:

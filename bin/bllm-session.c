@@ -10,6 +10,7 @@
 
 #include "buf.h"
 #include "cli.h"
+#include "config.h"
 #include "history.h"
 #include "io.h"
 #include "rundiff.h"
@@ -43,7 +44,8 @@ static void usage(void)
 	     "      --json               list, show: print JSON instead of text (a list\n"
 	     "                           prints an array of summaries)\n"
 	     "      --sessions-dir DIR   where the sessions are (default: $BLLM_SESSIONS_DIR,\n"
-	     "                           else ./sessions)\n"
+	     "                           else the state directory's sessions/ for the\n"
+	     "                           current directory as workspace)\n"
 	     "      --color[=WHEN]       colour: auto (default), always, never\n\n"
 	     "History filters (list reads the history database when one is given):\n"
 	     "      --since WHEN         created since WHEN: 90s, 30m, 2h, 7d, 2026-11-25 or an\n"
@@ -233,8 +235,11 @@ int main(int argc, char **argv)
 	long long since_ms;
 	char ws[PATH_MAX];
 	int ch;
-	if (!dir || !*dir)
-		dir = "./sessions";
+	if (!dir || !*dir) {
+		char *cwd = realpath(".", NULL);
+		dir = config_sessions_dir(NULL, cwd ? cwd : ".");	/* a copy: cwd may go */
+		free(cwd);
+	}
 	opterr = 0;
 	while ((ch = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
 		switch (ch) {

@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "cli.h"
+#include "config.h"
 #include "history.h"
 #include "stats.h"
 #include "term.h"
@@ -32,7 +33,7 @@ static void usage(void)
 	     "                       (90s, 30m, 2h, 7d) or an RFC 3339 time\n"
 	     "                       (2026-11-25T20:30:00Z, 2026-11-25T20:30:00.123Z)\n"
 	     "                       or a date (2026-11-25, midnight UTC)\n"
-	     "  -d, --log-dir DIR    the log directory (default: $LOG_DIR, else logs)\n"
+	     "  -d, --log-dir DIR    the log directory (default: $LOG_DIR, else STATE/logs)\n"
 	     "      --history        read the history database that bllm-manage writes\n"
 	     "                       ($BLLM_STATE_DIR/history.db) instead of the metrics: every\n"
 	     "                       session's API calls, worker runs and errors by type\n"
@@ -253,7 +254,7 @@ int main(int argc, char **argv)
 		return history_stats_main(prog, &f, errors, json);
 	}
 	if (!dir)
-		dir = getenv("LOG_DIR") && *getenv("LOG_DIR") ? getenv("LOG_DIR") : "logs";
+		dir = config_log_dir(NULL);
 
 	jv all;
 	char *err = NULL;

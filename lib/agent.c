@@ -213,13 +213,18 @@ static jv run_tool(struct run *r, jv block, bool announced)
 	} else {
 		tr = tool_run(&r->o->tools, name ? name : "", input);
 	}
-	/* Verification follows the tool that ran, however its name was spelled. */
+	/*
+	 * A command's own writes (a build's objects, a test's output) come
+	 * before its verdict: `make test` that compiles still checks the tree
+	 * it leaves. Verification follows the tool that ran, however its name
+	 * was spelled.
+	 */
+	wf_checks_change(&r->checks, tr.files_changed);
 	if (!r->o->custom_tool && name && tool_lookup(name) == TOOL_BASH &&
 	    jv_get_kind(input) == JV_KIND_OBJECT && tr.exit_code != -1) {
 		const char *cmd = json_str(input, "command");
 		wf_checks_command(&r->checks, cmd, tr.exit_code, tr.timed_out);
 	}
-	wf_checks_change(&r->checks, tr.files_changed);
 	add_changed(r, tr.files_changed);
 
 	jv ev = event_new(r->o->ev, "tool_result");

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <sys/select.h>
 #include <stdlib.h>
@@ -14,6 +15,7 @@
 #include <sys/prctl.h>
 #endif
 
+#include "buf.h"
 #include "io.h"
 #include "proc.h"
 
@@ -41,7 +43,76 @@ static void close_fd(int *fd)
 	}
 }
 
+extern char **environ;
+
+static int child_spawn_env(struct child *c, char *const argv[], const char *dir,
+			   char *const envp[], int cred_fd, char **err);
+
+static const char *const credential_names[] = { "ANTHROPIC_API_KEY", "CLAUDE_CODE_OAUTH_TOKEN",
+						"ANTHROPIC_AUTH_TOKEN" };
+
+/*
+ * The environment for a child without the API credentials, which go into
+ * *creds as NAME=VALUE lines instead (for a pipe on the child's fd 3; the
+ * child finds it through BLLM_CREDENTIALS_FD=3). So the key never sits in
+ * the block /proc/PID/environ shows, not even before the child hides it.
+ * The array is malloc'd, its strings borrowed from environ but the last.
+ */
+static char **environment_without_credentials(struct buf *creds)
+{
+	size_t n = 0;
+	while (environ[n])
+		n++;
+	char **envp = xcalloc(n + 2, sizeof *envp);
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++) {
+		bool secret = false;
+		for (size_t j = 0; j < sizeof credential_names / sizeof credential_names[0]; j++) {
+			size_t l = strlen(credential_names[j]);
+			if (strncmp(environ[i], credential_names[j], l) == 0 && environ[i][l] == '=')
+				secret = true;
+		}
+		if (strncmp(environ[i], "BLLM_CREDENTIALS_FD=", 20) == 0)
+			continue;
+		if (secret) {
+			buf_appends(creds, environ[i]);
+			buf_appendc(creds, '\n');
+		} else {
+			envp[k++] = environ[i];
+		}
+	}
+	if (creds->len)
+		envp[k++] = "BLLM_CREDENTIALS_FD=3";
+	envp[k] = NULL;
+	return envp;
+}
+
 int child_spawn(struct child *c, char *const argv[], const char *dir, char **err)
+{
+	struct buf creds = BUF_INIT;
+	char **envp = environment_without_credentials(&creds);
+	int cred[2] = { -1, -1 };
+	if (creds.len && (make_pipe(cred) < 0 || io_write_all(cred[1], creds.data, creds.len) < 0)) {
+		*err = xasprintf("cannot hand the credentials to %s: %s", argv[0], strerror(errno));
+		close_fd(&cred[0]);
+		close_fd(&cred[1]);
+		memset(creds.data, 0, creds.len);
+		buf_free(&creds);
+		free(envp);
+		return -1;
+	}
+	close_fd(&cred[1]);
+	if (creds.len)
+		memset(creds.data, 0, creds.len);
+	buf_free(&creds);
+	int rc = child_spawn_env(c, argv, dir, envp, cred[0], err);
+	close_fd(&cred[0]);
+	free(envp);
+	return rc;
+}
+
+static int child_spawn_env(struct child *c, char *const argv[], const char *dir,
+			   char *const envp[], int cred_fd, char **err)
 {
 	memset(c, 0, sizeof *c);
 	c->in_fd = c->out_fd = c->err_fd = -1;
@@ -67,7 +138,16 @@ int child_spawn(struct child *c, char *const argv[], const char *dir, char **err
 		dup2(in[0], 0);
 		dup2(out[1], 1);
 		dup2(errp[1], 2);
-		io_close_from(3, exec_err[1]);
+		/* fd 3: the credentials' pipe; the exec report's pipe above it. */
+		int report = fcntl(exec_err[1], F_DUPFD_CLOEXEC, 4);
+		if (cred_fd >= 0) {
+			if (cred_fd == 3)
+				fcntl(3, F_SETFD, 0);
+			else
+				dup2(cred_fd, 3);
+		}
+		exec_err[1] = report;
+		io_close_from(cred_fd >= 0 ? 4 : 3, exec_err[1]);
 #ifdef __linux__
 		/* If the manager dies without stopping it, the worker is told. */
 		prctl(PR_SET_PDEATHSIG, SIGTERM);
@@ -78,7 +158,7 @@ int child_spawn(struct child *c, char *const argv[], const char *dir, char **err
 		if (dir && chdir(dir) < 0)
 			e = errno;
 		else {
-			execv(argv[0], argv);
+			execve(argv[0], argv, envp);
 			e = errno;
 		}
 		ssize_t w = write(exec_err[1], &e, sizeof e);

@@ -171,8 +171,48 @@ bool cli_ask(const char *prompt, double timeout_s, char *answer, size_t size)
 	return answered;
 }
 
+/*
+ * Takes NAME=VALUE lines from the descriptor BLLM_CREDENTIALS_FD names (the
+ * manager hands a worker its credentials that way, never in the
+ * environment it starts with) into the environment, which now lives on the
+ * heap, out of /proc/PID/environ. Only the credentials' names are taken.
+ */
+static void take_credentials_fd(void)
+{
+	const char *fdname = getenv("BLLM_CREDENTIALS_FD");
+	long fd;
+	if (!fdname || cli_parse_long(fdname, 3, 1024, &fd) < 0)
+		return;
+	unsetenv("BLLM_CREDENTIALS_FD");
+	struct buf b = BUF_INIT;
+	if (io_read_all((int)fd, &b) < 0) {
+		buf_free(&b);
+		close((int)fd);
+		return;
+	}
+	close((int)fd);
+	static const char *const names[] = { "ANTHROPIC_API_KEY", "CLAUDE_CODE_OAUTH_TOKEN",
+					     "ANTHROPIC_AUTH_TOKEN" };
+	for (char *line = b.data, *next; line && *line; line = next) {
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = '\0';
+		char *eq = strchr(line, '=');
+		if (!eq)
+			continue;
+		*eq = '\0';
+		for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+			if (strcmp(line, names[i]) == 0)
+				setenv(line, eq + 1, 1);
+	}
+	if (b.data)
+		memset(b.data, 0, b.len);
+	buf_free(&b);
+}
+
 void cli_protect_secrets(void)
 {
+	take_credentials_fd();
 #ifdef __linux__
 	/* Not dumpable: other processes of the same user (a command an agent
 	 * runs) cannot read /proc/PID/environ nor attach a debugger. */

@@ -1,4 +1,5 @@
 #include "client.h"
+#include "scrub.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -212,6 +213,7 @@ enum client_status client_messages(struct client *c, jv request, anth_text_fn on
 				   &resp, &why);
 		out->attempts = attempt;
 		out->http_status = resp.status;
+		why = scrub_secrets(why);
 		if (c->interrupted && *c->interrupted) {
 			free(why);
 			anth_assembler_free(a);
@@ -222,11 +224,11 @@ enum client_status client_messages(struct client *c, jv request, anth_text_fn on
 		if (rc == 0 && resp.status >= 200 && resp.status < 300) {
 			anth_assembler_finish(a);
 			if (anth_assembler_error(a))
-				why = xasprintf("stream error: %s", anth_assembler_error(a));
+				why = scrub_secrets(xasprintf("stream error: %s", anth_assembler_error(a)));
 			else if (!anth_assembler_complete(a))
 				why = xstrdup("the stream ended before message_stop");
 		} else if (rc == 0) {
-			why = describe_http_error(resp.status, &resp.error_body);
+			why = scrub_secrets(describe_http_error(resp.status, &resp.error_body));
 			if (resp.status == 401 || resp.status == 403) {
 				status = CLIENT_AUTH;
 				retryable = false;
@@ -236,7 +238,7 @@ enum client_status client_messages(struct client *c, jv request, anth_text_fn on
 			}
 		}
 		if (!why) {
-			out->message = anth_assembler_message(a);
+			out->message = scrub_jv(anth_assembler_message(a));
 			out->usage = anth_assembler_usage(a);
 			out->latency_ms = resp.total_ms;
 			out->ttfb_ms = resp.ttfb_ms;

@@ -1,3 +1,4 @@
+#define _DEFAULT_SOURCE	/* realpath */
 #include "config.h"
 #include "config_keys.h"
 
@@ -13,6 +14,8 @@
 
 #include "buf.h"
 #include "io.h"
+#include "sandbox.h"
+#include "sha256.h"
 #include "tools.h"
 
 #ifndef BLLM_SHARE_DIR
@@ -62,8 +65,26 @@ static char *trim(char *s)
 	return s;
 }
 
+static const char *const credential_names[] = { "ANTHROPIC_API_KEY", "CLAUDE_CODE_OAUTH_TOKEN",
+						"ANTHROPIC_AUTH_TOKEN" };
+
+const char *config_dotenv_conflict(bool url_from_file, bool key_from_file, bool key_elsewhere)
+{
+	if (url_from_file && key_elsewhere && !key_from_file)
+		return "sets ANTHROPIC_BASE_URL while the API key comes from the environment: the "
+		       "key would go to a server this file names. A .env may set the base URL only "
+		       "together with the key it holds; set ANTHROPIC_BASE_URL in the environment "
+		       "if you mean it";
+	return NULL;
+}
+
 int config_load_dotenv(const char *path, char **err)
 {
+	bool key_elsewhere = false, key_from_file = false, url_from_file = false;
+	for (size_t i = 0; i < sizeof credential_names / sizeof credential_names[0]; i++) {
+		const char *v = getenv(credential_names[i]);
+		key_elsewhere = key_elsewhere || (v && *v);
+	}
 	struct buf b = BUF_INIT;
 	char *ioerr = NULL;
 	if (io_read_file(path, &b, &ioerr) < 0) {
@@ -103,9 +124,25 @@ int config_load_dotenv(const char *path, char **err)
 			val[n - 1] = '\0';
 			val++;
 		}
+		/* Which bubblewrap confines the commands is the person's choice, never
+		 * a file's in the directory (a repository could name a fake one). */
+		if (strcmp(key, "BLLM_BWRAP") == 0)
+			continue;
+		bool was_set = getenv(key) != NULL;
 		setenv(key, val, 0);
+		if (!was_set && strcmp(key, "ANTHROPIC_BASE_URL") == 0)
+			url_from_file = true;
+		for (size_t i = 0; !was_set && i < sizeof credential_names / sizeof credential_names[0]; i++)
+			key_from_file = key_from_file || (strcmp(key, credential_names[i]) == 0 && *val);
 	}
 	buf_free(&b);
+	const char *conflict = rc == 0 ? config_dotenv_conflict(url_from_file, key_from_file,
+								key_elsewhere) : NULL;
+	if (conflict) {
+		*err = xasprintf("%s: %s", path, conflict);
+		unsetenv("ANTHROPIC_BASE_URL");
+		rc = -1;
+	}
 	return rc;
 }
 
@@ -237,11 +274,31 @@ static void add_warning(struct config *cfg, char *msg)
 	cfg->warnings[cfg->n_warnings] = NULL;
 }
 
-static void load_prompt(struct config *cfg, struct agent_def *a, const char *config_dir)
+/*
+ * Whether a prompt file of a config found in the current directory stays
+ * inside that config's own tree (the config directory's parent, where
+ * prompts/ sits): otherwise it could name ~/.ssh/id_rsa, whose content
+ * would go to the API as the system prompt. A missing file passes (the
+ * built-in prompt is used).
+ */
+static bool prompt_inside_tree(const char *config_dir, const char *candidate)
+{
+	char *tree_name = xasprintf("%s/..", config_dir);
+	char *tree = realpath(tree_name, NULL), *real = realpath(candidate, NULL);
+	free(tree_name);
+	bool ok = !real || (tree && (strcmp(tree, "/") == 0 ||
+		  (strncmp(real, tree, strlen(tree)) == 0 && real[strlen(tree)] == '/')));
+	free(tree);
+	free(real);
+	return ok;
+}
+
+static int load_prompt(struct config *cfg, struct agent_def *a, const char *config_dir,
+		       char **err)
 {
 	if (!a->system_prompt_file) {
 		a->system_prompt = xstrdup(config_builtin_prompt(a->name));
-		return;
+		return 0;
 	}
 	const char *file = a->system_prompt_file;
 	char *candidates[3];
@@ -254,6 +311,16 @@ static void load_prompt(struct config *cfg, struct agent_def *a, const char *con
 		candidates[n++] = xstrdup(file);
 	}
 	for (int i = 0; i < n && !a->system_prompt; i++) {
+		if (cfg->from_cwd && !prompt_inside_tree(config_dir, candidates[i])) {
+			*err = xasprintf("%s: agent \"%s\": field \"system_prompt_file\": %s is outside "
+					 "the config's own directory tree, which a config found in the "
+					 "current directory may not name; move the prompt beside the "
+					 "config or give the file with --config if you trust it",
+					 cfg->agent_config_path, a->name, file);
+			for (int j = 0; j < n; j++)
+				free(candidates[j]);
+			return -1;
+		}
 		struct buf b = BUF_INIT;
 		char *ioerr = NULL;
 		if (file_exists(candidates[i]) && io_read_file(candidates[i], &b, &ioerr) == 0)
@@ -270,6 +337,7 @@ static void load_prompt(struct config *cfg, struct agent_def *a, const char *con
 					   "prompt (create the file or fix \"system_prompt_file\")",
 					   a->name, file));
 	}
+	return 0;
 }
 
 static char *opt_string(jv obj, const char *field, const char *path, int idx, char **err, bool *bad)
@@ -301,6 +369,9 @@ static int parse_agent(struct config *cfg, jv a, int idx, const char *path, cons
 	d->role = opt_string(a, "role", path, idx, err, &bad);
 	d->system_prompt_file = opt_string(a, "system_prompt_file", path, idx, err, &bad);
 	d->model = opt_string(a, "model", path, idx, err, &bad);
+	d->sandbox = jv_object_get(jv_copy(a), jv_string("sandbox"));
+	if (!jv_is_valid(d->sandbox))
+		d->sandbox = jv_null();
 	cfg->n_agents++;	/* from here config_free releases d */
 	if (bad)
 		return -1;
@@ -332,7 +403,7 @@ static int parse_agent(struct config *cfg, jv a, int idx, const char *path, cons
 	}
 	jv_free(tools);
 	if (rc == 0)
-		load_prompt(cfg, d, dir);
+		rc = load_prompt(cfg, d, dir, err);
 	return rc;
 }
 
@@ -368,6 +439,51 @@ static int parse_agent_config(struct config *cfg, jv root, const char *path, cha
 }
 
 static int load(struct config *cfg, const char *explicit_path, char **err, int *exit_code);
+
+/*
+ * Checks every sandbox object (system_config's and each agent's). A config
+ * found by default lookup in the current directory is the repository's,
+ * not the person's: it may not loosen the sandbox.
+ */
+static int check_sandbox(const struct config *cfg, bool from_cwd, char **err)
+{
+	jv sys = jv_object_get(jv_copy(cfg->system), jv_string("sandbox"));
+	int rc = 0;
+	for (int i = -1; rc == 0 && i < cfg->n_agents; i++) {
+		jv own = i < 0 ? jv_null() : jv_copy(cfg->agents[i].sandbox);
+		const char *file = i < 0 ? cfg->system_config_path : cfg->agent_config_path;
+		struct sandbox_policy p;
+		char *why = NULL;
+		const char *what = NULL;
+		bool built = false;
+		if (sandbox_policy_from_json(i < 0 ? sys : jv_null(), own, NULL, &p, &why) < 0) {
+			*err = i < 0 ? xasprintf("%s: %s", file ? file : "system_config.json", why)
+				     : xasprintf("%s: agent \"%s\": %s", file, cfg->agents[i].name, why);
+			rc = -1;
+		} else if ((built = true) && from_cwd && (i < 0 ? file != NULL : true) &&
+			   sandbox_json_loosens(i < 0 ? sys : own, &what)) {
+			*err = xasprintf("%s: %s\"sandbox.%s\" loosens the sandbox, which a config found "
+					 "in the current directory may not do; give the file with "
+					 "--config if you trust it", file, i < 0 ? "" : "agent ",
+					 what);
+			if (i >= 0) {
+				char *named = xasprintf("%s: agent \"%s\": \"sandbox.%s\" loosens the "
+							"sandbox, which a config found in the current "
+							"directory may not do; give the file with --config "
+							"if you trust it", file, cfg->agents[i].name, what);
+				free(*err);
+				*err = named;
+			}
+			rc = -1;
+		}
+		if (built)
+			sandbox_policy_free(&p);
+		free(why);
+		jv_free(own);
+	}
+	jv_free(sys);
+	return rc;
+}
 
 char *config_share_dir(void)
 {
@@ -425,6 +541,7 @@ static int load(struct config *cfg, const char *explicit_path, char **err, int *
 		}
 	}
 	cfg->agent_config_path = path;
+	cfg->from_cwd = !explicit_path && strcmp(path, "config/agent_config.json") == 0;
 	*exit_code = 2;
 	jv root;
 	if (load_json_file(path, &root, err) < 0)
@@ -438,6 +555,8 @@ static int load(struct config *cfg, const char *explicit_path, char **err, int *
 	free(dir);
 	if (rc == 0)
 		rc = config_env_check(err);
+	if (rc == 0)
+		rc = check_sandbox(cfg, cfg->from_cwd, err);
 	return rc;
 }
 
@@ -450,6 +569,7 @@ void config_free(struct config *cfg)
 		free(d->system_prompt_file);
 		free(d->system_prompt);
 		free(d->model);
+		jv_free(d->sandbox);
 	}
 	free(cfg->agents);
 	for (int i = 0; i < cfg->n_warnings; i++)
@@ -569,6 +689,65 @@ char *config_state_dir(void)
 		s = pw ? pw->pw_dir : NULL;
 	}
 	return s && *s ? xasprintf("%s/.local/state/bllm", s) : NULL;
+}
+
+char *config_workspace_name(const char *workspace)
+{
+	const char *base = strrchr(workspace, '/');
+	base = base && base[1] ? base + 1 : "root";
+	struct buf b = BUF_INIT;
+	for (const char *p = base; *p && b.len < 40; p++)
+		buf_appendc(&b, isalnum((unsigned char)*p) || *p == '.' || *p == '_' || *p == '-' ? *p : '_');
+	if (b.len && b.data[0] == '.')
+		b.data[0] = '_';
+	struct sha256 h;
+	unsigned char d[32];
+	sha256_init(&h);
+	sha256_update(&h, workspace, strlen(workspace));
+	sha256_final(&h, d);
+	buf_printf(&b, "-%02x%02x%02x%02x", d[0], d[1], d[2], d[3]);
+	return buf_detach(&b);
+}
+
+/* Keeps the last answer of a lookup alive for the process (callers borrow it). */
+static const char *keep(char **slot, char *value)
+{
+	free(*slot);
+	*slot = value;
+	return value;
+}
+
+const char *config_sessions_dir(const struct config *cfg, const char *workspace)
+{
+	static char *last;
+	const char *set = cfg ? config_string(cfg, "sessions_dir", "") : "";
+	if (*set)
+		return set;
+	char *state = config_state_dir();
+	if (!state)
+		return "sessions";
+	char *name = config_workspace_name(workspace);
+	const char *dir = keep(&last, xasprintf("%s/sessions/%s", state, name));
+	free(name);
+	free(state);
+	return dir;
+}
+
+const char *config_log_dir(const struct config *cfg)
+{
+	static char *last;
+	const char *env = getenv("LOG_DIR");
+	if (env && *env)
+		return env;
+	const char *set = cfg ? config_string(cfg, "logging.dir", "") : "";
+	if (*set)
+		return set;
+	char *state = config_state_dir();
+	if (!state)
+		return "logs";
+	const char *dir = keep(&last, xasprintf("%s/logs", state));
+	free(state);
+	return dir;
 }
 
 static const char *nonempty(const char *s)

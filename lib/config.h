@@ -29,6 +29,7 @@ struct agent_def {
 	bool prompt_fallback;		/* the file was missing: built-in prompt used */
 	char *model;			/* or NULL: the default model */
 	unsigned tools;			/* TOOL_BIT()s */
+	jv sandbox;			/* the agent's own "sandbox" object, or jv_null() (owned) */
 };
 
 struct config {
@@ -37,6 +38,8 @@ struct config {
 	struct agent_def *agents;
 	int n_agents;
 	jv system;			/* system_config, merged over the defaults (owned) */
+	bool from_cwd;			/* found by default lookup in the current directory:
+					   the repository's, not the person's (lib/sandbox.h) */
 	char **warnings;		/* NULL-terminated; e.g. missing prompt files */
 	int n_warnings;
 };
@@ -48,6 +51,15 @@ struct config {
  * Returns 0, or -1 with *err naming the file and line.
  */
 int config_load_dotenv(const char *path, char **err);
+
+/*
+ * Whether a .env may stand: it may not set ANTHROPIC_BASE_URL (url_from_file)
+ * while the credential came from elsewhere (key_elsewhere: the environment)
+ * and not from the file itself (key_from_file), or a cloned repository's
+ * .env would send the person's own key to its server. NULL when fine, else
+ * the reason (static). config_load_dotenv refuses such a file with it.
+ */
+const char *config_dotenv_conflict(bool url_from_file, bool key_from_file, bool key_elsewhere);
 
 /*
  * Loads the configuration. explicit_path is --config's value or NULL.
@@ -89,6 +101,26 @@ double config_worker_timeout(const struct config *cfg, const char *agent, double
  * $HOME/.local/state/bllm (malloc'd; NULL when no home is known).
  */
 char *config_state_dir(void);
+
+/*
+ * A directory name for a workspace: its base name (made safe) and 8 hex
+ * digits of its path's SHA-256, e.g. "wordcount-1a2b3c4d" (malloc'd). Pure.
+ */
+char *config_workspace_name(const char *workspace);
+
+/*
+ * Where sessions of a workspace go: system_config "sessions_dir" when set
+ * (not empty), else STATE/sessions/NAME (config_workspace_name), so agents
+ * working in the workspace never see them. cfg may be NULL. Borrowed:
+ * valid until the next call.
+ */
+const char *config_sessions_dir(const struct config *cfg, const char *workspace);
+
+/*
+ * Where logs and metrics go: $LOG_DIR, else system_config logging.dir when
+ * set (not empty), else STATE/logs. cfg may be NULL. Borrowed, as above.
+ */
+const char *config_log_dir(const struct config *cfg);
 
 /*
  * The model an agent uses (malloc'd). The one place of the precedence:

@@ -13,6 +13,7 @@ extern char **environ;
 
 static const char *const levels[] = { "DEBUG", "INFO", "WARNING", "WARN", "ERROR", "CRITICAL", NULL };
 static const char *const formats[] = { "json", "console", NULL };
+static const char *const sandbox_modes[] = { "sandbox", "off", NULL };
 
 #define BIG 1e12
 
@@ -44,6 +45,17 @@ const struct config_key config_keys[] = {
 	{ "api", CK_OBJECT, 0, 0, false, NULL },
 	{ "api.model", CK_STRING, 0, 0, false, NULL },
 	{ "api.max_tokens", CK_INT, 1, 10000000, false, NULL },
+	{ "sandbox", CK_OBJECT, 0, 0, false, NULL },
+	{ "sandbox.mode", CK_STRING, 0, 0, false, sandbox_modes },
+	{ "sandbox.network", CK_BOOL, 0, 0, false, NULL },
+	/* Arrays of absolute paths: their shape is checked by lib/sandbox.c. */
+	{ "sandbox.read_only_paths", CK_STRING, 0, 0, false, NULL },
+	{ "sandbox.read_write_paths", CK_STRING, 0, 0, false, NULL },
+	{ "sandbox.limits", CK_OBJECT, 0, 0, false, NULL },
+	{ "sandbox.limits.cpu_seconds", CK_NUMBER, 0, BIG, false, NULL },
+	{ "sandbox.limits.memory_bytes", CK_NUMBER, 0, 1e18, false, NULL },
+	{ "sandbox.limits.processes", CK_INT, 0, 1e9, false, NULL },
+	{ "sandbox.limits.file_size_bytes", CK_NUMBER, 0, 1e18, false, NULL },
 	{ "sessions_dir", CK_STRING, 0, 0, false, NULL },
 	{ "intervention_wait_seconds", CK_NUMBER, 0, 86400, false, NULL },
 	{ "logging", CK_OBJECT, 0, 0, false, NULL },

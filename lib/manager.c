@@ -1,5 +1,6 @@
 #define _DEFAULT_SOURCE	/* strcasecmp */
 #include "manager.h"
+#include "proc.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -298,6 +299,8 @@ static char **worker_argv(const struct worker_call *wc)
 		add_flag(argv, &n, "--model", xstrdup(o->model));
 	if (o->no_cache)
 		argv[n++] = xstrdup("--no-cache");
+	if (o->sandbox)
+		add_flag(argv, &n, "--sandbox", xstrdup(o->sandbox));
 	if (o->stream_deltas || o->live_view)
 		argv[n++] = xstrdup("--stream-deltas");
 	const struct agent_budget *b = &wc->cap;
@@ -403,6 +406,8 @@ static jv spawn_call(struct worker_call *wc)
 	char *err = NULL;
 	double t0 = child_now();
 	jv result;
+	pid_t before[64];	/* children started on purpose (a dashboard): spared below */
+	int n_before = wc->parallel ? 0 : proc_children(before, 64);
 	if (child_spawn(&c, argv, NULL, &err) < 0) {
 		log_line(m, "error", err);
 		result = synthetic_result(m, wc->name, ST_ERROR, 127, err);
@@ -425,8 +430,14 @@ static jv spawn_call(struct worker_call *wc)
 	child_write(&c, wc->input, strlen(wc->input));
 	child_close_stdin(&c);
 	result = await_worker(m, wc->name, &c, t0 + wc->timeout, wc->timeout);
-	if (!wc->parallel)
+	if (!wc->parallel) {
 		child_job_control(0);
+		/* Whatever the worker left (it may have been killed with -9 mid-command)
+		 * was handed to us as subreaper: every child that was not there before
+		 * the worker started is such an orphan. A parallel turn does this once
+		 * all its workers ended (run_batch): the others are children too. */
+		proc_kill_orphans_except(before, n_before);
+	}
 	emit_worker_end(wc, result, (child_now() - t0) * 1000.0, NULL);
 	child_free(&c);
 	return result;
@@ -959,7 +970,11 @@ static void run_batch(void *user, jv content)
 		admit_calls(m, t);
 		t->common = worktree_common_dir(m->o->root);
 		prepare_calls(m, t);
+		pid_t before[64];	/* children started on purpose (a dashboard): spared */
+		int n_before = proc_children(before, 64);
 		run_live(m, t);
+		/* What the turn's workers left behind (see spawn_call), once all ended. */
+		proc_kill_orphans_except(before, n_before);
 		for (int i = 0; i < t->n && t->base; i++)
 			if (t->calls[i].wc.worktree && jv_is_valid(t->calls[i].result))
 				merge_one(m, t, &t->calls[i]);
@@ -1444,7 +1459,7 @@ void manager_opts_configure(struct manager_opts *o, const struct config *cfg)
 	o->max_parallel = (int)config_number(cfg, "workflow_limits.max_parallel_workers", 3);
 	o->intervention_wait_s = config_number(cfg, "intervention_wait_seconds", 5);
 	if (!o->sessions_dir)
-		o->sessions_dir = config_string(cfg, "sessions_dir", "sessions");
+		o->sessions_dir = config_sessions_dir(cfg, o->root ? o->root : ".");
 	o->compress = config_bool(cfg, "performance.enable_session_compression", true);
 }
 
@@ -1493,6 +1508,8 @@ static void mgr_free(struct mgr *m)
 int manager_run(const struct manager_opts *o, const char *request, struct manager_outcome *res)
 {
 	memset(res, 0, sizeof *res);
+	/* The reaper of every descendant: what a killed worker leaves comes to us. */
+	proc_become_subreaper();
 	struct mgr m;
 	mgr_init(&m, o);
 	if (open_run(&m, request, res) < 0) {

@@ -49,6 +49,7 @@ struct manager_opts {
 	volatile sig_atomic_t *signals;	/* SIGINT/SIGTERM count */
 	struct cache *cache;		/* the manager's response cache, or NULL */
 	bool no_cache;			/* and the workers are told not to use theirs */
+	const char *sandbox;		/* --sandbox MODE passed on to every worker, or NULL */
 	/* Told at once of a failure the run cannot record (a journal write), or NULL. */
 	void (*notice)(const char *message);
 };

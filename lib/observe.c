@@ -22,10 +22,7 @@ static struct {
 
 const char *observe_log_dir(const struct config *cfg)
 {
-	const char *env = getenv("LOG_DIR");
-	if (env && *env)
-		return env;
-	return cfg ? config_string(cfg, "logging.dir", "logs") : "logs";
+	return config_log_dir(cfg);
 }
 
 static long setting(const struct config *cfg, const char *key, long def)

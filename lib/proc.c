@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -177,9 +178,21 @@ static char **command_environment(void)
 	return envp;
 }
 
-/* After fork: async-signal-safe calls only (the caller may have threads). */
-static void child(const char *dir, char *const argv[], char *const envp[], int out_w, int rep_w)
+static void set_limit(int resource, double value)
 {
+	if (value <= 0)
+		return;
+	struct rlimit rl = { (rlim_t)value, (rlim_t)value };
+	struct rlimit old;
+	if (getrlimit(resource, &old) == 0 && old.rlim_max != RLIM_INFINITY && rl.rlim_max > old.rlim_max)
+		rl.rlim_cur = rl.rlim_max = old.rlim_max;
+	setrlimit(resource, &rl);
+}
+
+/* After fork: async-signal-safe calls only (the caller may have threads). */
+static void child(const struct proc_cmd *cmd, char *const envp[], int out_w, int rep_w)
+{
+	const char *dir = cmd->dir;
 	struct exec_report rep = { STAGE_FD, 0 };
 	/* Keep both pipe ends off 0..2, which the dup2()s below overwrite. */
 	int o = fcntl(out_w, F_DUPFD, 3);
@@ -194,7 +207,8 @@ static void child(const char *dir, char *const argv[], char *const envp[], int o
 
 	/* Ignored signals and the mask survive exec: give the shell defaults. */
 	static const int sigs[] = { SIGPIPE, SIGINT, SIGQUIT, SIGTERM, SIGHUP, SIGCHLD,
-				    SIGTSTP, SIGTTIN, SIGTTOU, SIGALRM, SIGUSR1, SIGUSR2 };
+				    SIGTSTP, SIGTTIN, SIGTTOU, SIGALRM, SIGUSR1, SIGUSR2,
+				    SIGXFSZ, SIGXCPU };
 	struct sigaction sa;
 	memset(&sa, 0, sizeof sa);
 	sa.sa_handler = SIG_DFL;
@@ -218,8 +232,20 @@ static void child(const char *dir, char *const argv[], char *const envp[], int o
 		rep = (struct exec_report){ STAGE_DUP, errno };
 		goto fail;
 	}
+	if (cmd->cgroup_fd >= 0) {
+		/* "0" is this process: the command and all it starts count against pids.max. */
+		if (write(cmd->cgroup_fd, "0", 1) < 0) {
+			/* No cgroup: RLIMIT_NPROC alone applies. */
+		}
+	}
+#ifndef __SANITIZE_ADDRESS__	/* ASan reserves terabytes of address space */
+	set_limit(RLIMIT_AS, cmd->memory_bytes);
+#endif
+	set_limit(RLIMIT_CPU, cmd->cpu_seconds);
+	set_limit(RLIMIT_NPROC, cmd->processes);
+	set_limit(RLIMIT_FSIZE, cmd->file_size_bytes);
 	io_close_from(3, rep_w);
-	execve("/bin/sh", argv, envp);
+	execve(cmd->argv[0], (char *const *)cmd->argv, envp);
 	rep = (struct exec_report){ STAGE_EXEC, errno };
 fail:;
 	const char *p = (const char *)&rep;
@@ -290,14 +316,42 @@ void proc_become_subreaper(void)
 /* One pass of proc_kill_orphans; returns the children found (killed in *killed). */
 static int kill_children_once(int *killed);
 
+static const pid_t *spared;
+static int n_spared;
+
+int proc_kill_orphans_except(const pid_t *keep, int n_keep)
+{
+	spared = keep;
+	n_spared = n_keep;
+	int killed = proc_kill_orphans();
+	spared = NULL;
+	n_spared = 0;
+	return killed;
+}
+
+int proc_children(pid_t *pids, int max)
+{
+	enum { MAXP = 4096 };
+	static struct proc_info procs[MAXP];
+	int n = proc_list(procs, MAXP), k = 0;
+	for (int i = 0; i < n && k < max; i++)
+		if (procs[i].ppid == getpid())
+			pids[k++] = procs[i].pid;
+	return k;
+}
+
 int proc_kill_orphans(void)
 {
 	int killed = 0;
-	/* A child may still be on its way (a setsid(1) that forks first): look
-	 * again until a pass finds nobody, a few times at most. */
-	for (int pass = 0; pass < 5; pass++) {
-		if (kill_children_once(&killed) == 0)
-			break;
+	/*
+	 * Killing a child makes its own children ours (we are their subreaper),
+	 * however deep a chain of setsid'ed processes goes: look again until a
+	 * pass finds nobody twice in a row, for at most 5 s.
+	 */
+	double end = clock_mono_s() + 5.0;
+	int quiet = 0;
+	while (quiet < 2 && clock_mono_s() < end) {
+		quiet = kill_children_once(&killed) == 0 ? quiet + 1 : 0;
 		struct timespec ts = { 0, 20 * 1000000 };
 		nanosleep(&ts, NULL);
 	}
@@ -312,6 +366,11 @@ static int kill_children_once(int *killed)
 	pid_t self = getpid();
 	for (int i = 0; i < n; i++) {
 		if (procs[i].ppid != self)
+			continue;
+		bool keep = false;
+		for (int k = 0; k < n_spared && !keep; k++)
+			keep = spared[k] == procs[i].pid;
+		if (keep)
 			continue;
 		if (procs[i].pgrp > 1 && procs[i].pgrp != getpgrp())
 			kill(-procs[i].pgrp, SIGKILL);
@@ -357,6 +416,15 @@ int proc_list(struct proc_info *list, int max)
 int proc_run_shell(const char *command, const char *dir, double timeout_s, double grace_s,
 		   size_t cap, struct proc_capture *out, char **err)
 {
+	const char *argv[] = { "/bin/sh", "-c", command, NULL };
+	struct proc_cmd cmd = { .argv = argv, .dir = dir, .cgroup_fd = -1 };
+	return proc_run(&cmd, timeout_s, grace_s, cap, out, err);
+}
+
+int proc_run(const struct proc_cmd *cmd, double timeout_s, double grace_s, size_t cap,
+	     struct proc_capture *out, char **err)
+{
+	const char *dir = cmd->dir;
 	memset(out, 0, sizeof *out);
 	out->exit_code = -1;
 	*err = NULL;
@@ -375,7 +443,6 @@ int proc_run_shell(const char *command, const char *dir, double timeout_s, doubl
 	set_cloexec(repp[0]);
 	set_cloexec(repp[1]);
 
-	char *argv[] = { "sh", "-c", (char *)command, NULL };
 	char **envp = command_environment();
 	double start = clock_mono_s();
 	pid_t pid = fork();
@@ -392,7 +459,7 @@ int proc_run_shell(const char *command, const char *dir, double timeout_s, doubl
 	}
 	if (pid == 0) {
 		setpgid(0, 0);
-		child(dir, argv, envp, outp[1], repp[1]);
+		child(cmd, envp, outp[1], repp[1]);
 	}
 	free(envp);
 	/* Both sides set the group, so it exists whichever runs first. */
@@ -417,13 +484,15 @@ int proc_run_shell(const char *command, const char *dir, double timeout_s, doubl
 			;
 		close_noeintr(outp[0]);
 		static const char *const what[] = { "fd setup", "chdir", "open /dev/null",
-						    "dup2", "exec /bin/sh" };
+						    "dup2", "exec" };
 		const char *stage = rep.stage >= 0 && rep.stage <= STAGE_EXEC ? what[rep.stage] : "?";
 		char *why = xstrerror(rep.err);
 		if (rep.stage == STAGE_CHDIR)
 			*err = xasprintf("cannot run the command in %s: %s", dir, why);
 		else
-			*err = xasprintf("cannot run the command: %s: %s", stage, why);
+			*err = rep.stage == STAGE_EXEC
+				? xasprintf("cannot run the command: exec %s: %s", cmd->argv[0], why)
+				: xasprintf("cannot run the command: %s: %s", stage, why);
 		free(why);
 		return -1;
 	}

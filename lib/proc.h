@@ -40,6 +40,21 @@ struct proc_capture {
  * are reaped too. The caller's signal handlers are left alone; if the
  * caller reaps the shell itself (waitpid(-1) on SIGCHLD), exit_code is -1.
  */
+/*
+ * A program to run to completion like a shell command: argv[0] is its
+ * path; limits (each 0: unchanged) are set in the child before exec, and
+ * when cgroup_fd >= 0 (an open cgroup.procs) the child enters that cgroup
+ * first. proc_run_shell is proc_run of {"/bin/sh", "-c", command}.
+ */
+struct proc_cmd {
+	const char *const *argv;
+	const char *dir;
+	double cpu_seconds, memory_bytes, processes, file_size_bytes;
+	int cgroup_fd;
+};
+int proc_run(const struct proc_cmd *cmd, double timeout_s, double grace_s, size_t cap,
+	     struct proc_capture *out, char **err);
+
 int proc_run_shell(const char *command, const char *dir, double timeout_s, double grace_s,
 		   size_t cap, struct proc_capture *out, char **err);
 void proc_capture_free(struct proc_capture *c);
@@ -77,6 +92,18 @@ void proc_become_subreaper(void);
  * an orphan the command left behind. Returns how many there were.
  */
 int proc_kill_orphans(void);
+
+/*
+ * The PIDs of this process's children now (Linux: from /proc), at most max
+ * of them. Returns how many.
+ */
+int proc_children(pid_t *pids, int max);
+
+/*
+ * proc_kill_orphans, sparing the children listed in keep (those that were
+ * there before, such as a dashboard the caller started on purpose).
+ */
+int proc_kill_orphans_except(const pid_t *keep, int n_keep);
 
 /*
  * Sends SIGTERM (and SIGCONT, so stopped members see it) to the process

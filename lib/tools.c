@@ -5,6 +5,7 @@
 #include "treestate.h"
 #include "diff.h"
 #include "proc.h"
+#include "sandbox.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -311,6 +312,32 @@ static void fail_errno(const struct tool_ctx *ctx, struct tool_result *r, const 
 	free(why);
 }
 
+bool tool_path_hidden(const struct tool_ctx *ctx, const char *abs)
+{
+	const char *base = strrchr(abs, '/');
+	base = base ? base + 1 : abs;
+	if (strcmp(base, ".env") == 0)
+		return true;
+	for (size_t i = 0; i < ctx->n_hidden; i++) {
+		size_t n = strlen(ctx->hidden[i]);
+		if (strncmp(abs, ctx->hidden[i], n) == 0 && (abs[n] == '/' || abs[n] == '\0'))
+			return true;
+	}
+	return false;
+}
+
+/* Fails r when abs is hidden from agents; returns true then. */
+static bool refuse_hidden(const struct tool_ctx *ctx, struct tool_result *r, const char *tool,
+			  const char *abs)
+{
+	if (!tool_path_hidden(ctx, abs))
+		return false;
+	const char *rel = path_relative(ctx->root, abs);
+	fail(ctx, r, "%s: \"%s\" is not readable by agents (.env files and bllm's own state: "
+	     "sessions, logs, caches)", tool, *rel ? rel : abs);
+	return true;
+}
+
 enum arg_kind { ARG_STRING, ARG_NUMBER, ARG_BOOL };
 
 /*
@@ -328,6 +355,15 @@ static int arg(const struct tool_ctx *ctx, struct tool_result *r, const char *to
 		*v = jv_null();
 		if (!required)
 			return 0;
+	} else if (kind == ARG_STRING && k == JV_KIND_STRING &&
+		   (strcmp(key, "content") != 0 && strcmp(key, "old_string") != 0 &&
+		    strcmp(key, "new_string") != 0) &&
+		   strlen(jv_string_value(*v)) != (size_t)jv_string_length_bytes(jv_copy(*v))) {
+		/* A C string would stop at the NUL: "ok\u0000/../../x" would write "ok". */
+		fail(ctx, r, "%s: \"%s\" contains a NUL character; give it without one", tool, key);
+		jv_free(*v);
+		*v = jv_null();
+		return -1;
 	} else if ((kind == ARG_STRING && k == JV_KIND_STRING) ||
 		   (kind == ARG_NUMBER && k == JV_KIND_NUMBER) ||
 		   (kind == ARG_BOOL && (k == JV_KIND_TRUE || k == JV_KIND_FALSE))) {
@@ -516,29 +552,101 @@ out:
 	return e ? -1 : 0;
 }
 
-/* Creates the missing directories of abs below root. -1 with errno and *where. */
-static int make_parents(const char *root, const char *abs, char **where)
+struct strv {
+	char **v;
+	size_t n;
+};
+
+static void strv_push(struct strv *s, char *str)
 {
-	size_t rl = strcmp(root, "/") == 0 ? 0 : strlen(root);
-	char *p = xstrdup(abs);
-	for (char *s = strchr(p + rl + 1, '/'); s; s = strchr(s + 1, '/')) {
+	s->v = xrealloc(s->v, (s->n + 1) * sizeof *s->v);
+	s->v[s->n++] = str;
+}
+
+static void strv_free(struct strv *s)
+{
+	for (size_t i = 0; i < s->n; i++)
+		free(s->v[i]);
+	free(s->v);
+	s->v = NULL;
+	s->n = 0;
+}
+
+/*
+ * Checks every component of rel fits (NAME_MAX) and the whole path fits
+ * (PATH_MAX), so nothing is created for a path that cannot be written.
+ * -1 with errno (ENAMETOOLONG) when it does not.
+ */
+static int path_fits(const char *abs, const char *rel)
+{
+	if (strlen(abs) >= PATH_MAX) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	for (const char *p = rel; *p;) {
+		size_t n = strcspn(p, "/");
+		if (n > NAME_MAX) {
+			errno = ENAMETOOLONG;
+			return -1;
+		}
+		p += n;
+		p += *p == '/';
+	}
+	return 0;
+}
+
+/*
+ * Creates the missing parent directories of rel (relative to root) through
+ * directory descriptors: each component is opened with O_NOFOLLOW relative
+ * to its parent and made with mkdirat when missing, so no symlink swapped
+ * in on the way is followed. The directories made are listed in *made
+ * (relative names, deepest last) for remove_made. -1 with errno and *where.
+ */
+static int make_parents(const char *root, const char *rel, struct strv *made, char **where)
+{
+	int fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0) {
+		*where = xstrdup(root);
+		return -1;
+	}
+	char *path = xstrdup(rel);
+	int rc = 0;
+	for (char *s = strchr(path, '/'); s; s = strchr(s + 1, '/')) {
 		*s = '\0';
-		if (mkdir(p, 0755) < 0 && errno != EEXIST) {
-			int e = errno;
-			*where = p;
+		const char *name = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+		int sub = openat(fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (sub < 0 && errno == ENOENT) {
+			if (mkdirat(fd, name, 0755) == 0)
+				strv_push(made, xstrdup(path));
+			sub = openat(fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		}
+		if (sub < 0) {
+			int e = errno == ELOOP ? ENOTDIR : errno;
+			*where = xstrdup(path);
 			errno = e;
-			return -1;
+			rc = -1;
+			break;
 		}
-		struct stat st;
-		if (stat(p, &st) < 0 || !S_ISDIR(st.st_mode)) {
-			*where = p;
-			errno = ENOTDIR;
-			return -1;
-		}
+		close(fd);
+		fd = sub;
 		*s = '/';
 	}
-	free(p);
-	return 0;
+	int e = errno;
+	close(fd);
+	free(path);
+	errno = e;
+	return rc;
+}
+
+/* Removes the directories make_parents made, deepest first (they are empty). */
+static void remove_made(const char *root, struct strv *made)
+{
+	int fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	for (size_t i = made->n; fd >= 0 && i > 0; i--)
+		unlinkat(fd, made->v[i - 1], AT_REMOVEDIR);
+	if (fd >= 0)
+		close(fd);
+	strv_free(made);
 }
 
 /*
@@ -557,6 +665,8 @@ static const char *regular_file(const struct tool_ctx *ctx, struct tool_result *
 		free(err);
 		return NULL;
 	}
+	if (refuse_hidden(ctx, r, tool, *abs))
+		return NULL;
 	const char *rel = *path_relative(ctx->root, *abs) ? path_relative(ctx->root, *abs) : ".";
 	if (stat(*abs, st) < 0) {
 		if (errno == ENOENT)
@@ -576,13 +686,35 @@ static const char *regular_file(const struct tool_ctx *ctx, struct tool_result *
 	return rel;
 }
 
+/*
+ * Reads one line of f keeping at most keep bytes of it in *b (without the
+ * newline); returns the line's whole length without its newline, or -1 at
+ * the end. Memory stays bounded however long the line is (a 1 GiB line
+ * costs keep bytes, not a gigabyte).
+ */
+static long long read_line_capped(FILE *f, struct buf *b, size_t keep)
+{
+	b->len = 0;
+	long long total = 0;
+	int c, any = 0;
+	while ((c = getc_unlocked(f)) != EOF) {
+		any = 1;
+		if (c == '\n')
+			break;
+		if (b->len < keep)
+			buf_appendc(b, (char)c);
+		total++;
+	}
+	buf_append(b, "", 0);
+	return any ? total : -1;
+}
+
 static void tool_read(const struct tool_ctx *ctx, jv input, struct tool_result *r)
 {
 	jv fp = jv_null(), off = jv_null(), lim = jv_null();
 	char *abs = NULL, *err = NULL;
 	FILE *f = NULL;
 	char *line = NULL;
-	size_t linecap = 0;
 
 	if (arg(ctx, r, "Read", input, "file_path", ARG_STRING, 1, &fp) < 0 ||
 	    arg(ctx, r, "Read", input, "offset", ARG_NUMBER, 0, &off) < 0 ||
@@ -629,14 +761,14 @@ static void tool_read(const struct tool_ctx *ctx, jv input, struct tool_result *
 
 	struct out o = { BUF_INIT, 0, cap_of(ctx) };
 	long long n = 0, last = (long long)offset + limit - 1;
-	ssize_t len;
-	while ((len = getline(&line, &linecap, f)) > 0) {
+	long long len;
+	struct buf lb = BUF_INIT;
+	while ((len = read_line_capped(f, &lb, MAX_LINE + 4)) >= 0) {
 		n++;
 		if (n < offset || n > last)
 			continue;
 		size_t l = (size_t)len;
-		if (line[l - 1] == '\n')
-			l--;
+		line = lb.data;
 		out_printf(&o, "%6lld\t", n);
 		if (l > MAX_LINE) {
 			out_add(&o, line, utf8_cut(line, MAX_LINE));
@@ -648,6 +780,8 @@ static void tool_read(const struct tool_ctx *ctx, jv input, struct tool_result *
 		if (n == last)
 			break;
 	}
+	line = NULL;
+	buf_free(&lb);
 	if (n == last) {
 		/* The rest is only counted, in chunks: a huge file costs no memory. */
 		char chunk[65536];
@@ -726,6 +860,7 @@ static void tool_write(const struct tool_ctx *ctx, jv input, struct tool_result 
 {
 	jv fp = jv_null(), content = jv_null();
 	char *abs = NULL, *err = NULL;
+	struct strv made = { NULL, 0 };
 
 	if (arg(ctx, r, "Write", input, "file_path", ARG_STRING, 1, &fp) < 0 ||
 	    arg(ctx, r, "Write", input, "content", ARG_STRING, 1, &content) < 0)
@@ -734,6 +869,8 @@ static void tool_write(const struct tool_ctx *ctx, jv input, struct tool_result 
 		fail(ctx, r, "Write: %s", err);
 		goto out;
 	}
+	if (refuse_hidden(ctx, r, "Write", abs))
+		goto out;
 	const char *rel = path_relative(ctx->root, abs);
 	mode_t mode = 0644;
 	struct stat st;
@@ -751,13 +888,17 @@ static void tool_write(const struct tool_ctx *ctx, jv input, struct tool_result 
 		mode = st.st_mode & 07777;
 	} else {
 		char *where = NULL;
-		if (make_parents(ctx->root, abs, &where) < 0) {
+		if (path_fits(abs, rel) < 0) {
+			fail_errno(ctx, r, "Write", "write", rel, errno);
+			goto out;
+		}
+		if (make_parents(ctx->root, rel, &made, &where) < 0) {
 			int e = errno;
 			char *why = xstrerror(e);
-			fail(ctx, r, "Write: cannot create directory \"%s\": %s",
-			     path_relative(ctx->root, where), why);
+			fail(ctx, r, "Write: cannot create directory \"%s\": %s", where, why);
 			free(why);
 			free(where);
+			remove_made(ctx->root, &made);
 			goto out;
 		}
 	}
@@ -769,10 +910,13 @@ static void tool_write(const struct tool_ctx *ctx, jv input, struct tool_result 
 	if (existed && read_all(ctx->root, abs, WRITE_DIFF_MAX, &before, &before_len, &e) < 0)
 		before_len = (size_t)-1;	/* too large or unreadable: no diff */
 	if (write_atomic(ctx->root, abs, data, len, mode) < 0) {
-		fail_errno(ctx, r, "Write", "write", rel, errno);
+		int werr = errno;
+		remove_made(ctx->root, &made);
+		fail_errno(ctx, r, "Write", "write", rel, werr);
 		free(before);
 		goto out;
 	}
+	strv_free(&made);
 	if (before_len != (size_t)-1)
 		set_diff(r, before ? before : "", before_len, data, len);
 	free(before);
@@ -880,26 +1024,6 @@ out:
 	jv_free(olds);
 	jv_free(news);
 	jv_free(all);
-}
-
-struct strv {
-	char **v;
-	size_t n;
-};
-
-static void strv_push(struct strv *s, char *str)
-{
-	s->v = xrealloc(s->v, (s->n + 1) * sizeof *s->v);
-	s->v[s->n++] = str;
-}
-
-static void strv_free(struct strv *s)
-{
-	for (size_t i = 0; i < s->n; i++)
-		free(s->v[i]);
-	free(s->v);
-	s->v = NULL;
-	s->n = 0;
 }
 
 #define MAX_BRACE_EXPANSIONS 256
@@ -1068,34 +1192,62 @@ static int cmp_str(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static void walk(const char *dir, struct strv *segs, walk_fn fn, void *arg)
+/*
+ * Walks the directory open on dfd (taken over and closed). Every entry is
+ * looked at and every subdirectory opened relative to its parent's
+ * descriptor with O_NOFOLLOW, so a directory swapped for a symlink while
+ * the walk runs is never followed out of the workspace. .env files and the
+ * paths hidden from agents are skipped.
+ */
+static void walk_fd(const struct tool_ctx *ctx, int dfd, const char *dir, struct strv *segs,
+		    walk_fn fn, void *arg)
 {
-	DIR *d = opendir(dir);
-	if (!d)
+	DIR *d = fdopendir(dfd);
+	if (!d) {
+		close(dfd);
 		return;
+	}
 	struct strv ents = { NULL, 0 };
 	struct dirent *de;
 	while ((de = readdir(d)) != NULL)
 		if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
 			strv_push(&ents, xstrdup(de->d_name));
-	closedir(d);
 	if (ents.n)
 		qsort(ents.v, ents.n, sizeof *ents.v, cmp_str);
 	for (size_t i = 0; i < ents.n; i++) {
 		char *abs = xasprintf("%s/%s", strcmp(dir, "/") == 0 ? "" : dir, ents.v[i]);
 		struct stat st;
-		if (lstat(abs, &st) == 0) {
+		if (!tool_path_hidden(ctx, abs) &&
+		    fstatat(dirfd(d), ents.v[i], &st, AT_SYMLINK_NOFOLLOW) == 0) {
 			strv_push(segs, ents.v[i]);
 			int is_dir = S_ISDIR(st.st_mode);
 			if (is_dir && strcmp(ents.v[i], ".git") == 0)
 				; /* never searched */
-			else if (fn(arg, abs, segs->v, segs->n, &st) && is_dir)
-				walk(abs, segs, fn, arg);
+			else if (fn(arg, abs, segs->v, segs->n, &st) && is_dir) {
+				int sub = openat(dirfd(d), ents.v[i],
+						 O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+				if (sub >= 0)
+					walk_fd(ctx, sub, abs, segs, fn, arg);
+			}
 			segs->n--;
 		}
 		free(abs);
 	}
+	closedir(d);
 	strv_free(&ents);
+}
+
+static void walk(const struct tool_ctx *ctx, const char *dir, struct strv *segs, walk_fn fn,
+		 void *arg)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	if (!fd_inside(fd, ctx->root)) {
+		close(fd);
+		return;
+	}
+	walk_fd(ctx, fd, dir, segs, fn, arg);
 }
 
 /* "a", "b/c" -> "a/b/c"; either may be "". */
@@ -1162,6 +1314,10 @@ static char *search_base(const struct tool_ctx *ctx, struct tool_result *r, cons
 		free(err);
 		return NULL;
 	}
+	if (refuse_hidden(ctx, r, tool, abs)) {
+		free(abs);
+		return NULL;
+	}
 	if (stat(abs, st) < 0) {
 		if (errno == ENOENT)
 			fail(ctx, r, "%s: path \"%s\" does not exist", tool, p);
@@ -1212,7 +1368,7 @@ static void tool_glob(const struct tool_ctx *ctx, jv input, struct tool_result *
 	}
 	w.base_rel = path_relative(ctx->root, base);
 	struct strv segs = { NULL, 0 };
-	walk(base, &segs, glob_visit, &w);
+	walk(ctx, base, &segs, glob_visit, &w);
 	free(segs.v);
 	if (w.n == 0) {
 		set_content(r, jv_string("no files found"));
@@ -1346,7 +1502,7 @@ static void tool_grep(const struct tool_ctx *ctx, jv input, struct tool_result *
 		grep_file(&w, base, w.base_rel);
 	} else if (S_ISDIR(st.st_mode)) {
 		struct strv segs = { NULL, 0 };
-		walk(base, &segs, grep_visit, &w);
+		walk(ctx, base, &segs, grep_visit, &w);
 		free(segs.v);
 	} else {
 		fail(ctx, r, "Grep: path \"%s\" is not a file or directory", jv_string_value(path));
@@ -1396,7 +1552,22 @@ static void tool_bash(const struct tool_ctx *ctx, jv input, struct tool_result *
 	char *err = NULL;
 	/* files_changed: the tree's state before and after (lib/treestate.h). */
 	jv before = treestate_snapshot(ctx->root, jv_null());
-	int rc = proc_run_shell(command, ctx->root, timeout, BASH_GRACE_S, cap_of(ctx), &pc, &err);
+	int rc;
+	if (ctx->sandbox && ctx->sandbox->enabled && ctx->sandbox_host) {
+		const struct sandbox_limits *l = &ctx->sandbox->limits;
+		char **argv = sandbox_argv(ctx->sandbox, ctx->sandbox_host, command);
+		char *cgroup = NULL;
+		int cg = sandbox_cgroup_make(l->processes, &cgroup);
+		struct proc_cmd pcmd = { (const char *const *)argv, ctx->root, l->cpu_seconds,
+					 l->memory_bytes, l->processes, l->file_size_bytes, cg };
+		rc = proc_run(&pcmd, timeout, BASH_GRACE_S, cap_of(ctx), &pc, &err);
+		if (cg >= 0)
+			close(cg);
+		sandbox_cgroup_remove(cgroup);
+		sandbox_argv_free(argv);
+	} else {
+		rc = proc_run_shell(command, ctx->root, timeout, BASH_GRACE_S, cap_of(ctx), &pc, &err);
+	}
 	/* What the command left behind outside its group (setsid, daemons) goes too. */
 	int orphans = proc_kill_orphans();
 	jv after = treestate_snapshot(ctx->root, before);
@@ -1420,6 +1591,10 @@ static void tool_bash(const struct tool_ctx *ctx, jv input, struct tool_result *
 	if (orphans > 0)
 		buf_printf(&b, "[%d background process%s left running %s stopped]\n", orphans,
 			   orphans == 1 ? "" : "es", orphans == 1 ? "was" : "were");
+	const char *limit = ctx->sandbox && ctx->sandbox->enabled && !pc.timed_out
+				    ? sandbox_limit_note(pc.exit_code) : NULL;
+	if (limit)
+		buf_printf(&b, "[%s]\n", limit);
 	if (pc.timed_out)
 		buf_printf(&b, "[timed out after %g s]", timeout);
 	else if (pc.exit_code < 0)

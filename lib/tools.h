@@ -21,6 +21,9 @@
 #include <stddef.h>
 #include <jv.h>
 
+struct sandbox_policy;
+struct sandbox_host;
+
 enum tool_id { TOOL_READ, TOOL_WRITE, TOOL_EDIT, TOOL_GLOB, TOOL_GREP, TOOL_BASH, TOOL_COUNT };
 #define TOOL_BIT(id) (1u << (id))
 
@@ -30,6 +33,13 @@ struct tool_ctx {
 	double bash_timeout_s;		/* default 120 */
 	size_t output_cap;		/* characters kept of any result, default 30000 */
 	double search_timeout_s;	/* Glob and Grep run at most this long, default 30 */
+	/* Bash runs in this sandbox when it is enabled (lib/sandbox.h); NULL: unconfined. */
+	const struct sandbox_policy *sandbox;
+	const struct sandbox_host *sandbox_host;
+	/* Canonical paths no tool reads, lists or searches (the state, sessions
+	 * and logs directories), besides every .env file. */
+	const char *const *hidden;
+	size_t n_hidden;
 };
 
 /* Case-insensitive ("read" is Read). -1 when unknown. */
@@ -47,6 +57,9 @@ struct tool_result {
 	char *diff;		/* Write/Edit: unified hunks of the change (lib/diff.h), at most
 				 * TOOL_DIFF_CAP bytes, or NULL (malloc'd) */
 };
+
+/* Whether abs (canonical) is a .env file or lies under one of ctx->hidden. */
+bool tool_path_hidden(const struct tool_ctx *ctx, const char *abs);
 
 /* The most bytes of a tool_result's diff; past it the hunks are cut at a line. */
 #define TOOL_DIFF_CAP 20000

@@ -26,6 +26,7 @@
 #include "json.h"
 #include "observe.h"
 #include "proc.h"
+#include "sandbox.h"
 #include "render.h"
 #include "term.h"
 #include "status.h"
@@ -45,6 +46,7 @@ struct worker_flags {
 	enum color_mode color;
 	const char *parent_id;
 	const char *session_id;
+	const char *sandbox;	/* --sandbox MODE, or NULL: the config's */
 };
 
 /* What came in on stdin from upstream workers. */
@@ -80,11 +82,14 @@ static void usage(const char *prog, const char *agent)
 	     "      --color WHEN       colour of the terminal view: auto (default), always, never\n"
 	     "      --parent-id ID     run id of the run that started this one\n"
 	     "      --session-id ID    session this run belongs to\n"
+	     "      --sandbox MODE     sandbox (default: Bash runs inside bubblewrap, see\n"
+	     "                         docs/security.md) or off (commands run unconfined)\n"
 	     "  -h, --help             show this help and exit\n"
 	     "      --version          show the version and exit\n\n"
 	     "Environment: ANTHROPIC_API_KEY or CLAUDE_CODE_OAUTH_TOKEN, ANTHROPIC_BASE_URL,\n"
 	     "BLLM_MODEL, BLLM_API_TIMEOUT (seconds without data before a call is retried),\n"
-	     "BLLM_STATE_DIR (the response cache), LOG_LEVEL, LOG_FORMAT, LOG_DIR;\n"
+	     "BLLM_STATE_DIR (sessions, logs, the response cache), LOG_LEVEL, LOG_FORMAT,\n"
+	     "LOG_DIR, BLLM_BWRAP (the bubblewrap to use);\n"
 	     "a .env file in the current directory is read too.\n\n"
 	     "Exit status: 0 done (and verified), 1 task failed, 2 usage error, 3 upstream\n"
 	     "failed, 4 API failed after retries, 5 authentication or config missing,\n"
@@ -244,7 +249,7 @@ static void view_tap(void *user, jv ev)
 }
 
 static void emit_init(struct event_ctx *ev, const char *model, const char *root, unsigned tools,
-		      const struct agent_limits *lim)
+		      const struct agent_limits *lim, const struct sandbox_policy *sb)
 {
 	jv e = event_new(ev, "init");
 	e = jv_object_set(e, jv_string("model"), model ? jv_string(model) : jv_null());
@@ -263,6 +268,11 @@ static void emit_init(struct event_ctx *ev, const char *model, const char *root,
 			  lim->max_cost_usd > 0 ? jv_number(lim->max_cost_usd) : jv_null());
 	e = jv_object_set(e, jv_string("limits"), l);
 	e = jv_object_set(e, jv_string("pid"), jv_number(getpid()));
+	if (sb) {
+		jv s = jv_object_set(jv_object(), jv_string("mode"), jv_string(sandbox_mode_name(sb)));
+		s = jv_object_set(s, jv_string("network"), jv_bool(sb->network));
+		e = jv_object_set(e, jv_string("sandbox"), s);
+	}
 	event_emit(ev, e);
 }
 
@@ -274,7 +284,7 @@ static int finish_early(struct event_ctx *ev, bool *init_sent, const char *prog,
 		cli_error(prog, "%s", error);
 	if (!*init_sent) {
 		struct agent_limits none = { 0 };
-		emit_init(ev, NULL, NULL, 0, &none);
+		emit_init(ev, NULL, NULL, 0, &none, NULL);
 		*init_sent = true;
 	}
 	struct agent_outcome out;
@@ -287,7 +297,7 @@ static int finish_early(struct event_ctx *ev, bool *init_sent, const char *prog,
 static int parse_flags(int argc, char **argv, const char *prog, struct worker_flags *f)
 {
 	enum { O_CONFIG = 256, O_MODEL, O_MAX_TURNS, O_MAX_TOKENS, O_MAX_COST, O_DELTAS,
-	       O_NO_FORWARD, O_PARENT, O_SESSION, O_VERSION, O_NO_CACHE, O_JSON, O_COLOR };
+	       O_NO_FORWARD, O_PARENT, O_SESSION, O_VERSION, O_NO_CACHE, O_SANDBOX, O_JSON, O_COLOR };
 	static const struct option opts[] = {
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, O_VERSION },
@@ -304,6 +314,7 @@ static int parse_flags(int argc, char **argv, const char *prog, struct worker_fl
 		{ "color", required_argument, NULL, O_COLOR },
 		{ "parent-id", required_argument, NULL, O_PARENT },
 		{ "session-id", required_argument, NULL, O_SESSION },
+		{ "sandbox", required_argument, NULL, O_SANDBOX },
 		{ NULL, 0, NULL, 0 },
 	};
 	opterr = 0;
@@ -338,6 +349,11 @@ static int parse_flags(int argc, char **argv, const char *prog, struct worker_fl
 			break;
 		case O_PARENT: f->parent_id = optarg; break;
 		case O_SESSION: f->session_id = optarg; break;
+		case O_SANDBOX:
+			if (strcmp(optarg, "sandbox") != 0 && strcmp(optarg, "off") != 0)
+				return -cli_usage_error(prog, "--sandbox: expected \"sandbox\" or \"off\", got \"%s\"", optarg);
+			f->sandbox = optarg;
+			break;
 		case ':':
 			return -cli_usage_error(prog, "option '%s' needs a value", argv[optind - 1]);
 		default:
@@ -393,6 +409,11 @@ int worker_main(int argc, char **argv, const char *agent)
 	struct client *client = NULL;
 	struct cache *copts_cache = NULL;
 	char *instructions = NULL, *root = NULL, *prompt = NULL, *model = NULL;
+	char *prompts_dir = NULL, *config_dir = NULL, *state_dir = NULL, *hidden[3];
+	size_t n_hidden = 0;
+	struct sandbox_policy sb;
+	struct sandbox_host host;
+	bool have_sb = false, have_host = false;
 
 	ev.tap = observe_event;
 	struct render *view = NULL;
@@ -483,8 +504,47 @@ int worker_main(int argc, char **argv, const char *agent)
 	};
 	model = config_model(&cfg, def->name, f.model);
 	observe_set_context(f.session_id, ev.run_id, def->name, def->role, model);
-	emit_init(&ev, model, root, def->tools, &lim);
+	jv sys_sandbox = config_get(&cfg, "sandbox");
+	int sbrc = sandbox_policy_from_json(sys_sandbox, def->sandbox, f.sandbox, &sb, &err);
+	jv_free(sys_sandbox);
+	if (sbrc < 0) {
+		char *msg = xasprintf("%s: %s", cfg.agent_config_path, err);
+		code = finish_early(&ev, &init_sent, prog, "error", 2, msg);
+		free(msg);
+		goto out;
+	}
+	sb.workspace = root;
+	have_sb = true;
+	emit_init(&ev, model, root, def->tools, &lim, &sb);
 	init_sent = true;
+	/* State and config that neither commands nor tools may see, wherever they live. */
+	char *cdir = xstrdup(cfg.agent_config_path), *slash = strrchr(cdir, '/');
+	if (slash)
+		*slash = '\0';
+	prompts_dir = xasprintf("%s/../prompts", slash ? cdir : ".");
+	config_dir = slash ? cdir : (free(cdir), xstrdup("."));
+	state_dir = config_state_dir();
+	const char *hide[] = { observe_log_dir(&cfg), config_string(&cfg, "sessions_dir", NULL),
+			       state_dir, config_dir, prompts_dir, ".env" };
+	for (size_t i = 0; i < 3; i++) {
+		char *real = hide[i] ? realpath(hide[i], NULL) : NULL;
+		if (real)
+			hidden[n_hidden++] = real;
+	}
+	if (def->tools & TOOL_BIT(TOOL_BASH)) {
+		if (!sb.enabled) {
+			static const char off[] = "the sandbox is off (--sandbox off or sandbox.mode): "
+						  "commands run unconfined, with your own rights";
+			cli_error(prog, "warning: %s", off);
+			event_log(&ev, "warning", off);
+		} else if (sandbox_probe(&sb, &err) < 0) {
+			code = finish_early(&ev, &init_sent, prog, "error", 5, err);
+			goto out;
+		} else {
+			sandbox_host_init(&host, &sb, hide, sizeof hide / sizeof hide[0]);
+			have_host = true;
+		}
+	}
 	if (up.task && jv_array_length(jv_copy(up.results)) == 0) {
 		jv t = event_new(&ev, "task");
 		t = jv_object_set(t, jv_string("text"), jv_string(up.task));
@@ -520,7 +580,9 @@ int worker_main(int argc, char **argv, const char *agent)
 		.tools = { .root = root, .allowed = def->tools,
 			   .bash_timeout_s = config_number(&cfg, "timeouts.bash_default", 120),
 			   .search_timeout_s = config_number(&cfg, "timeouts.search", 30),
-			   .output_cap = 30000 },
+			   .output_cap = 30000,
+			   .sandbox = have_sb ? &sb : NULL, .sandbox_host = have_host ? &host : NULL,
+			   .hidden = (const char *const *)hidden, .n_hidden = n_hidden },
 		.client = client,
 		.ev = &ev,
 		.prices = prices,
@@ -536,6 +598,17 @@ int worker_main(int argc, char **argv, const char *agent)
 	code = outcome.exit_code;
 	agent_outcome_free(&outcome);
 out:
+	for (size_t i = 0; i < n_hidden; i++)
+		free(hidden[i]);
+	free(prompts_dir);
+	free(config_dir);
+	free(state_dir);
+	if (have_host)
+		sandbox_host_free(&host);
+	if (have_sb) {
+		sb.workspace = NULL;
+		sandbox_policy_free(&sb);
+	}
 	config_free(&cfg);
 out_noconfig:
 	client_free(client);

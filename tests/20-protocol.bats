@@ -220,6 +220,21 @@ JSON
 	[ "$(jq -c '[.verification.commands[] | [.command, .exit_code]]' <<<"$r")" = '[["make",0],["make test",0]]' ]
 }
 
+@test "a passing command that writes files (a build) still verifies what it leaves" {
+	printf 'test:\n\t@echo built >out.o; echo 1 test ok\n' >ws/Makefile
+	fake_start "$(scenario builds <<'JSON'
+{"rules": [
+ {"match": {"turn": 0}, "reply": {"content": [{"type": "tool_use", "name": "Bash", "input": {"command": "make test"}}]}},
+ {"match": {"turn": 1}, "reply": {"content": [{"type": "text", "text": "TESTS: PASSED"}]}}
+]}
+JSON
+)"
+	run --separate-stderr bllm-test -C ws "run the tests"
+	assert_success
+	last_result | jq_assert '.status == "completed" and .verification.verified == true'
+	last_result | jq_assert '.files_changed == ["out.o"]'
+}
+
 @test "a failing test command makes the tester fail (exit 1), whatever the model says" {
 	printf 'test:\n\t@echo 1 test failed; exit 1\n' >ws/Makefile
 	fake_start "$(scenario tests <<'JSON'

@@ -165,11 +165,75 @@ JSON
 	tool_result | jq_assert '.is_error and (.content | contains("too much time or memory"))'
 }
 
-@test "an orphan that was already in its own session when the command ended is reported" {
+@test "with --sandbox off, an orphan that was already in its own session when the command ended is reported" {
 	n=$((RANDOM + 10000))
 	fake_start "$(one_call Bash "{\"command\": \"setsid sleep $n >/dev/null 2>&1 & sleep 0.5; echo started\"}")"
-	run --separate-stderr bllm-code -C ws "task"
+	run --separate-stderr bllm-code --sandbox off -C ws "task"
 	assert_success
 	tool_result | jq_assert '.exit_code == 0 and (.content | test("[0-9]+ background process(es)? left running (was|were) stopped"))'
 	refute_alive "sleep $n"
+}
+
+@test "a NUL in a tool path is refused, not cut short" {
+	fake_start "$(one_call Write '{"file_path": "ok\u0000/../../x", "content": "x"}')"
+	run --separate-stderr bllm-code -C ws "task"
+	assert_success
+	tool_result | jq_assert '.is_error and (.content | contains("NUL"))'
+	[ ! -e ws/ok ]
+	[ ! -e x ]
+}
+
+@test "Read, Grep and Glob refuse .env and bllm's state: not readable by agents" {
+	echo "API_SECRET=DOTENV-VALUE" >ws/.env
+	export BLLM_STATE_DIR="$BATS_TEST_TMPDIR/ws/state"
+	mkdir -p ws/state/sessions && echo "JOURNAL-VALUE" >ws/state/sessions/j.ndjson
+	fake_start "$(one_call Read '{"file_path": ".env"}')"
+	run --separate-stderr bllm-code -C ws "task"
+	tool_result | jq_assert '.is_error and (.content | contains("not readable by agents"))'
+	fake_stop
+	fake_start "$(one_call Read '{"file_path": "state/sessions/j.ndjson"}')"
+	run --separate-stderr bllm-code -C ws "task"
+	tool_result | jq_assert '.is_error and (.content | contains("not readable by agents"))'
+	fake_stop
+	fake_start "$(one_call Grep '{"pattern": "VALUE"}')"
+	run --separate-stderr bllm-code -C ws "task"
+	tool_result | jq_assert '.content == "no matches"'
+	fake_stop
+	fake_start "$(one_call Glob '{"pattern": "**/*"}')"
+	run --separate-stderr bllm-code -C ws "task"
+	tool_result | jq_assert '(.content | contains(".env") | not) and (.content | contains("j.ndjson") | not)'
+}
+
+@test "Read of a 512 MiB one-line file costs little memory" {
+	[[ "$BLLM_BUILD" != *asan* ]] || skip "ASan reserves terabytes of address space"
+	head -c 9000 /dev/zero | tr "\\0" a >ws/huge.txt
+	truncate -s 512M ws/huge.txt
+	fake_start "$(one_call Read '{"file_path": "huge.txt"}')"
+	run --separate-stderr bash -c 'ulimit -v 400000; exec bllm-code -C ws "task"'
+	assert_success
+	tool_result | jq_assert '.content | contains("line cut at 2000")'
+}
+
+@test "with --sandbox off, a chain of 8 nested setsid processes is killed whole" {
+	n=$((RANDOM + 10000))
+	# Each level waits for the next, in a session of its own, down to the sleep.
+	printf 'if [ "$1" -gt 0 ]; then setsid sh chain.sh $(($1 - 1)) & wait; else exec sleep %s; fi\n' "$n" >ws/chain.sh
+	fake_start "$(one_call Bash '{"command": "sh chain.sh 8 >/dev/null 2>&1 & sleep 0.3; echo started"}')"
+	run --separate-stderr bllm-code --sandbox off -C ws "task"
+	assert_success
+	sleep 0.3
+	refute_alive "sleep $n"
+}
+
+@test "Write with a name too long creates no directories; a good one creates its parents" {
+	long=$(printf 'x%.0s' $(seq 300))
+	fake_start "$(one_call Write "{\"file_path\": \"d1/d2/d3/$long\", \"content\": \"x\"}")"
+	run --separate-stderr bllm-code -C ws "task"
+	assert_success
+	tool_result | jq_assert '.is_error and (.content | contains("too long"))'
+	[ ! -e ws/d1 ]
+	fake_stop
+	fake_start "$(one_call Write '{"file_path": "n1/n2/f.txt", "content": "x"}')"
+	run --separate-stderr bllm-code -C ws "task"
+	[ "$(cat ws/n1/n2/f.txt)" = x ]
 }

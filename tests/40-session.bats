@@ -85,20 +85,20 @@ EOF
 	assert_equal "$stderr" "bllm-session: no sessions in missing"
 }
 
-@test "--sessions-dir beats BLLM_SESSIONS_DIR, which beats ./sessions" {
+@test "--sessions-dir beats BLLM_SESSIONS_DIR, which beats the state directory" {
 	mkdir other
 	cp "$S/$B.json" other/
 	run --separate-stderr bllm-session --sessions-dir other list --json
 	assert_equal "$(jq -r 'map(.session_id) | join(" ")' <<<"$output")" "$B"
-	# $S is ./sessions here.
-	unset BLLM_SESSIONS_DIR
 	run --separate-stderr bllm-session list --json
 	assert_success
 	assert_equal "$(jq 'length' <<<"$output")" 3
+	# By default: sessions/NAME in the state directory, NAME from the current directory.
+	unset BLLM_SESSIONS_DIR
 	cd other
 	run --separate-stderr bllm-session list
 	assert_success
-	assert_equal "$stderr" "bllm-session: no sessions in ./sessions"
+	[[ "$stderr" == "bllm-session: no sessions in $BLLM_STATE_DIR/sessions/other-"???????? ]]
 }
 
 @test "show: the readable view of a session" {

@@ -504,7 +504,8 @@ worker_order_file() { jq -r 'select(.type == "worker_start") | .worker' out | tr
 ]}
 JSON
 )"
-	bllm-manage --no-interactive -C ws --sessions-dir sess "task" >out 2>err &
+	# Unconfined, so the command outlives its TERM (in the sandbox it dies with it).
+	bllm-manage --no-interactive --sandbox off -C ws --sessions-dir sess "task" >out 2>err &
 	pid=$!
 	for _ in $(seq 100); do grep -q '"tool_use","agent":"coder"' out 2>/dev/null && break; sleep 0.05; done
 	sleep 0.3
@@ -752,6 +753,47 @@ JSON
 	for _ in $(seq 200); do [ -s done ] && break; sleep 0.05; done
 	[ "$(cat done)" = "exit=0" ]
 	any_event '.type == "tool_result" and .agent == "coder" and .exit_code == 0' out
+}
+
+@test "workers get the key through a pipe, never in the environment they start with" {
+	mkdir spy
+	cp "$BLLM_BUILD/bllm-manage" spy/
+	printf '#!/bin/sh\ntr "\\0" "\\n" </proc/$$/environ >>"%s/spied-env"\nexec "%s/bllm-agent" "$@"\n' \
+		"$BATS_TEST_TMPDIR" "$BLLM_BUILD" >spy/bllm-agent
+	chmod +x spy/bllm-agent
+	fake_start "$(manage_scenario "planner")"
+	run --separate-stderr spy/bllm-manage --no-interactive -C ws --sessions-dir sess "task"
+	[ -s spied-env ]
+	refute_file_has "$TEST_KEY" spied-env
+	grep -q '^BLLM_CREDENTIALS_FD=3$' spied-env
+	# ... and the workers still reached the API with it.
+	any_event '.type == "worker_end" and .worker == "planner" and .status == "completed"'
+	[ "$(jq -s 'map(select(.headers["x-api-key"])) | length' "$FAKE_LOG")" -eq "$(request_count)" ]
+}
+
+@test "a worker killed with -9 mid-command leaves nothing running, sandbox or not" {
+	for mode in off sandbox; do
+		n=$((RANDOM + 10000))	# a sleep no other process on the machine has
+		fake_start "$(scenario k9 <<JSON
+{"rules": [
+ {"match": {"system": "You are the manager", "turn": 0}, "reply": {"content": [{"type": "tool_use", "name": "coder", "input": {"task": "code it"}}]}},
+ {"match": {"system": "You are the manager"}, "reply": {"content": [{"type": "text", "text": "TERMINATE"}]}},
+ {"match": {"system": "You are the coder"}, "reply": {"content": [{"type": "tool_use", "name": "Bash", "input": {"command": "setsid sleep $n >/dev/null 2>&1 & sleep $((n + 1))", "timeout": 600000}}]}}
+]}
+JSON
+)"
+		bllm-manage --no-interactive --sandbox "$mode" -C ws --sessions-dir "sess-$mode" "task" >out 2>err &
+		pid=$!
+		for _ in $(seq 100); do pgrep -f "sleep $((n + 1))" >/dev/null && break; sleep 0.05; done
+		sleep 0.2
+		# Only our own worker: its pid from worker_start.
+		kill -9 "$(jq -r 'select(.type == "worker_start") | .pid' out | tail -n 1)"
+		wait $pid || true
+		sleep 0.3
+		refute_alive "sleep $n"
+		refute_alive "sleep $((n + 1))"
+		fake_stop
+	done
 }
 
 @test "a journal write that fails (full disk) is reported at once and stops the run: status error" {

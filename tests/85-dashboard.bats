@@ -6,6 +6,9 @@ load helper
 
 setup() {
 	bllm_setup
+	# These tests read the sessions in ./sessions: say so (the default is the state directory).
+	config_set '.sessions_dir = "sessions"'
+	export BLLM_SESSIONS_DIR=./sessions
 	DB="$BLLM_STATE_DIR/history.db"
 	DASH_PID=
 }

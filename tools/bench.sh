@@ -512,6 +512,18 @@ else
 	row "bllm-batch throughput" "skipped: needs GNU parallel and git" "-" "-" "-" "n/a"
 fi
 
+# ---- the command sandbox: `true` through the Bash tool's path, with and without bubblewrap ----
+say "sandbox cost per Bash command"
+if sb=$(cd "$work" && "$B/bench-sandbox" "$([ "$quick" = 1 ] && echo 10 || echo 100)" 2>"$work/sandbox.err"); then
+	sb_plain=${sb% *} sb_box=${sb#* }
+	jset ".sandbox" "{\"plain_ms\": $sb_plain, \"sandbox_ms\": $sb_box}"
+	row "Bash \`true\`: in the sandbox (bubblewrap) vs unconfined, median" "$sb_box ms" \
+		"$sb_plain ms" "$(ratio "$sb_box" "$sb_plain")" "-" "-"
+else
+	say "sandbox not measured: $(cat "$work/sandbox.err")"
+	row "Bash \`true\` in the sandbox" "not measured: bubblewrap cannot run here" "-" "-" "-" "-"
+fi
+
 # ---- the history database: 10,000 sessions against 10 ----
 . "$top/tools/bench-history.sh"
 

@@ -31,7 +31,8 @@ static const char SECRET[] = "top secret\n";
 
 static struct tool_ctx ctx_all(void)
 {
-	struct tool_ctx c = { root, ALL_TOOLS, 120, 0, 30 };
+	struct tool_ctx c = { .root = root, .allowed = ALL_TOOLS, .bash_timeout_s = 120,
+			      .search_timeout_s = 30 };
 	return c;
 }
 
