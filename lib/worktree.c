@@ -3,11 +3,14 @@
 #include "worktree.h"
 
 #include <limits.h>
+#include <stdio.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "buf.h"
 #include "cmd.h"
+#include "sandbox.h"
 
 /* Without a configured identity git cannot commit: these stand in. */
 #define IDENTITY "git config user.email >/dev/null 2>&1 || export GIT_AUTHOR_NAME=bllm " \
@@ -178,4 +181,63 @@ int worktree_remove(const char *root, const char *path, const char *branch, char
 		return -1;
 	}
 	return 0;
+}
+
+/* The first line of a small file (malloc'd), or NULL. */
+static char *first_line(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return NULL;
+	char line[PATH_MAX + 16];
+	char *got = fgets(line, sizeof line, f);
+	fclose(f);
+	if (!got)
+		return NULL;
+	line[strcspn(line, "\r\n")] = '\0';
+	return xstrdup(line);
+}
+
+/* Appends dir/name (when it exists) to a policy's list of paths. */
+static void add_path(const char ***list, size_t *n, const char *dir, const char *name)
+{
+	char *path = name ? xasprintf("%s/%s", dir, name) : xstrdup(dir);
+	char *real = realpath(path, NULL);
+	free(path);
+	if (!real)
+		return;
+	*list = xrealloc((void *)*list, (*n + 1) * sizeof **list);
+	(*list)[(*n)++] = real;
+}
+
+void worktree_sandbox_paths(const char *root, struct sandbox_policy *p)
+{
+	char *dotgit = xasprintf("%s/.git", root);
+	struct stat st;
+	char *line = stat(dotgit, &st) == 0 && S_ISREG(st.st_mode) ? first_line(dotgit) : NULL;
+	free(dotgit);
+	if (!line || strncmp(line, "gitdir: ", 8) != 0) {
+		free(line);
+		return;
+	}
+	const char *gitdir = line + 8;
+	char *cfile = xasprintf("%s/commondir", gitdir);
+	char *rel = first_line(cfile);
+	free(cfile);
+	char *common = !rel ? NULL : rel[0] == '/' ? xstrdup(rel) : xasprintf("%s/%s", gitdir, rel);
+	free(rel);
+	if (common) {
+		const char **rw = (const char **)p->read_write, **ro = (const char **)p->read_only;
+		add_path(&rw, &p->n_read_write, gitdir, NULL);
+		static const char *const writable[] = { "objects", "refs", "logs" };
+		for (size_t i = 0; i < sizeof writable / sizeof *writable; i++)
+			add_path(&rw, &p->n_read_write, common, writable[i]);
+		static const char *const readable[] = { "config", "packed-refs", "info" };
+		for (size_t i = 0; i < sizeof readable / sizeof *readable; i++)
+			add_path(&ro, &p->n_read_only, common, readable[i]);
+		p->read_write = rw;
+		p->read_only = ro;
+	}
+	free(common);
+	free(line);
 }

@@ -45,4 +45,18 @@ int worktree_merge(const char *root, char **base, const char *branch, bool *merg
 /* Removes the worktree (even with changes) and deletes its branch. */
 int worktree_remove(const char *root, const char *path, const char *branch, char **err);
 
+struct sandbox_policy;
+
+/*
+ * When root is a linked worktree (its .git a file naming its git
+ * directory), what git needs beside it to commit from inside the command
+ * sandbox (lib/sandbox.h), added to p: read-write its own git directory
+ * (GIT-DIR/worktrees/N) and the repository's objects, refs and logs;
+ * read-only its config, packed-refs and info. The hooks and the rest of
+ * the repository's git directory stay out of sight: a command cannot plant
+ * a hook or a config that git would run outside the sandbox later. Paths
+ * that do not exist are left out. Nothing changes for other workspaces.
+ */
+void worktree_sandbox_paths(const char *root, struct sandbox_policy *p);
+
 #endif

@@ -265,3 +265,23 @@ review_then_two_coders() {
 	grep -q '^    → Write a\.txt$' <<<"$stderr"
 	! grep -q '\[coder' <<<"$stderr"
 }
+
+@test "a writer's worktree works with git inside the command sandbox; the repository's hooks stay out of sight" {
+	jq -n '{rules: [
+	  {match: {system: "You are the manager", turn: 0},
+	   reply: {content: [{type: "tool_use", id: "toolu_a", name: "coder", input: {task: "write a"}},
+	                     {type: "tool_use", id: "toolu_b", name: "coder", input: {task: "write b"}}]}},
+	  {match: {system: "You are the manager"}, reply: {content: [{type: "text", text: "done"}]}},
+	  {match: {system: "You are the coder", turn: 0, body: "write a"}, reply: {content: [{type: "tool_use", name: "Bash",
+	   input: {command: "echo a >a.txt && git add a.txt && git -c user.name=t -c user.email=t@t commit -qm a && git log --format=%s -1; ls \"$(git rev-parse --git-common-dir)/hooks\" || echo no hooks"}}]}},
+	  {match: {system: "You are the coder", turn: 0, body: "write b"}, reply: {content: [{type: "tool_use", name: "Write", input: {file_path: "b.txt", content: "b\n"}}]}},
+	  {match: {system: "You are the coder"}, reply: {content: [{type: "text", text: "ok"}]}}
+	]}' >git.json
+	fake_start "$BATS_TEST_TMPDIR/git.json"
+	run --separate-stderr manage "two parts"
+	printf '%s\n' "$output" | jq_assert 'select(.type == "init" and .agent == "coder") | .sandbox.mode == "sandbox"'
+	content=$(printf '%s\n' "$output" | jq -r 'select(.type == "tool_result" and .agent == "coder" and .name == "Bash") | .content')
+	[[ "$content" == "a"$'\n'*"no hooks"* ]]
+	[ "$(cat ws/a.txt)" = "a" ]
+	[ "$(cat ws/b.txt)" = "b" ]
+}

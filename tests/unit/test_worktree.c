@@ -5,6 +5,7 @@
 
 #include "buf.h"
 #include "cmd.h"
+#include "sandbox.h"
 
 static char root[PATH_MAX];
 
@@ -119,6 +120,40 @@ static void gate(void)
 	free(w2);
 }
 
+/* A linked worktree's git paths are added to a sandbox policy; hooks are not; other workspaces add nothing. */
+static void sandbox_paths(void)
+{
+	char *err = NULL, *snap = NULL;
+	CHECK(worktree_snapshot(root, &snap, &err) == 0);
+	char *w = xasprintf("%s/.git/bllm-test/s", root);
+	CHECK(worktree_add(root, snap, "bllm/t/s", w, &err) == 0);
+	struct sandbox_policy p = { 0 };
+	worktree_sandbox_paths(w, &p);
+	char *git = realpath(root, NULL);
+	char *want_rw[] = { xasprintf("%s/.git/worktrees/s", git), xasprintf("%s/.git/objects", git),
+			    xasprintf("%s/.git/refs", git), xasprintf("%s/.git/logs", git) };
+	CHECK(p.n_read_write == 4);
+	for (size_t i = 0; i < p.n_read_write && i < 4; i++)
+		CHECK_STR(p.read_write[i], want_rw[i]);
+	bool config = false;
+	for (size_t i = 0; i < p.n_read_only; i++) {
+		config = config || strstr(p.read_only[i], "/.git/config") != NULL;
+		CHECK(!strstr(p.read_only[i], "hooks"));
+	}
+	CHECK(config);
+	sandbox_policy_free(&p);
+	/* the main workspace is not a linked worktree */
+	worktree_sandbox_paths(root, &p);
+	CHECK(p.n_read_write == 0 && p.n_read_only == 0);
+	sandbox_policy_free(&p);
+	for (int i = 0; i < 4; i++)
+		free(want_rw[i]);
+	free(git);
+	CHECK(worktree_remove(root, w, "bllm/t/s", &err) == 0);
+	free(w);
+	free(snap);
+}
+
 static void unusable(void)
 {
 	const char *why;
@@ -139,6 +174,7 @@ int main(void)
 	sh("cd '%s' && git init -q && printf 'line\\nkeep\\n' >f.txt && git add f.txt && "
 	   "git -c user.name=t -c user.email=t@t commit -qm base", root);
 	UNIT_RUN(gate);
+	UNIT_RUN(sandbox_paths);
 	UNIT_RUN(unusable);
 	unit_rm_rf(root);
 	return unit_done();
