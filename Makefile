@@ -27,7 +27,7 @@ UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNITS    := $(UNIT_SRC:tests/unit/%.c=$(B)/unit/%)
 ALIASES  := $(B)/better-llm-cli $(if $(wildcard bin/bllm.c),$(B)/better-llm)
 
-.PHONY: all deps check check-asan check-valgrind demo bench fuzz install clean help
+.PHONY: all deps check check-asan check-valgrind demo bench fuzz install clean help tui-capture
 all: $(PROGS) $(TOOLS) $(UNITS) $(ALIASES)
 
 deps:
@@ -119,6 +119,11 @@ demo: deps
 	@$(MAKE) -s --no-print-directory all
 	@BLLM_BUILD=$(abspath $(B)) scripts/demo.sh
 
+# The README's text screen capture of a TUI run (tmux, offline).
+tui-capture:
+	@$(MAKE) -s --no-print-directory all
+	@BLLM_BUILD=$(abspath $(B)) scripts/tui-capture.sh
+
 bench: deps
 	@$(MAKE) --no-print-directory B=build-bench OPT="-O2 -DNDEBUG" all
 	@BLLM_BUILD=$(abspath build-bench) tools/bench.sh
@@ -169,6 +174,7 @@ help:
 	@echo "make check-valgrind  the worker and tool suites with the programs under valgrind"
 	@echo "make demo       run a whole task offline against tools/fake-anthropic"
 	@echo "make bench      print the benchmark table"
+	@echo "make tui-capture  print a text screen capture of a bllm (TUI) run"
 	@echo "make fuzz       run the libFuzzer targets (FUZZ_SECONDS=$(FUZZ_SECONDS) each)"
 	@echo "make install    PREFIX=$(PREFIX) DESTDIR="
 

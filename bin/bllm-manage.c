@@ -59,7 +59,7 @@ static void usage(const char *prog)
 	     "  -h, --help             show this help and exit\n"
 	     "      --version          show the version and exit\n\n"
 	     "In a terminal, after each worker you have 5 s to press Enter (continue),\n"
-	     "type /pause (add a note for the manager) or /stop (stop and save).\n"
+	     "type /pause (add a note for the manager) or /stop or Ctrl-C (stop and save).\n"
 	     "Ctrl-C stops the workers, saves the session and exits 130; twice: at once.\n\n"
 	     "Environment: as for the workers (see bllm-plan --help), and\n"
 	     "WORKER_TIMEOUT_PLANNER, _CODER, _REVIEWER, _TESTER, _COMMITTER (seconds),\n"

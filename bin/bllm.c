@@ -1,14 +1,13 @@
 /* bllm: the interactive terminal UI over the manager (see bllm --help). */
 #define _DEFAULT_SOURCE	/* realpath */
-#include <errno.h>
 #include <getopt.h>
+#include <locale.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
+#include <sys/ioctl.h>
+#include <time.h>
 #include <unistd.h>
-
-#include <editline/readline.h>
 
 #include "buf.h"
 #include "cache.h"
@@ -16,16 +15,27 @@
 #include "config.h"
 #include "manager.h"
 #include "observe.h"
-#include "session.h"
 #include "term.h"
+#include "tui.h"
+#include "tui_app.h"
+#include "tui_edit.h"
 
-static volatile sig_atomic_t signals;
+static volatile sig_atomic_t signals, terminated;
+
+/* SIGTERM and SIGHUP (the terminal closed) stop a run like Ctrl-C, then quit. */
+static void on_terminate(int sig)
+{
+	(void)sig;
+	terminated = 1;
+	signals++;
+}
 
 static void usage(const char *prog)
 {
 	printf("Usage: %s [OPTION]...\n", prog);
 	puts("The interactive bllm: type a task and the manager runs the workers on it,\n"
-	     "live; \"@coder TASK\" runs one worker. Each run is saved as a session.\n\n"
+	     "live; \"@coder TASK\" runs one worker. A task typed after another continues\n"
+	     "the same session: the manager sees the earlier requests and results.\n\n"
 	     "Options:\n"
 	     "  -C, --workdir DIR      workspace root (default: .)\n"
 	     "      --config FILE      agent config (default ./config/agent_config.json)\n"
@@ -35,70 +45,27 @@ static void usage(const char *prog)
 	     "      --color WHEN       auto (default), always, never\n"
 	     "  -h, --help             show this help and exit\n"
 	     "      --version          show the version and exit\n\n"
-	     "Commands at the prompt: /help, /agents, /sessions, /resume ID, /stats, /quit.\n"
-	     "Ctrl-C stops a run (and saves it); Ctrl-D at the prompt quits.\n"
+	     "Commands at the prompt: /new, /resume [ID], /model [NAME], /diff, /cost,\n"
+	     "/stats, /agents, /sessions, /help, /quit (/help says what each does).\n"
+	     "Keys: Tab completes /commands, @agents and paths; Ctrl-N starts a new session;\n"
+	     "Ctrl-C stops a run (and saves it), clears the line, and twice within 2 s on an\n"
+	     "empty line quits; Ctrl-D quits. At the pause after each worker: Enter goes on,\n"
+	     "/pause adds a note, /stop or Ctrl-C stops.\n"
 	     "For scripts, CI and pipes use bllm-manage \"task\" instead.");
 }
 
-static void help(void)
+/* Columns of the terminal on fd, 80 when unknown. */
+static int term_width(int fd)
 {
-	puts("  TASK          run the task with the manager (planner, coder, reviewer, tester)\n"
-	     "  @AGENT TASK   run one worker directly, e.g. @coder add a refund() function\n"
-	     "  /agents       the agents of the config and their tools\n"
-	     "  /sessions     saved sessions\n"
-	     "  /resume ID    continue a stopped session\n"
-	     "  /stats        latency, tokens, cost and errors per agent\n"
-	     "  /quit         leave (or Ctrl-D)");
+	struct winsize ws;
+	return ioctl(fd, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0 ? ws.ws_col : 80;
 }
 
-static void agents(const struct config *cfg)
+static double now_s(void)
 {
-	for (int i = 0; i < cfg->n_agents; i++)
-		printf("  %-10s %s\n", cfg->agents[i].name, cfg->agents[i].role);
-}
-
-static void sessions(const char *dir, bool color)
-{
-	jv list;
-	char *err = NULL;
-	if (session_list(dir, &list, &err) < 0) {
-		fprintf(stderr, "bllm: %s\n", err);
-		free(err);
-		return;
-	}
-	struct buf b = BUF_INIT;
-	session_format_list(&b, list, color);
-	fputs(b.len ? b.data : "  no sessions yet\n", stdout);
-	buf_free(&b);
-	jv_free(list);
-}
-
-static void stats(const struct config *cfg)
-{
-	char *prog = cli_sibling_program("bllm-stats");
-	pid_t pid = fork();
-	if (pid == 0) {
-		execl(prog, prog, "--log-dir", observe_log_dir(cfg), (char *)NULL);
-		perror(prog);
-		_exit(127);
-	}
-	if (pid < 0)
-		perror("bllm: fork");
-	while (pid > 0 && waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-		;
-	free(prog);
-}
-
-static void run(struct manager_opts *mo, const char *task, const char *resume)
-{
-	signals = 0;
-	mo->resume_id = resume;
-	struct manager_outcome res;
-	manager_run(mo, task, &res);
-	if (res.error && !res.shown)
-		fprintf(stderr, "bllm: %s\n", res.error);
-	manager_outcome_free(&res);
-	signals = 0;
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
 int main(int argc, char **argv)
@@ -141,6 +108,7 @@ int main(int argc, char **argv)
 		cli_error(prog, "needs a terminal; for scripts and pipes use bllm-manage \"task\"");
 		return 2;
 	}
+	setlocale(LC_CTYPE, "");
 	char *err = NULL;
 	int code = 2;
 	struct config cfg;
@@ -155,6 +123,12 @@ int main(int argc, char **argv)
 		return cli_usage_error(prog, "--workdir %s: no such directory", workdir);
 	}
 	cli_install_signals(&signals);
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_terminate;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
 	cli_protect_secrets();
 	cli_start_observing(&cfg, NULL, prog);
 	if (!mo.no_cache && config_bool(&cfg, "performance.enable_caching", true))
@@ -164,54 +138,51 @@ int main(int argc, char **argv)
 	mo.config_path = cfg_path;
 	mo.root = root;
 	mo.worker_program = worker;
-	mo.ask = cli_ask;
 	mo.color = term_use_color(2, color);
 	mo.sessions_dir = sessions_dir;
 	manager_opts_configure(&mo, &cfg);
 
-	printf("bllm %s · workspace %s · /help for commands, Ctrl-D to quit\n", BLLM_VERSION, root);
+	const char **agents = xcalloc((size_t)cfg.n_agents + 1, sizeof *agents);
+	size_t n_agents = 0;
+	for (int i = 0; i < cfg.n_agents; i++)
+		if (strcmp(cfg.agents[i].name, "manager") != 0)
+			agents[n_agents++] = cfg.agents[i].name;
 	char *history = cli_state_path("history");
-	using_history();
-	if (history)
-		read_history(history);
-	for (;;) {
-		char *line = readline("bllm> ");
-		if (!line) {
-			if (signals) {	/* Ctrl-C at the prompt: a fresh prompt, not an exit */
-				signals = 0;
-				putchar('\n');
-				continue;
-			}
+	struct tui_edit_opts eo = { .prog = prog, .history_path = history, .agents = agents,
+				    .n_agents = n_agents, .root = root, .signals = &signals };
+	struct tui_edit *edit = tui_edit_new(stdin, stdout, &eo);
+	mo.ask = cli_ask;
+	struct tui_app app = { .mo = &mo, .cfg = &cfg, .edit = edit, .out = stdout,
+			       .model = mo.model ? xstrdup(mo.model) : NULL };
+	printf("bllm %s · workspace %s · /help for commands, Ctrl-D to quit\n", BLLM_VERSION, root);
+	double last_hint = 0;
+	for (bool go = true; go && !terminated;) {
+		char *line;
+		bool empty;
+		app.width = term_width(1);
+		enum tui_read r = tui_edit_read(edit, "bllm> ", true, &line, &empty);
+		if (r == TUI_READ_EOF || terminated)
+			break;
+		if (r == TUI_READ_NEW) {
 			putchar('\n');
-			break;
-		}
-		char *cmd = line + strspn(line, " \t");
-		cmd[strcspn(cmd, "\r\n")] = '\0';
-		if (*cmd)
-			add_history(cmd);
-		if (!*cmd) {
-		} else if (strcmp(cmd, "/quit") == 0 || strcmp(cmd, "/exit") == 0) {
-			free(line);
-			break;
-		} else if (strcmp(cmd, "/help") == 0) {
-			help();
-		} else if (strcmp(cmd, "/agents") == 0) {
-			agents(&cfg);
-		} else if (strcmp(cmd, "/sessions") == 0) {
-			sessions(mo.sessions_dir, mo.color);
-		} else if (strcmp(cmd, "/stats") == 0) {
-			stats(&cfg);
-		} else if (strncmp(cmd, "/resume", 7) == 0 && cmd[7] == ' ') {
-			run(&mo, "", cmd + 8 + strspn(cmd + 8, " "));
-		} else if (cmd[0] == '/') {
-			printf("unknown command %s; /help lists them\n", cmd);
+			tui_app_new_session(&app);
+		} else if (r == TUI_READ_INTERRUPT) {
+			enum tui_interrupt what = tui_on_interrupt(empty, now_s(), &last_hint);
+			if (what == TUI_INT_EXIT)
+				break;
+			if (what == TUI_INT_HINT)
+				printf("(Ctrl-C again to quit, or Ctrl-D)\n");
 		} else {
-			run(&mo, cmd, NULL);
+			const char *arg;
+			enum tui_kind kind = tui_parse_line(line, &arg);
+			go = tui_app_command(&app, kind, arg);
+			last_hint = 0;
 		}
 		free(line);
 	}
-	if (history)
-		write_history(history);
+	tui_edit_free(edit);
+	tui_app_free(&app);
+	free(agents);
 	free(history);
 	cache_close(mo.cache);
 	observe_close();
@@ -219,5 +190,5 @@ int main(int argc, char **argv)
 	free(cfg_path);
 	free(worker);
 	config_free(&cfg);
-	return 0;
+	return terminated ? 130 : 0;
 }

@@ -3,7 +3,6 @@
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
-#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +12,7 @@
 #include <sys/prctl.h>
 #endif
 
+#include "ask.h"
 #include "buf.h"
 #include "cache.h"
 #include "config.h"
@@ -151,24 +151,7 @@ char *cli_state_path(const char *name)
 
 bool cli_ask(const char *prompt, double timeout_s, char *answer, size_t size)
 {
-	fputs(prompt, stderr);
-	fflush(stderr);
-	struct pollfd p = { .fd = 0, .events = POLLIN };
-	int ready;
-	while ((ready = poll(&p, 1, (int)(timeout_s * 1000))) < 0 && errno == EINTR)
-		;
-	bool answered = false;
-	answer[0] = '\0';
-	if (ready > 0) {
-		ssize_t got;
-		while ((got = read(0, answer, size - 1)) < 0 && errno == EINTR)
-			;
-		answer[got > 0 ? got : 0] = '\0';
-		answer[strcspn(answer, "\r\n")] = '\0';
-		answered = got > 0;
-	}
-	fputc('\n', stderr);
-	return answered;
+	return ask_countdown(prompt, timeout_s, answer, size, signal_count);
 }
 
 /*

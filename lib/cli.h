@@ -54,7 +54,8 @@ char *cli_state_path(const char *name);
 
 /*
  * The terminal's side of an intervention (manager_opts.ask): prompt on
- * stderr, wait up to timeout_s for a line on stdin.
+ * stderr, wait up to timeout_s for a line on stdin, counting down; a
+ * signal (Ctrl-C) answers "/stop" at once (lib/ask.h).
  */
 bool cli_ask(const char *prompt, double timeout_s, char *answer, size_t size);
 

@@ -24,6 +24,7 @@
 #include "status.h"
 #include "usage.h"
 #include "workflow.h"
+#include "conversation.h"
 #include "worktree.h"
 
 /*
@@ -50,6 +51,7 @@ struct mgr {
 	bool cost_known;	/* every call of the run had a price */
 	bool last_was_worker;	/* the last tool call ran (or replayed) a worker */
 	bool already_done;	/* resume of a completed session without a new task */
+	int turn_at;		/* resume: the resumed request's turn in the conversation, or -1 */
 	bool journal_failed;	/* a journal write failed (reported once) */
 	jv tool_defs;
 	/* Held for events, the journal, the live view and the stop while
@@ -1089,11 +1091,24 @@ static int load_resume(struct mgr *m, const char *request, char **err)
 		return -1;
 	jv tasks = tasks_by_run(events);
 	bool completed = false;
+	bool resumed = false;	/* the latest top-level init was a resume's: same turn */
 	jv_array_foreach(events, i, ev) {
 		const char *agent = json_str(ev, "agent");
 		bool manager = agent && strcmp(agent, "manager") == 0;
-		if (is_type(ev, "task") && manager && !m->request && json_str(ev, "text"))
+		if (is_type(ev, "init") && manager && !json_str(ev, "parent_id")) {
+			jv r = json_get(ev, "resumed");
+			resumed = jv_get_kind(r) == JV_KIND_TRUE;
+			jv_free(r);
+		}
+		/* A conversation's journal holds several requests: resume the last. */
+		if (is_type(ev, "task") && manager && !json_str(ev, "parent_id") && json_str(ev, "text") &&
+		    (!resumed || !m->request)) {
+			free(m->request);
 			m->request = xstrdup(json_str(ev, "text"));
+			jv_free(m->replay);
+			m->replay = jv_array();
+			m->turn_at++;
+		}
 		if (is_type(ev, "result") && manager)
 			completed = json_str(ev, "status") && strcmp(json_str(ev, "status"), status_name(ST_COMPLETED)) == 0;
 		if (replayable(ev)) {
@@ -1110,6 +1125,7 @@ static int load_resume(struct mgr *m, const char *request, char **err)
 	m->replay = parallel_replay_order(m->replay, events);
 	jv_free(events);
 	jv_free(tasks);
+	m->turn_at--;
 	if (!m->request) {
 		*err = xasprintf("session %s: its journal has no task to resume", m->session.id);
 		return -1;
@@ -1120,6 +1136,7 @@ static int load_resume(struct mgr *m, const char *request, char **err)
 		m->request = xstrdup(request);
 		jv_free(m->replay);
 		m->replay = jv_array();
+		m->turn_at = -1;	/* a new turn */
 	} else if (completed) {
 		m->already_done = true;
 	}
@@ -1294,7 +1311,8 @@ static void run_manager_agent(struct mgr *m, const struct agent_def *def, struct
 		.view_delta = m->view ? view_delta : NULL,
 		.view_user = m->view,
 	};
-	agent_run(&ao, jv_string(m->request), out);
+	agent_run(&ao, m->o->context ? jv_string_fmt("%s%s", m->o->context, m->request)
+				     : jv_string(m->request), out);
 	m->cost_known = m->cost_known && out->cost_known;
 	jv mu = anth_usage_to_json(&out->usage);
 	ledger_add(m, "manager", mu, out->cost_usd, out->cost_known, 0);
@@ -1384,12 +1402,13 @@ static int open_run(struct mgr *m, const char *request, struct manager_outcome *
 	if (!o->resume_id && check_mention(o, request, res) < 0)
 		return -1;
 	char *resume_id = NULL;
-	if (o->resume_id && session_resolve_id(o->sessions_dir, o->resume_id, &resume_id, &err) < 0)
+	const char *given_id = o->resume_id ? o->resume_id : o->continue_id;
+	if (given_id && session_resolve_id(o->sessions_dir, given_id, &resume_id, &err) < 0)
 		return fail_start(res, EXIT_USAGE, err);
 	int opened = session_open(&m->session, o->sessions_dir, resume_id, o->compress, &err);
 	free(resume_id);
 	if (opened < 0)
-		return fail_start(res, o->resume_id ? EXIT_USAGE : EXIT_CONFIG, err);
+		return fail_start(res, given_id ? EXIT_USAGE : EXIT_CONFIG, err);
 	m->have_session = true;
 	event_ctx_init(&m->ev, "manager", NULL, m->session.id, o->out_fd);
 	m->ev.tap = tap;
@@ -1420,7 +1439,19 @@ static void finish_run(struct mgr *m, struct agent_outcome *out, bool mention,
 	char *path = xasprintf("%s/%s.json%s", m->o->sessions_dir, m->session.id,
 			       m->o->compress ? ".gz" : "");
 	jv summary = build_summary(m, out, verification);
-	if (session_write_summary(&m->session, summary, &err) < 0) {
+	/* A conversation's summary covers every request (the result event, this run). */
+	jv saved = jv_copy(summary);
+	if (m->o->resume_id || m->o->continue_id) {
+		jv prev;
+		char *ignored = NULL;
+		if (session_load_summary(m->o->sessions_dir, m->session.id, &prev, &ignored) < 0)
+			prev = jv_null();
+		free(ignored);
+		saved = conversation_merge_summary(prev, saved, m->o->resume_id ? m->turn_at : -1);
+	}
+	int written = session_write_summary(&m->session, saved, &err);
+	jv_free(saved);
+	if (written < 0) {
 		event_log(&m->ev, "error", err);
 		if (m->o->notice)
 			m->o->notice(err);

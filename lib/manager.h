@@ -45,6 +45,15 @@ struct manager_opts {
 	const char *sessions_dir;
 	bool compress;			/* summary as .json.gz */
 	const char *resume_id;		/* continue this session, or NULL */
+	/*
+	 * A conversation (lib/conversation.h): continue_id makes this run the
+	 * next request of that saved session (its journal and summary grow;
+	 * NULL: a new session); context, when not NULL, is put before the
+	 * request the manager model sees (the earlier turns, as
+	 * conversation_context writes them). Both borrowed.
+	 */
+	const char *continue_id;
+	const char *context;
 	int out_fd;			/* the event stream, or -1 for none */
 	volatile sig_atomic_t *signals;	/* SIGINT/SIGTERM count */
 	struct cache *cache;		/* the manager's response cache, or NULL */

@@ -404,7 +404,8 @@ JSON
 	run --separate-stderr manage --sessions-dir sess --resume "$id" "a new task"
 	assert_success
 	[ "$(request_count)" -gt "$before" ]
-	gzip -dc "sess/$id.json.gz" | jq_assert '.user_request == "a new task"'
+	# a conversation: the new task is the session's second request (docs/decisions.md)
+	gzip -dc "sess/$id.json.gz" | jq_assert '[.turns[].request] == ["task", "a new task"]'
 }
 
 @test "--resume treats a torn last journal line as absent: that worker runs again" {
