@@ -1,5 +1,0 @@
-build-clang/obj/lib/sse.o: lib/sse.c lib/sse.h lib/buf.h
-
-lib/sse.h:
-
-lib/buf.h:

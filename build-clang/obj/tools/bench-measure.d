@@ -1,1 +1,0 @@
-build-clang/obj/tools/bench-measure.o: tools/bench-measure.c
