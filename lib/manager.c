@@ -53,6 +53,7 @@ struct mgr {
 	bool already_done;	/* resume of a completed session without a new task */
 	int turn_at;		/* resume: the resumed request's turn in the conversation, or -1 */
 	bool journal_failed;	/* a journal write failed (reported once) */
+	char *context;		/* a new task in a finished session: its earlier turns */
 	jv tool_defs;
 	/* Held for events, the journal, the live view and the stop while
 	 * workers run at the same time (each streamed by a thread of its own). */
@@ -1079,6 +1080,22 @@ static jv tasks_by_run(jv events)
 	return tasks;
 }
 
+/* The session's earlier requests and results as the manager's context (NULL: none). */
+static char *earlier_turns(struct mgr *m)
+{
+	jv summary;
+	char *err = NULL;
+	if (session_get(m->o->sessions_dir, m->session.id, &summary, &err) < 0) {
+		free(err);	/* a journal without a summary: no earlier turn to tell */
+		return NULL;
+	}
+	jv turns = conversation_turns(summary);
+	char *context = conversation_context(turns, CONVERSATION_CONTEXT_MAX_CHARS);
+	jv_free(turns);
+	jv_free(summary);
+	return context;
+}
+
 /*
  * Resume: the request and the finished worker results from the journal.
  * A session the manager completed is done: unless request holds a new
@@ -1134,6 +1151,7 @@ static int load_resume(struct mgr *m, const char *request, char **err)
 		/* A new task in a finished session: earlier results are context, nothing replays. */
 		free(m->request);
 		m->request = xstrdup(request);
+		m->context = m->o->context ? NULL : earlier_turns(m);
 		jv_free(m->replay);
 		m->replay = jv_array();
 		m->turn_at = -1;	/* a new turn */
@@ -1288,6 +1306,7 @@ static void run_manager_agent(struct mgr *m, const struct agent_def *def, struct
 	copts.cache = o->cache;
 	struct client *client = client_new(&copts);
 	jv prices = config_get(o->cfg, "pricing");
+	const char *context = o->context ? o->context : m->context;
 	struct agent_opts ao = {
 		.def = def,
 		.model = m->model,
@@ -1311,7 +1330,7 @@ static void run_manager_agent(struct mgr *m, const struct agent_def *def, struct
 		.view_delta = m->view ? view_delta : NULL,
 		.view_user = m->view,
 	};
-	agent_run(&ao, m->o->context ? jv_string_fmt("%s%s", m->o->context, m->request)
+	agent_run(&ao, context ? jv_string_fmt("%s%s", context, m->request)
 				     : jv_string(m->request), out);
 	m->cost_known = m->cost_known && out->cost_known;
 	jv mu = anth_usage_to_json(&out->usage);
@@ -1523,6 +1542,7 @@ static void mgr_free(struct mgr *m)
 	if (m->have_session)
 		event_ctx_free(&m->ev);
 	free(m->request);
+	free(m->context);
 	free(m->model);
 	jv_free(m->results);
 	jv_free(m->replay);
