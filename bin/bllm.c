@@ -42,6 +42,8 @@ static void usage(const char *prog)
 	     "      --model MODEL      the manager's model\n"
 	     "      --sessions-dir DIR where sessions are saved\n"
 	     "      --no-cache         no response cache\n"
+	     "      --sandbox MODE     sandbox (default) or off: the workers' commands run\n"
+	     "                         unconfined (docs/security.md)\n"
 	     "      --color WHEN       auto (default), always, never\n"
 	     "  -h, --help             show this help and exit\n"
 	     "      --version          show the version and exit\n\n"
@@ -71,12 +73,13 @@ static double now_s(void)
 int main(int argc, char **argv)
 {
 	const char *prog = cli_progname(argv[0]);
-	enum { O_CONFIG = 256, O_MODEL, O_SESSIONS, O_NO_CACHE, O_COLOR, O_VERSION };
+	enum { O_CONFIG = 256, O_MODEL, O_SESSIONS, O_NO_CACHE, O_SANDBOX, O_COLOR, O_VERSION };
 	static const struct option opts[] = {
 		{ "workdir", required_argument, NULL, 'C' }, { "config", required_argument, NULL, O_CONFIG },
 		{ "model", required_argument, NULL, O_MODEL },
 		{ "sessions-dir", required_argument, NULL, O_SESSIONS },
 		{ "no-cache", no_argument, NULL, O_NO_CACHE }, { "color", required_argument, NULL, O_COLOR },
+		{ "sandbox", required_argument, NULL, O_SANDBOX },
 		{ "help", no_argument, NULL, 'h' }, { "version", no_argument, NULL, O_VERSION },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -92,6 +95,11 @@ int main(int argc, char **argv)
 		case O_MODEL: mo.model = optarg; break;
 		case O_SESSIONS: sessions_dir = optarg; break;
 		case O_NO_CACHE: mo.no_cache = true; break;
+		case O_SANDBOX:
+			if (strcmp(optarg, "sandbox") != 0 && strcmp(optarg, "off") != 0)
+				return cli_usage_error(prog, "--sandbox: expected \"sandbox\" or \"off\", got \"%s\"", optarg);
+			mo.sandbox = optarg;
+			break;
 		case O_COLOR:
 			if (term_parse_color_mode(optarg, &color) < 0)
 				return cli_usage_error(prog, "--color: expected auto, always or never");

@@ -160,8 +160,8 @@ static void add_changed(struct run *r, jv files)
 	}
 }
 
-/* Runs one tool_use block (borrowed); returns its tool_result block. */
-static jv run_tool(struct run *r, jv block)
+/* Writes the tool_use event of a block (borrowed). */
+static void announce_tool(struct run *r, jv block)
 {
 	const char *id = json_str(block, "id");
 	const char *name = json_str(block, "name");
@@ -173,6 +173,20 @@ static jv run_tool(struct run *r, jv block)
 	if (jv_get_kind(input) != JV_KIND_OBJECT)
 		use = jv_object_set(use, jv_string("input_incomplete"), jv_true());
 	event_emit(r->o->ev, use);
+	jv_free(input);
+}
+
+/*
+ * Runs one tool_use block (borrowed); returns its tool_result block.
+ * announced: its tool_use event was already written.
+ */
+static jv run_tool(struct run *r, jv block, bool announced)
+{
+	const char *id = json_str(block, "id");
+	const char *name = json_str(block, "name");
+	jv input = json_get(block, "input");
+	if (!announced)
+		announce_tool(r, block);
 
 	struct tool_result tr;
 	bool repeated = jv_get_kind(input) == JV_KIND_OBJECT &&
@@ -508,6 +522,17 @@ void agent_run(const struct agent_opts *o, jv user_content, struct agent_outcome
 			msg = jv_object_set(msg, jv_string("content"), kept);
 			r.messages = jv_array_append(r.messages, msg);
 			jv results = jv_array();
+			bool announced = false;
+			if (o->custom_batch && !must_stop(o)) {
+				jv_array_foreach(content, i, block) {
+					const char *type = json_str(block, "type");
+					if (type && strcmp(type, "tool_use") == 0)
+						announce_tool(&r, block);
+					jv_free(block);
+				}
+				o->custom_batch(o->custom_user, content);
+				announced = true;
+			}
 			jv_array_foreach(content, i, block) {
 				const char *type = json_str(block, "type");
 				if (type && strcmp(type, "tool_use") == 0) {
@@ -520,7 +545,7 @@ void agent_run(const struct agent_opts *o, jv user_content, struct agent_outcome
 						ir = jv_object_set(ir, jv_string("is_error"), jv_true());
 						results = jv_array_append(results, ir);
 					} else {
-						results = jv_array_append(results, run_tool(&r, block));
+						results = jv_array_append(results, run_tool(&r, block, announced));
 					}
 				}
 				jv_free(block);

@@ -61,6 +61,11 @@ struct agent_opts {
 	jv custom_tools;
 	agent_tool_fn custom_tool;
 	void *custom_user;
+	/* Optional: called once per turn with the turn's content blocks
+	 * (borrowed), after the tool_use events of all its tool calls and
+	 * before custom_tool is called for each of them in order: the manager
+	 * runs independent workers at the same time here. */
+	void (*custom_batch)(void *user, jv content);
 	/* Optional: the tree's budget, checked after every call. */
 	struct agent_budget *budget;
 	/* Optional: called after the tool results of each turn. May set *note

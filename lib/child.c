@@ -2,6 +2,7 @@
 #include "clock.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <fcntl.h>
 #include <sys/select.h>
@@ -335,7 +336,9 @@ enum child_wait child_stream(struct child *c, double deadline_s, volatile sig_at
 				goto out;
 			}
 		}
-		wait_output(c, left, &orig, on_line, user);
+		/* Woken at least 4 times a second: with workers streamed from several
+		 * threads, a signal wakes only one of them; the others see the flag here. */
+		wait_output(c, left < 0 || left > 0.25 ? 0.25 : left, &orig, on_line, user);
 	}
 	/* Output closed: the child is exiting; wait for it within the deadline. */
 	while (!c->reaped) {
@@ -368,6 +371,8 @@ static int descendant_groups(pid_t root, pid_t *groups, int max)
 	enum { MAXP = 4096 };
 	static struct proc_info procs[MAXP];
 	static pid_t queue[MAXP];
+	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;	/* the tables above */
+	pthread_mutex_lock(&lock);
 	int n = proc_list(procs, MAXP);
 	int head = 0, tail = 0, ng = 0;
 	queue[tail++] = root;
@@ -386,6 +391,7 @@ static int descendant_groups(pid_t root, pid_t *groups, int max)
 			procs[i].pid = 0;	/* visited */
 		}
 	}
+	pthread_mutex_unlock(&lock);
 	return ng;
 }
 

@@ -24,6 +24,7 @@ const struct config_key config_keys[] = {
 	{ "workflow_limits.max_retry_cycles", CK_INT, 0, 1000, false, NULL },
 	{ "workflow_limits.max_turns", CK_INT, 1, 1000000, false, NULL },
 	{ "workflow_limits.max_context_messages", CK_INT, 3, 1000000, false, NULL },
+	{ "workflow_limits.max_parallel_workers", CK_INT, 1, 16, false, NULL },
 	{ "performance", CK_OBJECT, 0, 0, false, NULL },
 	{ "performance.enable_caching", CK_BOOL, 0, 0, false, NULL },
 	{ "performance.cache_ttl_seconds", CK_NUMBER, 0, BIG, false, NULL },

@@ -20,6 +20,9 @@
 #include <stddef.h>
 #include <jv.h>
 
+/* How much of the earlier turns a new request carries, in bytes. */
+#define CONVERSATION_CONTEXT_MAX_CHARS 32000
+
 /*
  * The turns of a session summary (borrowed): its "turns" array, or for a
  * summary saved without one, a single turn made from the summary itself.

@@ -4,6 +4,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,12 +18,14 @@
 #include "io.h"
 #include "json.h"
 #include "observe.h"
+#include "parallel.h"
 #include "render.h"
 #include "session.h"
 #include "status.h"
 #include "usage.h"
 #include "workflow.h"
 #include "conversation.h"
+#include "worktree.h"
 
 /*
  * One orchestrated run. The decisions (cycles, loops, verification, the
@@ -50,8 +53,45 @@ struct mgr {
 	bool already_done;	/* resume of a completed session without a new task */
 	int turn_at;		/* resume: the resumed request's turn in the conversation, or -1 */
 	bool journal_failed;	/* a journal write failed (reported once) */
+	char *context;		/* a new task in a finished session: its earlier turns */
 	jv tool_defs;
+	/* Held for events, the journal, the live view and the stop while
+	 * workers run at the same time (each streamed by a thread of its own). */
+	pthread_mutex_t lock;
+	jv batch;		/* a parallel turn's tool results by tool_use_id: {content, is_error} */
+	int worktrees_made;	/* worktrees this session made so far (the N of bllm/SESSION/N) */
+	jv kept;		/* worktrees not merged: [{worker, branch, worktree, reason}] */
 };
+
+/* event_emit, event_log and workflow_set_stop under the run's lock. */
+static void emit(struct mgr *m, jv ev)
+{
+	pthread_mutex_lock(&m->lock);
+	event_emit(&m->ev, ev);
+	pthread_mutex_unlock(&m->lock);
+}
+
+static void log_line(struct mgr *m, const char *level, const char *message)
+{
+	pthread_mutex_lock(&m->lock);
+	event_log(&m->ev, level, message);
+	pthread_mutex_unlock(&m->lock);
+}
+
+static void set_stop(struct mgr *m, enum run_status status, int code, char *reason)
+{
+	pthread_mutex_lock(&m->lock);
+	workflow_set_stop(&m->wf, status, code, reason);
+	pthread_mutex_unlock(&m->lock);
+}
+
+static bool stopping(struct mgr *m)
+{
+	pthread_mutex_lock(&m->lock);
+	bool stopped = m->wf.stopped;
+	pthread_mutex_unlock(&m->lock);
+	return stopped;
+}
 
 /* Every event passes here: the journal (synced at results) and the live view. */
 static void tap(void *user, jv ev)
@@ -126,7 +166,9 @@ struct line_ctx {
 static void on_worker_line(const char *line, size_t len, void *user)
 {
 	struct line_ctx *lc = user;
+	pthread_mutex_lock(&lc->m->lock);
 	publish_line(lc->m, line, len, &lc->result);
+	pthread_mutex_unlock(&lc->m->lock);
 }
 
 /*
@@ -222,16 +264,37 @@ static void add_flag(char **argv, int *n, const char *flag, char *value)
 	argv[(*n)++] = value;
 }
 
+/*
+ * One worker call, prepared by the main thread (which alone reads the
+ * config and the run's results: jv reference counts are not atomic), so
+ * spawn_call can run in a thread of its own.
+ */
+struct worker_call {
+	struct mgr *m;
+	const char *name, *task, *tool_use_id;	/* borrowed from the turn's content */
+	const char *workdir;			/* the workspace, or the call's worktree */
+	struct agent_budget cap;		/* the limits the worker is given (0: none) */
+	struct wf_call_plan plan;		/* its reservation in the tree's budget */
+	double timeout;
+	char *input;				/* its stdin (malloc'd) */
+	bool parallel;				/* others run at the same time */
+	char *branch, *worktree;		/* a writer's own, or NULL */
+	jv result;
+	pthread_t thread;
+};
+
 /* The worker's command line (malloc'd, NULL-terminated): its task comes on stdin. */
-static char **worker_argv(struct mgr *m, const char *name)
+static char **worker_argv(const struct worker_call *wc)
 {
+	struct mgr *m = wc->m;
 	const struct manager_opts *o = m->o;
+	const char *name = wc->name;
 	char **argv = xcalloc(40, sizeof *argv);
 	int n = 0;
 	argv[n++] = xstrdup(o->worker_program);
 	argv[n++] = xstrdup(name);
 	add_flag(argv, &n, "--config", xstrdup(o->config_path));
-	add_flag(argv, &n, "--workdir", xstrdup(o->root));
+	add_flag(argv, &n, "--workdir", xstrdup(wc->workdir));
 	add_flag(argv, &n, "--parent-id", xstrdup(m->ev.run_id));
 	add_flag(argv, &n, "--session-id", xstrdup(m->ev.session_id));
 	argv[n++] = xstrdup("--no-forward");
@@ -243,17 +306,13 @@ static char **worker_argv(struct mgr *m, const char *name)
 		add_flag(argv, &n, "--sandbox", xstrdup(o->sandbox));
 	if (o->stream_deltas || o->live_view)
 		argv[n++] = xstrdup("--stream-deltas");
-	/* What remains of the tree's budget, less what calls under way have reserved. */
-	const struct agent_budget *b = &m->budget;
+	const struct agent_budget *b = &wc->cap;
 	if (b->max_turns > 0)
-		add_flag(argv, &n, "--max-turns",
-			 xasprintf("%d", b->max_turns - b->turns - b->reserved_turns));
+		add_flag(argv, &n, "--max-turns", xasprintf("%d", b->max_turns));
 	if (b->max_tokens > 0)
-		add_flag(argv, &n, "--max-tokens",
-			 xasprintf("%ld", b->max_tokens - b->tokens - b->reserved_tokens));
+		add_flag(argv, &n, "--max-tokens", xasprintf("%ld", b->max_tokens));
 	if (b->max_cost_usd > 0)
-		add_flag(argv, &n, "--max-cost-usd",
-			 xasprintf("%.9g", b->max_cost_usd - b->cost_usd - b->reserved_cost_usd));
+		add_flag(argv, &n, "--max-cost-usd", xasprintf("%.9g", b->max_cost_usd));
 	argv[n++] = xstrdup("-");
 	argv[n] = NULL;
 	return argv;
@@ -266,21 +325,26 @@ static void free_argv(char **argv)
 	free(argv);
 }
 
-/* worker_end for a worker's result (borrowed); task is journaled for resume. */
-static void emit_worker_end(struct mgr *m, const char *name, const char *task, jv result,
-			    double ms, const char *error)
+/*
+ * worker_end for a worker's result (borrowed); the task and the manager's
+ * tool call are journaled for resume.
+ */
+static void emit_worker_end(const struct worker_call *wc, jv result, double ms, const char *error)
 {
+	struct mgr *m = wc->m;
 	const char *status = json_str(result, "status");
 	jv end = event_new(&m->ev, "worker_end");
-	end = jv_object_set(end, jv_string("worker"), jv_string(name));
+	end = jv_object_set(end, jv_string("worker"), jv_string(wc->name));
 	end = jv_object_set(end, jv_string("worker_run_id"), json_get(result, "run_id"));
+	end = jv_object_set(end, jv_string("tool_use_id"),
+			    wc->tool_use_id ? jv_string(wc->tool_use_id) : jv_null());
 	end = jv_object_set(end, jv_string("status"), jv_string(status ? status : status_name(ST_ERROR)));
 	end = jv_object_set(end, jv_string("exit_code"), jv_number(json_num(result, "exit_code", 1)));
 	end = jv_object_set(end, jv_string("duration_ms"), jv_number(ms));
-	end = jv_object_set(end, jv_string("task"), jv_string(task));
+	end = jv_object_set(end, jv_string("task"), jv_string(wc->task));
 	if (error)
 		end = jv_object_set(end, jv_string("error"), jv_string(error));
-	event_emit(&m->ev, end);
+	emit(m, end);
 }
 
 static char *timeout_reason(const char *name, double timeout)
@@ -297,6 +361,7 @@ static char *timeout_reason(const char *name, double timeout)
 /*
  * Waits for a started worker; returns its result (a new reference, made up
  * when it ended without one). A timeout or an interrupt also stops the run.
+ * Safe in a thread: what it shares goes through the run's lock.
  */
 static jv await_worker(struct mgr *m, const char *name, struct child *c, double deadline,
 		       double timeout)
@@ -309,7 +374,7 @@ static jv await_worker(struct mgr *m, const char *name, struct child *c, double 
 		char *why = timeout_reason(name, timeout);
 		jv_free(lc.result);
 		lc.result = synthetic_result(m, name, ST_TIMEOUT, EXIT_TIMEOUT, why);
-		workflow_set_stop(&m->wf, ST_TIMEOUT, EXIT_TIMEOUT, why);
+		set_stop(m, ST_TIMEOUT, EXIT_TIMEOUT, why);
 	} else if (w == CHILD_INTERRUPTED) {
 		child_stop(c, 5.0, o->signals, on_worker_line, &lc);
 		/* The worker may have written its interrupted result while stopping. */
@@ -317,14 +382,14 @@ static jv await_worker(struct mgr *m, const char *name, struct child *c, double 
 			jv_free(lc.result);
 			lc.result = synthetic_result(m, name, ST_INTERRUPTED, EXIT_INTERRUPTED, "interrupted");
 		}
-		workflow_set_stop(&m->wf, ST_INTERRUPTED, EXIT_INTERRUPTED, xstrdup("interrupted"));
+		set_stop(m, ST_INTERRUPTED, EXIT_INTERRUPTED, xstrdup("interrupted"));
 	} else if (jv_get_kind(lc.result) != JV_KIND_OBJECT) {
 		char *why = xasprintf("the %s exited with code %d without a result%s%.300s", name,
 				      c->exit_code, c->err_tail.len ? ": " : "", buf_str(&c->err_tail));
 		for (char *p = why; *p; p++)
 			if (*p == '\n')
 				*p = ' ';
-		event_log(&m->ev, "error", why);
+		log_line(m, "error", why);
 		jv_free(lc.result);
 		lc.result = synthetic_result(m, name, ST_ERROR, c->exit_code, why);
 		free(why);
@@ -334,47 +399,70 @@ static jv await_worker(struct mgr *m, const char *name, struct child *c, double 
 
 /*
  * Forks the worker, hands it its input, streams its events through, and
- * returns its result event (a new reference).
+ * returns its result event (a new reference). Safe in a thread.
  */
-static jv spawn_worker(struct mgr *m, const char *name, const char *task)
+static jv spawn_call(struct worker_call *wc)
 {
-	double timeout = config_worker_timeout(m->o->cfg, name, 600);
-	char **argv = worker_argv(m, name);
+	struct mgr *m = wc->m;
+	char **argv = worker_argv(wc);
 	struct child c;
 	char *err = NULL;
 	double t0 = child_now();
 	jv result;
 	pid_t before[64];	/* children started on purpose (a dashboard): spared below */
-	int n_before = proc_children(before, 64);
+	int n_before = wc->parallel ? 0 : proc_children(before, 64);
 	if (child_spawn(&c, argv, NULL, &err) < 0) {
-		event_log(&m->ev, "error", err);
-		result = synthetic_result(m, name, ST_ERROR, 127, err);
-		emit_worker_end(m, name, task, result, 0, err);
+		log_line(m, "error", err);
+		result = synthetic_result(m, wc->name, ST_ERROR, 127, err);
+		emit_worker_end(wc, result, 0, err);
 		free(err);
 		free_argv(argv);
 		return result;
 	}
 	free_argv(argv);
-	child_job_control(c.pid);
+	if (!wc->parallel)
+		child_job_control(c.pid);	/* Ctrl-Z: one foreground worker only */
 	jv start = event_new(&m->ev, "worker_start");
-	start = jv_object_set(start, jv_string("worker"), jv_string(name));
-	start = jv_object_set(start, jv_string("timeout_s"), jv_number(timeout));
+	start = jv_object_set(start, jv_string("worker"), jv_string(wc->name));
+	start = jv_object_set(start, jv_string("tool_use_id"),
+			      wc->tool_use_id ? jv_string(wc->tool_use_id) : jv_null());
+	start = jv_object_set(start, jv_string("timeout_s"), jv_number(wc->timeout));
 	start = jv_object_set(start, jv_string("pid"), jv_number(c.pid));
-	event_emit(&m->ev, start);
+	emit(m, start);
 
-	char *input = worker_input(m, task);
-	child_write(&c, input, strlen(input));
-	free(input);
+	child_write(&c, wc->input, strlen(wc->input));
 	child_close_stdin(&c);
-	result = await_worker(m, name, &c, t0 + timeout, timeout);
-	child_job_control(0);
-	/* Whatever the worker left (it may have been killed with -9 mid-command)
-	 * was handed to us as subreaper: every child that was not there before
-	 * the worker started is such an orphan. */
-	proc_kill_orphans_except(before, n_before);
-	emit_worker_end(m, name, task, result, (child_now() - t0) * 1000.0, NULL);
+	result = await_worker(m, wc->name, &c, t0 + wc->timeout, wc->timeout);
+	if (!wc->parallel) {
+		child_job_control(0);
+		/* Whatever the worker left (it may have been killed with -9 mid-command)
+		 * was handed to us as subreaper: every child that was not there before
+		 * the worker started is such an orphan. A parallel turn does this once
+		 * all its workers ended (run_batch): the others are children too. */
+		proc_kill_orphans_except(before, n_before);
+	}
+	emit_worker_end(wc, result, (child_now() - t0) * 1000.0, NULL);
 	child_free(&c);
 	return result;
+}
+
+/* A call made alone: in the workspace, on what the tree's budget has left. */
+static jv spawn_worker(struct mgr *m, const char *name, const char *task, const char *tool_use_id)
+{
+	struct worker_call wc = { .m = m, .name = name, .task = task, .tool_use_id = tool_use_id,
+				  .workdir = m->o->root,
+				  .timeout = config_worker_timeout(m->o->cfg, name, 600),
+				  .input = worker_input(m, task) };
+	char *why = NULL;
+	jv r;
+	if (parallel_worker_cap(&m->budget, 1, &wc.cap, &why)) {
+		r = spawn_call(&wc);
+	} else {
+		r = synthetic_result(m, name, ST_LIMIT, EXIT_LIMIT, why);
+		workflow_set_stop(&m->wf, ST_LIMIT, EXIT_LIMIT, why);
+	}
+	free(wc.input);
+	return r;
 }
 
 /* A limit check before calling a worker: true when a person allows one more. */
@@ -491,7 +579,7 @@ static char *tool_text(const char *name, jv result)
 }
 
 /* The worker's result for a call the workflow allowed: replayed, refused by the budget, or run. */
-static jv run_worker_call(struct mgr *m, const char *name, const char *task)
+static jv run_worker_call(struct mgr *m, const char *name, const char *task, const char *tool_use_id)
 {
 	jv result = take_replay(m, name, task);
 	if (jv_is_valid(result)) {
@@ -506,7 +594,26 @@ static jv run_worker_call(struct mgr *m, const char *name, const char *task)
 		workflow_set_stop(&m->wf, ST_LIMIT, EXIT_LIMIT, why);
 		return result;
 	}
-	return spawn_worker(m, name, task);
+	return spawn_worker(m, name, task, tool_use_id);
+}
+
+/* A call run with the others of its turn (run_batch): true, with its result handed over. */
+static bool take_batch_result(struct mgr *m, jv block, struct tool_result *tr)
+{
+	const char *id = json_str(block, "id");
+	jv done = id ? json_get(m->batch, id) : jv_null();
+	if (jv_get_kind(done) != JV_KIND_OBJECT) {
+		jv_free(done);
+		return false;
+	}
+	tr->content = json_get(done, "content");
+	jv e = json_get(done, "is_error");
+	tr->is_error = jv_get_kind(e) == JV_KIND_TRUE;
+	jv_free(e);
+	jv_free(done);
+	m->batch = jv_object_delete(m->batch, jv_string(id));
+	m->last_was_worker = true;
+	return true;
 }
 
 /* The manager's tool: runs the worker the model named. */
@@ -517,6 +624,8 @@ static void call_worker(void *user, jv block, struct tool_result *tr)
 	tr->exit_code = -1;
 	tr->files_changed = jv_array();
 	m->last_was_worker = false;
+	if (take_batch_result(m, block, tr))
+		return;
 	const char *name = json_str(block, "name");
 	jv input = jv_object_get(jv_copy(block), jv_string("input"));
 	const char *task = jv_get_kind(input) == JV_KIND_OBJECT ? json_str(input, "task") : NULL;
@@ -530,7 +639,7 @@ static void call_worker(void *user, jv block, struct tool_result *tr)
 	} else if (!check_cycle(m, name)) {
 		tr->content = jv_string_fmt("refused: %s", m->wf.stop.reason);
 	} else {
-		jv result = run_worker_call(m, name, task);
+		jv result = run_worker_call(m, name, task, json_str(block, "id"));
 		record_result(m, name, task, result);
 		char *text = tool_text(name, result);
 		tr->content = jv_string(text);
@@ -548,6 +657,334 @@ static void call_worker(void *user, jv block, struct tool_result *tr)
 		jv_free(result);
 	}
 	jv_free(input);
+}
+
+/* A thread of a parallel turn: one worker. */
+static void *call_thread(void *arg)
+{
+	struct worker_call *wc = arg;
+	wc->result = spawn_call(wc);
+	return NULL;
+}
+
+/* One call of a parallel turn and what became of it. */
+struct turn_call {
+	struct worker_call wc;
+	bool writes;		/* the agent may change files */
+	bool live;		/* to be run: not refused, not replayed */
+	bool reserved;		/* wc.plan is held in the tree's budget */
+	jv result;		/* the worker's result (owned), or jv_invalid() */
+	char *refusal;		/* the tool result when it was not run (malloc'd) */
+	char *note;		/* what the merge gate did, or NULL (malloc'd) */
+	bool unmerged;		/* its changes stayed on its branch */
+};
+
+#define MAX_TURN_CALLS 16
+
+struct turn {
+	struct turn_call calls[MAX_TURN_CALLS];
+	int n, writers, live;
+	enum parallel_mode mode;
+	char *base;		/* the snapshot the worktrees start from, then the merges */
+	char *common;		/* the repository's git directory, or NULL */
+};
+
+/* The turn's worker calls (content borrowed; the calls borrow its strings). */
+static void collect_calls(struct mgr *m, jv content, struct turn *t)
+{
+	jv_array_foreach(content, i, block) {
+		/* The strings stay valid after block and input are freed: content holds them. */
+		const char *type = json_str(block, "type"), *name = json_str(block, "name");
+		jv input = json_get(block, "input");
+		const char *task = json_str(input, "task");
+		const struct agent_def *def = name ? config_agent(m->o->cfg, name) : NULL;
+		if (type && strcmp(type, "tool_use") == 0 && def && strcmp(name, "manager") != 0 && task &&
+		    *task && json_str(block, "id") && t->n < MAX_TURN_CALLS) {
+			struct turn_call *tc = &t->calls[t->n++];
+			tc->wc = (struct worker_call){ .m = m, .name = name, .task = task,
+						       .tool_use_id = json_str(block, "id"),
+						       .workdir = m->o->root, .parallel = true,
+						       .result = jv_invalid() };
+			tc->writes = parallel_agent_writes(def->tools);
+			tc->result = jv_invalid();
+			t->writers += tc->writes;
+		}
+		jv_free(input);
+		jv_free(block);
+	}
+}
+
+/* How the turn runs; false (said in a log event when it matters) to leave it to call_worker. */
+static bool decide_turn(struct mgr *m, struct turn *t)
+{
+	const char *why = NULL, *git_why = NULL;
+	bool git_ok = t->n > 1 && t->writers > 0 && worktree_usable(m->o->root, &git_why);
+	t->mode = parallel_decide(t->n, t->writers, git_ok, m->o->max_parallel, &why);
+	char *err = NULL;
+	if (t->mode == PARALLEL_WORKTREES && worktree_snapshot(m->o->root, &t->base, &err) < 0) {
+		char *msg = xasprintf("%s: the workers run one after another", err);
+		log_line(m, "warning", msg);
+		free(msg);
+		free(err);
+		return false;
+	}
+	if (t->mode == PARALLEL_NONE || t->mode == PARALLEL_SEQUENTIAL) {
+		if (why) {
+			char *msg = git_why ? xasprintf("%s (%s)", why, git_why) : xstrdup(why);
+			log_line(m, "info", msg);
+			free(msg);
+		}
+		return false;
+	}
+	return true;
+}
+
+/*
+ * The workflow sees the calls in the order asked, as if made one after
+ * another: each call's cycle is checked (and counted) before any runs, a
+ * finished one of a resumed session is replayed, and each live call
+ * reserves its cap in the tree's budget, earlier calls first.
+ */
+static void admit_calls(struct mgr *m, struct turn *t)
+{
+	int left = 0;
+	for (int i = 0; i < t->n; i++) {
+		struct turn_call *tc = &t->calls[i];
+		if (m->wf.stopped) {
+			tc->refusal = xstrdup("not run: the run is stopping");
+		} else if (!check_cycle(m, tc->wc.name)) {
+			tc->refusal = xasprintf("refused: %s", m->wf.stop.reason);
+		} else {
+			workflow_call_admitted(&m->wf, tc->wc.name);
+			tc->result = take_replay(m, tc->wc.name, tc->wc.task);
+			if (jv_is_valid(tc->result)) {
+				char *msg = xasprintf("resume: the %s had finished; using its saved result",
+						      tc->wc.name);
+				event_log(&m->ev, "info", msg);
+				free(msg);
+			} else {
+				tc->live = true;
+				left++;
+			}
+		}
+	}
+	for (int i = 0; i < t->n; i++) {
+		struct turn_call *tc = &t->calls[i];
+		if (!tc->live)
+			continue;
+		char *why = NULL;
+		if (parallel_worker_cap(&m->budget, left--, &tc->wc.cap, &why)) {
+			tc->wc.plan = parallel_reservation(&tc->wc.cap);
+			wf_budget_reserve(&m->budget, &tc->wc.plan);
+			tc->reserved = true;
+			t->live++;
+		} else {
+			tc->live = false;
+			tc->result = synthetic_result(m, tc->wc.name, ST_LIMIT, EXIT_LIMIT, why);
+			workflow_set_stop(&m->wf, ST_LIMIT, EXIT_LIMIT, why);
+		}
+	}
+}
+
+/* Each live call's input and timeout, and a worktree for each writer. */
+static void prepare_calls(struct mgr *m, struct turn *t)
+{
+	const struct manager_opts *o = m->o;
+	struct buf names = BUF_INIT;
+	for (int i = 0; i < t->n; i++) {
+		struct turn_call *tc = &t->calls[i];
+		struct worker_call *wc = &tc->wc;
+		if (!tc->live)
+			continue;
+		wc->timeout = config_worker_timeout(o->cfg, wc->name, 600);
+		wc->input = worker_input(m, wc->task);
+		buf_printf(&names, "%s%s", names.len ? ", " : "", wc->name);
+		if (!tc->writes || t->mode != PARALLEL_WORKTREES || !t->common)
+			continue;
+		int k = ++m->worktrees_made;
+		char *err = NULL;
+		wc->branch = parallel_branch(m->session.id, k);
+		wc->worktree = xasprintf("%s/bllm/%s/%d", t->common, m->session.id, k);
+		if (worktree_add(o->root, t->base, wc->branch, wc->worktree, &err) < 0) {
+			event_log(&m->ev, "error", err);
+			tc->live = false;
+			t->live--;
+			tc->result = synthetic_result(m, wc->name, ST_ERROR, EXIT_FAILED, err);
+			free(err);
+			free(wc->worktree);
+			wc->worktree = NULL;
+		} else {
+			wc->workdir = wc->worktree;
+			buf_printf(&names, " (in %s)", wc->branch);
+		}
+	}
+	if (t->live) {
+		char *msg = xasprintf("running %d workers at once: %s", t->live, buf_str(&names));
+		event_log(&m->ev, "info", msg);
+		free(msg);
+	}
+	buf_free(&names);
+}
+
+/* Runs the live calls, at most max_parallel at a time, in the order asked. */
+static void run_live(struct mgr *m, struct turn *t)
+{
+	int step = m->o->max_parallel > 0 ? m->o->max_parallel : 1;
+	/* A later call's refusal stops the run after the earlier ones, as one after another. */
+	bool stopped_before = stopping(m);
+	int idx[MAX_TURN_CALLS], nlive = 0;
+	for (int i = 0; i < t->n; i++)
+		if (t->calls[i].live)
+			idx[nlive++] = i;
+	for (int w = 0; w < nlive; w += step) {
+		int end = w + step < nlive ? w + step : nlive;
+		bool threaded[MAX_TURN_CALLS] = { false };
+		for (int j = w; j < end; j++) {
+			struct worker_call *wc = &t->calls[idx[j]].wc;
+			if ((m->o->signals && *m->o->signals) || (!stopped_before && stopping(m))) {
+				wc->result = synthetic_result(m, wc->name, ST_INTERRUPTED, EXIT_INTERRUPTED,
+							      "not run: the run is stopping");
+				continue;
+			}
+			threaded[j] = pthread_create(&wc->thread, NULL, call_thread, wc) == 0;
+			if (!threaded[j])
+				wc->result = spawn_call(wc);
+		}
+		for (int j = w; j < end; j++)
+			if (threaded[j])
+				pthread_join(t->calls[idx[j]].wc.thread, NULL);
+	}
+	for (int j = 0; j < nlive; j++)
+		t->calls[idx[j]].result = t->calls[idx[j]].wc.result;
+}
+
+/* One writer through the merge gate: committed on its branch, merged when it finished. */
+static void merge_one(struct mgr *m, struct turn *t, struct turn_call *tc)
+{
+	struct worker_call *wc = &tc->wc;
+	const char *status = json_str(tc->result, "status");
+	bool finished = status && (strcmp(status, status_name(ST_COMPLETED)) == 0 ||
+				   strcmp(status, status_name(ST_FAILED)) == 0);
+	char *err = NULL, *msg = xasprintf("bllm: the %s's work: %.200s", wc->name, wc->task);
+	bool merged = false;
+	jv conflicts = jv_array();
+	if (worktree_commit(wc->worktree, msg, &err) < 0) {
+		tc->note = xasprintf("merge gate: %s; the work is on branch %s (worktree %s)", err,
+				     wc->branch, wc->worktree);
+	} else if (!finished) {
+		tc->note = xasprintf("merge gate: the %s did not finish (%s), so its changes were not "
+				     "merged; they are on branch %s (worktree %s).", wc->name,
+				     status ? status : status_name(ST_ERROR), wc->branch, wc->worktree);
+	} else {
+		jv_free(conflicts);
+		if (worktree_merge(m->o->root, &t->base, wc->branch, &merged, &conflicts, &err) < 0)
+			tc->note = xasprintf("merge gate: %s; the work is on branch %s (worktree %s)", err,
+					     wc->branch, wc->worktree);
+		else
+			tc->note = parallel_merge_note(wc->name, merged, conflicts, wc->branch, wc->worktree);
+	}
+	free(err);
+	err = NULL;
+	if (merged && worktree_remove(m->o->root, wc->worktree, wc->branch, &err) < 0) {
+		event_log(&m->ev, "warning", err);
+		free(err);
+	}
+	tc->unmerged = !merged;
+	event_log(&m->ev, merged ? "info" : "warning", tc->note);
+	if (!merged) {
+		jv k = jv_object_set(jv_object(), jv_string("worker"), jv_string(wc->name));
+		k = jv_object_set(k, jv_string("branch"), jv_string(wc->branch));
+		k = jv_object_set(k, jv_string("worktree"), jv_string(wc->worktree));
+		k = jv_object_set(k, jv_string("reason"), jv_string(tc->note));
+		m->kept = jv_array_append(m->kept, k);
+	}
+	jv_free(conflicts);
+	free(msg);
+}
+
+/*
+ * The turn's results in the order asked: reservations released, each
+ * result recorded (the workflow's cycles and loop detection see them in
+ * that order), and the tool results kept for call_worker to hand back.
+ */
+static void deliver_results(struct mgr *m, struct turn *t)
+{
+	for (int i = 0; i < t->n; i++) {
+		struct turn_call *tc = &t->calls[i];
+		if (tc->reserved)
+			wf_budget_release(&m->budget, &tc->wc.plan);
+		jv entry = jv_object();
+		if (tc->refusal) {
+			entry = jv_object_set(entry, jv_string("content"), jv_string(tc->refusal));
+			entry = jv_object_set(entry, jv_string("is_error"), jv_true());
+		} else {
+			record_result(m, tc->wc.name, tc->wc.task, tc->result);
+			char *text = tool_text(tc->wc.name, tc->result);
+			const char *status = json_str(tc->result, "status");
+			entry = jv_object_set(entry, jv_string("content"),
+					      tc->note ? jv_string_fmt("%s\n\n%s", tc->note, text) : jv_string(text));
+			entry = jv_object_set(entry, jv_string("is_error"),
+					      jv_bool(!status || strcmp(status, status_name(ST_COMPLETED)) != 0 ||
+						      tc->unmerged));
+			free(text);
+		}
+		m->batch = jv_object_set(m->batch, jv_string(tc->wc.tool_use_id), entry);
+	}
+}
+
+static void free_turn(struct mgr *m, struct turn *t)
+{
+	for (int i = 0; i < t->n; i++) {
+		struct turn_call *tc = &t->calls[i];
+		jv_free(tc->result);
+		free(tc->refusal);
+		free(tc->note);
+		free(tc->wc.input);
+		free(tc->wc.branch);
+		free(tc->wc.worktree);
+	}
+	if (t->common) {
+		/* Empty once every worktree of the session was merged and removed. */
+		char *dir = xasprintf("%s/bllm/%s", t->common, m->session.id);
+		rmdir(dir);
+		free(dir);
+		dir = xasprintf("%s/bllm", t->common);
+		rmdir(dir);
+		free(dir);
+	}
+	free(t->common);
+	free(t->base);
+}
+
+/*
+ * The manager's batch hook (agent_opts.custom_batch): when the model asks
+ * for several workers in one turn, runs them at the same time, each
+ * writer in a worktree of its own, then the merge gate, then records the
+ * results in the order asked for call_worker to hand back. Leaves a turn
+ * that cannot run in parallel (one call, max_parallel_workers 1, writers
+ * without git) to call_worker, one call after another.
+ */
+static void run_batch(void *user, jv content)
+{
+	struct mgr *m = user;
+	struct turn *t = xcalloc(1, sizeof *t);
+	collect_calls(m, content, t);
+	if (decide_turn(m, t)) {
+		admit_calls(m, t);
+		t->common = worktree_common_dir(m->o->root);
+		prepare_calls(m, t);
+		pid_t before[64];	/* children started on purpose (a dashboard): spared */
+		int n_before = proc_children(before, 64);
+		run_live(m, t);
+		/* What the turn's workers left behind (see spawn_call), once all ended. */
+		proc_kill_orphans_except(before, n_before);
+		for (int i = 0; i < t->n && t->base; i++)
+			if (t->calls[i].wc.worktree && jv_is_valid(t->calls[i].result))
+				merge_one(m, t, &t->calls[i]);
+		deliver_results(m, t);
+	}
+	free_turn(m, t);
+	free(t);
 }
 
 /* After each worker: a person's chance to step in (in a terminal). */
@@ -643,6 +1080,22 @@ static jv tasks_by_run(jv events)
 	return tasks;
 }
 
+/* The session's earlier requests and results as the manager's context (NULL: none). */
+static char *earlier_turns(struct mgr *m)
+{
+	jv summary;
+	char *err = NULL;
+	if (session_get(m->o->sessions_dir, m->session.id, &summary, &err) < 0) {
+		free(err);	/* a journal without a summary: no earlier turn to tell */
+		return NULL;
+	}
+	jv turns = conversation_turns(summary);
+	char *context = conversation_context(turns, CONVERSATION_CONTEXT_MAX_CHARS);
+	jv_free(turns);
+	jv_free(summary);
+	return context;
+}
+
 /*
  * Resume: the request and the finished worker results from the journal.
  * A session the manager completed is done: unless request holds a new
@@ -686,6 +1139,7 @@ static int load_resume(struct mgr *m, const char *request, char **err)
 		}
 		jv_free(ev);
 	}
+	m->replay = parallel_replay_order(m->replay, events);
 	jv_free(events);
 	jv_free(tasks);
 	m->turn_at--;
@@ -697,6 +1151,7 @@ static int load_resume(struct mgr *m, const char *request, char **err)
 		/* A new task in a finished session: earlier results are context, nothing replays. */
 		free(m->request);
 		m->request = xstrdup(request);
+		m->context = m->o->context ? NULL : earlier_turns(m);
 		jv_free(m->replay);
 		m->replay = jv_array();
 		m->turn_at = -1;	/* a new turn */
@@ -759,6 +1214,8 @@ static jv build_summary(struct mgr *m, const struct agent_outcome *out, jv verif
 			  m->cost_known ? jv_number(m->budget.cost_usd) : jv_null());
 	s = jv_object_set(s, jv_string("ledger"), jv_copy(m->ledger));
 	s = jv_object_set(s, jv_string("verification"), jv_copy(verification));
+	if (jv_array_length(jv_copy(m->kept)) > 0)
+		s = jv_object_set(s, jv_string("worktrees_kept"), jv_copy(m->kept));
 	return s;
 }
 
@@ -817,7 +1274,7 @@ static void print_summary(struct mgr *m, const struct agent_outcome *out, jv ver
 static void run_mention(struct mgr *m, const char *name, const char *task, struct agent_outcome *out)
 {
 	const char *t = *task ? task : m->request;
-	jv result = spawn_worker(m, name, t);
+	jv result = spawn_worker(m, name, t, NULL);
 	record_result(m, name, t, result);
 	enum run_status st;
 	status_parse(json_str(result, "status"), &st);
@@ -849,6 +1306,7 @@ static void run_manager_agent(struct mgr *m, const struct agent_def *def, struct
 	copts.cache = o->cache;
 	struct client *client = client_new(&copts);
 	jv prices = config_get(o->cfg, "pricing");
+	const char *context = o->context ? o->context : m->context;
 	struct agent_opts ao = {
 		.def = def,
 		.model = m->model,
@@ -865,13 +1323,14 @@ static void run_manager_agent(struct mgr *m, const struct agent_def *def, struct
 		.interrupted = o->signals,
 		.custom_tools = m->tool_defs,
 		.custom_tool = call_worker,
+		.custom_batch = run_batch,
 		.custom_user = m,
 		.budget = &m->budget,
 		.after_tool = after_tool,
 		.view_delta = m->view ? view_delta : NULL,
 		.view_user = m->view,
 	};
-	agent_run(&ao, m->o->context ? jv_string_fmt("%s%s", m->o->context, m->request)
+	agent_run(&ao, context ? jv_string_fmt("%s%s", context, m->request)
 				     : jv_string(m->request), out);
 	m->cost_known = m->cost_known && out->cost_known;
 	jv mu = anth_usage_to_json(&out->usage);
@@ -1047,6 +1506,7 @@ void manager_opts_configure(struct manager_opts *o, const struct config *cfg)
 {
 	o->cfg = cfg;
 	o->max_turns = (int)config_number(cfg, "workflow_limits.max_turns", 50);
+	o->max_parallel = (int)config_number(cfg, "workflow_limits.max_parallel_workers", 3);
 	o->intervention_wait_s = config_number(cfg, "intervention_wait_seconds", 5);
 	if (!o->sessions_dir)
 		o->sessions_dir = config_sessions_dir(cfg, o->root ? o->root : ".");
@@ -1063,6 +1523,9 @@ static void mgr_init(struct mgr *m, const struct manager_opts *o)
 	m->messages = jv_array();
 	m->agents_used = jv_array();
 	m->tool_defs = jv_null();
+	m->batch = jv_object();
+	m->kept = jv_array();
+	pthread_mutex_init(&m->lock, NULL);
 	m->budget = o->budget;
 	m->cost_known = true;
 	workflow_init(&m->wf, (int)config_number(o->cfg, "workflow_limits.max_review_iterations", 3),
@@ -1079,6 +1542,7 @@ static void mgr_free(struct mgr *m)
 	if (m->have_session)
 		event_ctx_free(&m->ev);
 	free(m->request);
+	free(m->context);
 	free(m->model);
 	jv_free(m->results);
 	jv_free(m->replay);
@@ -1086,6 +1550,9 @@ static void mgr_free(struct mgr *m)
 	jv_free(m->messages);
 	jv_free(m->agents_used);
 	jv_free(m->tool_defs);
+	jv_free(m->batch);
+	jv_free(m->kept);
+	pthread_mutex_destroy(&m->lock);
 	workflow_free(&m->wf);
 }
 

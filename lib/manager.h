@@ -29,6 +29,7 @@ struct manager_opts {
 	const char *model;		/* the manager's model, or NULL for its config's */
 	struct agent_budget budget;	/* limits of the whole tree (the counts start at 0) */
 	int max_turns;			/* the manager's own turns (workflow_limits.max_turns) */
+	int max_parallel;		/* workers run at once (workflow_limits.max_parallel_workers) */
 	/*
 	 * A person at a terminal, or NULL: shows prompt, waits up to timeout_s
 	 * for a line, and returns true with it in answer (without its newline),

@@ -15,6 +15,7 @@
 #include "md.h"
 #include "event.h"
 #include "json.h"
+#include "runtags.h"
 #include "statusline.h"
 
 #define C_RESET "\033[0m"
@@ -48,6 +49,8 @@ struct render {
 	pthread_t ticker;
 	bool ticker_on;
 	bool stopping;
+	struct run_tags tags;	/* workers under way, to tag their lines when several run */
+	char tagged[64];	/* the indent of the event being rendered, with its tag */
 };
 
 static void end_delta(struct render *r);
@@ -307,12 +310,17 @@ static const char *s(jv ev, const char *key)
 	return v ? v : "";
 }
 
-static const char *indent(jv ev)
+/* A worker's lines are indented, and tagged with the worker while several run at once. */
+static const char *indent(struct render *r, jv ev)
 {
 	jv p = jv_object_get(jv_copy(ev), jv_string("parent_id"));
 	bool child = jv_get_kind(p) == JV_KIND_STRING;
 	jv_free(p);
-	return child ? "  " : "";
+	const char *tag = child ? run_tags_get(&r->tags, json_str(ev, "run_id")) : NULL;
+	if (!tag)
+		return child ? "  " : "";
+	snprintf(r->tagged, sizeof r->tagged, "  [%s] ", tag);
+	return r->tagged;
 }
 
 /* The first line of text, cut to max characters, into b. */
@@ -465,7 +473,11 @@ void render_event(struct render *r, jv ev)
 
 static void render_one(struct render *r, jv ev, const char *type)
 {
-	const char *in = indent(ev);
+	if (strcmp(type, "init") == 0 && json_str(ev, "parent_id"))
+		run_tags_open(&r->tags, json_str(ev, "run_id"), json_str(ev, "agent"));
+	else if (strcmp(type, "worker_start") == 0)
+		run_tags_started(&r->tags, 1);
+	const char *in = indent(r, ev);
 	if (strcmp(type, "text_delta") == 0) {
 		if (!r->delta_run || strcmp(r->delta_run, s(ev, "run_id")) != 0) {
 			end_delta(r);
@@ -559,6 +571,12 @@ static void render_one(struct render *r, jv ev, const char *type)
 			s(ev, "message"));
 	} else if (strcmp(type, "result") == 0) {
 		render_result(r, ev, in);
+	}
+	if (strcmp(type, "result") == 0)
+		run_tags_close(&r->tags, json_str(ev, "run_id"));
+	else if (strcmp(type, "worker_end") == 0) {
+		run_tags_started(&r->tags, -1);
+		run_tags_close(&r->tags, json_str(ev, "worker_run_id"));
 	}
 	buf_free(&b);
 }

@@ -9,13 +9,14 @@
  */
 #include <stdio.h>
 
+#include "conversation.h"
 #include "manager.h"
 #include "tui.h"
 
 struct tui_edit;
 
 /* The longest conversation context (bytes) put before a new request. */
-#define TUI_CONTEXT_MAX_CHARS 32000
+#define TUI_CONTEXT_MAX_CHARS CONVERSATION_CONTEXT_MAX_CHARS
 
 struct tui_app {
 	struct manager_opts *mo;	/* configured; its model and ids change here */

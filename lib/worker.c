@@ -27,6 +27,7 @@
 #include "observe.h"
 #include "proc.h"
 #include "sandbox.h"
+#include "worktree.h"
 #include "render.h"
 #include "term.h"
 #include "status.h"
@@ -514,6 +515,7 @@ int worker_main(int argc, char **argv, const char *agent)
 		goto out;
 	}
 	sb.workspace = root;
+	worktree_sandbox_paths(root, &sb);	/* a parallel writer's worktree: git works inside */
 	have_sb = true;
 	emit_init(&ev, model, root, def->tools, &lim, &sb);
 	init_sent = true;

@@ -66,6 +66,12 @@ void workflow_cycle_start(struct workflow *w, const struct wf_cycle *c)
 		w->count[c->kind] = c->n;
 }
 
+void workflow_call_admitted(struct workflow *w, const char *worker)
+{
+	snprintf(w->last_worker, sizeof w->last_worker, "%s", worker);
+	w->last_status = ST_COMPLETED;
+}
+
 void workflow_allow_one_more(struct workflow *w, const struct wf_cycle *c)
 {
 	if (c->kind != WF_CYCLE_NONE)
@@ -293,6 +299,7 @@ enum wf_call_verdict wf_budget_plan(const struct agent_budget *b, const struct a
 {
 	*why = NULL;
 	plan->max_tokens = max_tokens;
+	plan->turns = 1;
 	if (wf_budget_spent(b, why))
 		return WF_CALL_REFUSED;
 	long allowed = max_tokens;
@@ -338,9 +345,14 @@ enum wf_call_verdict wf_budget_plan(const struct agent_budget *b, const struct a
 	return WF_CALL_REFUSED;
 }
 
+static int plan_turns(const struct wf_call_plan *plan)
+{
+	return plan->turns > 1 ? plan->turns : 1;
+}
+
 void wf_budget_reserve(struct agent_budget *b, const struct wf_call_plan *plan)
 {
-	b->reserved_turns++;
+	b->reserved_turns += plan_turns(plan);
 	b->reserved_tokens += plan->tokens;
 	b->reserved_cost_usd += plan->cost_usd;
 }
@@ -356,7 +368,7 @@ void wf_budget_settle(struct agent_budget *b, const struct wf_call_plan *plan, l
 
 void wf_budget_release(struct agent_budget *b, const struct wf_call_plan *plan)
 {
-	b->reserved_turns--;
+	b->reserved_turns -= plan_turns(plan);
 	b->reserved_tokens -= plan->tokens;
 	b->reserved_cost_usd -= plan->cost_usd;
 }

@@ -74,6 +74,14 @@ void workflow_free(struct workflow *w);
 struct wf_cycle workflow_cycle(const struct workflow *w, const char *worker);
 /* Counts the cycle (the caller announces it with a `cycle` event). */
 void workflow_cycle_start(struct workflow *w, const struct wf_cycle *c);
+/*
+ * A call of worker was admitted beside the next calls of its turn (they
+ * run at the same time): those see it as the previous worker call, and as
+ * finished, as if the calls were made one after another in the order
+ * asked (siblings are not retries of one another). workflow_record then
+ * records what really happened, in the same order.
+ */
+void workflow_call_admitted(struct workflow *w, const char *worker);
 /* A person allowed one more cycle of c's kind past the limit. */
 void workflow_allow_one_more(struct workflow *w, const struct wf_cycle *c);
 /* "Review cycle limit reached: 3 of 3 cycles (workflow_limits.max_review_iterations)" (malloc'd). */
@@ -175,6 +183,8 @@ struct wf_call_plan {
 	long max_tokens;	/* the call's max_tokens (lowered when the budget asked) */
 	long tokens;		/* input estimate + max_tokens */
 	double cost_usd;	/* the worst case of those tokens at the model's price */
+	int turns;		/* turns it may take: 0 or 1 for an API call, a worker's
+				 * whole --max-turns for a worker call (lib/parallel.h) */
 };
 
 enum wf_call_verdict { WF_CALL_OK, WF_CALL_LOWERED, WF_CALL_REFUSED };
@@ -193,7 +203,7 @@ long wf_input_tokens_estimate(size_t request_bytes);
 enum wf_call_verdict wf_budget_plan(const struct agent_budget *b, const struct anth_price *price,
 				    long input_tokens, long max_tokens, struct wf_call_plan *plan,
 				    char **why);
-/* Holds a planned call's worst case until wf_budget_settle. */
+/* Holds a planned call's worst case (its turns too) until wf_budget_settle or release. */
 void wf_budget_reserve(struct agent_budget *b, const struct wf_call_plan *plan);
 /* Releases the reservation and adds what the call really spent. */
 void wf_budget_settle(struct agent_budget *b, const struct wf_call_plan *plan, long tokens,

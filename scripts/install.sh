@@ -4,7 +4,8 @@
 set -eu
 PACKAGES="gcc make pkg-config libcurl4-openssl-dev libjq-dev zlib1g-dev libedit-dev
 libmd4c-dev libsqlite3-dev libmicrohttpd-dev jq curl bats bats-support bats-assert
-tmux procps sqlite3 chromium git patch bubblewrap clang libclang-rt-14-dev"
+tmux procps sqlite3 chromium git patch bubblewrap clang libclang-rt-14-dev
+parallel openssh-client openssh-server"
 
 missing=""
 for p in $PACKAGES; do

@@ -307,7 +307,7 @@ datas() {
 	assert_line --index 0 '[1,"POST","/v1/messages","text",{"model":"claude-test","max_tokens":256,"stream":false,"messages":[{"role":"user","content":"case:text"}]}]'
 	assert_line --index 1 '[2,"POST","/v1/messages?beta=true",null,"not json"]'
 	run jq -c 'keys_unsorted' "$LOG"
-	assert_line --index 0 '["n","method","path","headers","body","rule"]'
+	assert_line --index 0 '["n","t_ms","method","path","headers","body","rule"]'
 	run jq -c '.headers | [.["x-api-key"], .authorization, .["x-custom-header"], .["anthropic-version"]]' "$LOG"
 	assert_line --index 0 '["[redacted]","Bearer [redacted]","Yes","2023-06-01"]'
 	run grep -c "$SECRET" "$LOG"

@@ -406,6 +406,9 @@ JSON
 	[ "$(request_count)" -gt "$before" ]
 	# a conversation: the new task is the session's second request (docs/decisions.md)
 	gzip -dc "sess/$id.json.gz" | jq_assert '[.turns[].request] == ["task", "a new task"]'
+	# and the manager is told the earlier request and its result before the new one
+	first=$(jq -s -r ".[$before].body.messages[0].content | if type == \"array\" then .[0].text else . end" "$FAKE_LOG")
+	[[ "$first" == *"task"*"The new request"*"a new task"* ]]
 }
 
 @test "--resume treats a torn last journal line as absent: that worker runs again" {

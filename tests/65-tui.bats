@@ -38,6 +38,13 @@ start_tui() {
 	run --separate-stderr better-llm --help
 	assert_success
 	assert_output --partial "/resume [ID]"
+	assert_output --partial "--sandbox MODE"
+}
+
+@test "--sandbox takes sandbox or off; anything else is a usage error" {
+	run --separate-stderr bllm --sandbox loose
+	assert_failure 2
+	[[ "$stderr" == *'--sandbox: expected "sandbox" or "off", got "loose"'* ]]
 }
 
 @test "a task typed at the prompt runs live; /sessions lists it; Ctrl-D quits" {

@@ -51,12 +51,15 @@ setup() {
 	assert_output --regexp '\| session save, 20 results: size \(.json.gz vs .json\) \| [0-9.]+ kB \| .json: [0-9.]+ kB \|'
 	assert_output --regexp '\| 1 concurrent bllm-manage: wall \(throughput\) \| [0-9.]+ ms \([0-9.]+ runs/s\) \|'
 	assert_output --regexp '\| 2 concurrent bllm-manage: wall \(throughput\) \| [0-9.]+ ms \([0-9.]+ runs/s\) \| 2 × one run: '
+	assert_output --regexp '\| bllm-batch -j 1 over 2 tasks: wall \(throughput\) \| [0-9.]+ ms \([0-9.]+ tasks/s\) \| -j 1: [0-9.]+ ms \|'
+	assert_output --regexp '\| bllm-batch -j 2 over 2 tasks: wall \(throughput\) \| [0-9.]+ ms \([0-9.]+ tasks/s\) \| -j 1: [0-9.]+ ms \| [0-9.]+ \|'
+	assert_output --regexp '\| manager turn with 2 coders \(200 ms replies\): wall, at once \| [0-9.]+ ms \| one after another: [0-9.]+ ms \| [0-9.]+ \| < 1 \| (yes|\*\*no\*\*) \|'
 	assert_output --regexp '\| Bash `true`: in the sandbox \(bubblewrap\) vs unconfined, median \| [0-9.]+ ms \| [0-9.]+ ms \| [0-9.]+ \|'
 	assert_output --regexp '\| bllm-session list --status completed --limit 20: 1000 sessions \(baseline: 10\) \| [0-9.]+ ms \| [0-9.]+ ms \| [0-9.]+ \| ≤ 2× the 10-session time \| (yes|\*\*no\*\*) \|'
 	assert_output --regexp '\| bllm-session search \(FTS5, 20 matches\): 1000 sessions \(baseline: 10\) \| [0-9.]+ ms \|'
 	assert_output --regexp '\| bllm-stats --history --since 1h: 1000 sessions \(baseline: 10\) \| [0-9.]+ ms \|'
-	# the header, the rule and 20 rows
-	[ "$(grep -c '^|' "$D/stdout")" -eq 22 ]
+	# the header, the rule and 23 rows
+	[ "$(grep -c '^|' "$D/stdout")" -eq 25 ]
 }
 
 @test "bench.sh without Claude Code: its row says how to install it, the rest still runs" {

@@ -429,6 +429,89 @@ for N in $ns; do
 		"$r" "-" "-"
 done
 
+# ---- parallel workers: a turn with two coders, at once vs one after another ----
+say "parallel: a manager turn with two coders (200 ms replies), at once and one after another, $R runs"
+cat >"$work/two.json" <<'EOF'
+{"rules": [
+	{"match": {"system": "You are the manager", "turn": 0},
+	 "reply": {"content": [{"type": "tool_use", "name": "coder", "input": {"task": "write a"}},
+		{"type": "tool_use", "name": "coder", "input": {"task": "write b"}}]}},
+	{"match": {"system": "You are the manager"}, "reply": {"content": [{"type": "text", "text": "done"}]}},
+	{"match": {"system": "You are the coder", "turn": 0, "body": "write a"}, "delay_ms": 200,
+	 "reply": {"content": [{"type": "tool_use", "name": "Write", "input": {"file_path": "a.txt", "content": "a\n"}}]}},
+	{"match": {"system": "You are the coder", "turn": 0, "body": "write b"}, "delay_ms": 200,
+	 "reply": {"content": [{"type": "tool_use", "name": "Write", "input": {"file_path": "b.txt", "content": "b\n"}}]}},
+	{"match": {"system": "You are the coder"}, "delay_ms": 200, "reply": {"content": [{"type": "text", "text": "written"}]}}
+]}
+EOF
+fake_start two "$work/two.json"
+export ANTHROPIC_BASE_URL="$fake_url"
+mkdir -p "$work/seqcfg"
+cp "$top"/config/*.json "$work/seqcfg/"
+jq '.workflow_limits.max_parallel_workers = 1' "$top/config/system_config.json" >"$work/seqcfg/system_config.json"
+for mode in parallel sequential; do
+	cfg=$top/config/agent_config.json
+	[ "$mode" = sequential ] && cfg=$work/seqcfg/agent_config.json
+	n=0
+	while [ $n -lt "$R" ]; do
+		n=$((n + 1))
+		d=$work/two-$mode-$n
+		cp -r "$top/examples/wordcount" "$d"
+		git -C "$d" init -q && git -C "$d" add -A &&
+			git -C "$d" -c user.name=bench -c user.email=bench@localhost commit -qm base ||
+			die "git cannot make the repository for the parallel turn"
+		measure "$work/m-two-$mode" -o "$d.ndjson" -e "$d.err" -- "$B/bllm-manage" --no-interactive \
+			--no-cache --quiet --config "$cfg" --sessions-dir "$d.sessions" -C "$d" "two parts"
+		[ -s "$d/a.txt" ] && [ -s "$d/b.txt" ] ||
+			{ failed=1; say "two-coder turn ($mode) run $n: a.txt and b.txt not both there"; }
+	done
+	summary "$work/m-two-$mode" >"$work/s-two-$mode.json"
+	jset ".two_coders.$mode" "$(cat "$work/s-two-$mode.json")"
+done
+tp=$(get "$work/s-two-parallel.json" .wall_ms) ts=$(get "$work/s-two-sequential.json" .wall_ms)
+row "manager turn with 2 coders (200 ms replies): wall, at once" "$(ms "$tp")" \
+	"one after another: $(ms "$ts")" "$(ratio "$tp" "$ts")" "< 1" "$(holds "$(ratio "$tp" "$ts")" lt 1)"
+
+# ---- bllm-batch: throughput over BENCH_BATCH_TASKS tasks at -j 1, 2, 4 ----
+bt=${BENCH_BATCH_TASKS:-8}
+[ "$quick" = 1 ] && bt=${BENCH_BATCH_TASKS:-2}
+bjs=${BENCH_BATCH_JOBS:-"1 2 4"}
+[ "$quick" = 1 ] && bjs=${BENCH_BATCH_JOBS:-"1 2"}
+if [ -x "$B/bllm-batch" ] && command -v parallel >/dev/null 2>&1 && command -v git >/dev/null 2>&1; then
+	export ANTHROPIC_BASE_URL="$manage_url"
+	b1_wall=
+	for J in $bjs; do
+		say "batch: bllm-batch -j $J over $bt tasks on wordcount, $R runs"
+		n=0
+		while [ $n -lt "$R" ]; do
+			n=$((n + 1))
+			d=$work/batch-$J-$n
+			cp -r "$top/examples/wordcount" "$d"
+			git -C "$d" init -q && git -C "$d" add -A &&
+				git -C "$d" -c user.name=bench -c user.email=bench@localhost commit -qm base ||
+				die "git cannot make the batch repository"
+			i=0
+			while [ $i -lt "$bt" ]; do i=$((i + 1)); echo "$task (copy $i)"; done >"$d.tasks"
+			measure "$work/m-batch-$J" -o "$d.out" -e "$d.err" -- "$B/bllm-batch" -j "$J" -C "$d" \
+				--sessions-dir "$d.sessions" "$d.tasks" -- --no-cache ||
+				{ failed=1; say "bllm-batch -j $J run $n failed: $(tail -n 2 "$d.err")"; }
+			[ "$(jq -s 'map(select(.status == "completed")) | length' "$d.out" 2>/dev/null)" = "$bt" ] ||
+				{ failed=1; say "bllm-batch -j $J run $n: not all $bt tasks completed"; }
+		done
+		summary "$work/m-batch-$J" >"$work/s-batch-$J.json"
+		jset ".batch[\"$J\"]" "$(cat "$work/s-batch-$J.json")"
+		bw=$(get "$work/s-batch-$J.json" .wall_ms)
+		[ -z "$b1_wall" ] && b1_wall=$bw
+		tput=$(awk -v n="$bt" -v w="$bw" 'BEGIN { printf "%.2f", (w > 0 ? n / (w / 1000) : 0) }')
+		jset ".batch[\"$J\"].tasks_per_s" "$tput"
+		row "bllm-batch -j $J over $bt tasks: wall (throughput)" "$(ms "$bw") ($tput tasks/s)" \
+			"-j 1: $(ms "$b1_wall")" "$(ratio "$bw" "$b1_wall")" "-" "-"
+	done
+else
+	say "batch: skipped (needs bllm-batch, GNU parallel and git)"
+	row "bllm-batch throughput" "skipped: needs GNU parallel and git" "-" "-" "-" "n/a"
+fi
+
 # ---- the command sandbox: `true` through the Bash tool's path, with and without bubblewrap ----
 say "sandbox cost per Bash command"
 if sb=$(cd "$work" && "$B/bench-sandbox" "$([ "$quick" = 1 ] && echo 10 || echo 100)" 2>"$work/sandbox.err"); then

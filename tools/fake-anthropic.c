@@ -1734,6 +1734,10 @@ static int handle(struct conn *c, const struct request *rq)
 			cache_account(&inf, &input, &create, &read_);
 	}
 	entry = jv_object_set(entry, jv_string("n"), jv_number((double)n));
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	entry = jv_object_set(entry, jv_string("t_ms"),
+			      jv_number((double)now.tv_sec * 1000.0 + (double)(now.tv_nsec / 1000000)));
 	entry = jv_object_set(entry, jv_string("method"), jv_string(rq->method));
 	entry = jv_object_set(entry, jv_string("path"), jv_string(rq->target));
 	entry = jv_object_set(entry, jv_string("headers"), headers);

@@ -91,6 +91,30 @@ static void test_coder_after_failed_coder_is_a_retry(void)
 	workflow_free(&w);
 }
 
+static void test_calls_side_by_side_count_in_the_order_asked(void)
+{
+	struct workflow w;
+	workflow_init(&w, 1, 3, 0);
+	rec(&w, "reviewer", "{\"status\":\"failed\"}");
+	/* two coders at once after a review: one review cycle, as one after another */
+	struct wf_cycle c = workflow_cycle(&w, "coder");
+	CHECK(c.kind == WF_CYCLE_REVIEW && c.n == 1 && !c.refused);
+	workflow_cycle_start(&w, &c);
+	workflow_call_admitted(&w, "coder");
+	c = workflow_cycle(&w, "coder");
+	CHECK(c.kind == WF_CYCLE_NONE);
+	workflow_call_admitted(&w, "coder");
+	/* a coder asked after a tester of the same turn starts a test cycle */
+	workflow_call_admitted(&w, "tester");
+	CHECK(workflow_cycle(&w, "coder").kind == WF_CYCLE_TEST);
+	/* the results, recorded in the order asked, decide what comes next */
+	rec(&w, "coder", "{\"status\":\"completed\"}");
+	rec(&w, "coder", "{\"status\":\"error\"}");
+	c = workflow_cycle(&w, "coder");
+	CHECK(c.kind == WF_CYCLE_CODER_RETRY && c.refused);
+	workflow_free(&w);
+}
+
 static void test_same_call_same_outcome_twice_is_a_loop(void)
 {
 	struct workflow w;
@@ -309,6 +333,14 @@ static void test_budget_fits_lowers_or_refuses(void)
 	CHECK(wf_budget_plan(&u, NULL, 10, 100, &plan, &why) == WF_CALL_REFUSED);
 	CHECK(why && strstr(why, "turn budget"));
 	free(why);
+	/* a worker call reserves all the turns it may take, and gives them back */
+	struct agent_budget w = { .max_turns = 10 };
+	struct wf_call_plan worker = { .tokens = 0, .turns = 4 };
+	wf_budget_reserve(&w, &worker);
+	CHECK(w.reserved_turns == 4);
+	wf_budget_release(&w, &worker);
+	CHECK(w.reserved_turns == 0 && w.turns == 0);
+	CHECK(wf_budget_plan(&w, NULL, 10, 100, &plan, &why) == WF_CALL_OK && plan.turns == 1);
 }
 
 static void test_input_estimate_is_generous(void)
@@ -335,6 +367,7 @@ int main(void)
 	UNIT_RUN(test_coder_after_reviewer_is_a_review_cycle_whatever_the_words);
 	UNIT_RUN(test_coder_after_tester_is_a_test_cycle);
 	UNIT_RUN(test_coder_after_failed_coder_is_a_retry);
+	UNIT_RUN(test_calls_side_by_side_count_in_the_order_asked);
 	UNIT_RUN(test_same_call_same_outcome_twice_is_a_loop);
 	UNIT_RUN(test_nothing_to_verify_completes);
 	UNIT_RUN(test_coder_own_passing_check_verifies);
