@@ -9,6 +9,8 @@
 #include "event.h"
 #include "log.h"
 #include "stats.h"
+#include "status.h"
+#include "usage.h"
 #include "json.h"
 
 /* Process-wide, like the log and metrics files it feeds. */
@@ -93,25 +95,25 @@ static const char *result_error_type(jv ev)
 	if (given)
 		return given;
 	jv code = json_get(ev, "exit_code");
-	int c = jv_get_kind(code) == JV_KIND_NUMBER ? (int)jv_number_value(code) : 1;
+	int c = jv_get_kind(code) == JV_KIND_NUMBER ? (int)jv_number_value(code) : EXIT_FAILED;
 	jv_free(code);
 	switch (c) {
-	case 2: return "input";
-	case 3: return "upstream";
-	case 4: return "api";
-	case 5: return "config";
-	case 6: return "limit";
-	case 124: return "timeout";
-	case 130: return "interrupted";
+	case EXIT_USAGE: return "input";
+	case EXIT_UPSTREAM: return "upstream";
+	case EXIT_API: return "api";
+	case EXIT_CONFIG: return "config";
+	case EXIT_LIMIT: return status_name(ST_LIMIT);
+	case EXIT_TIMEOUT: return status_name(ST_TIMEOUT);
+	case EXIT_INTERRUPTED: return status_name(ST_INTERRUPTED);
 	default: return "task";
 	}
 }
 
 static void on_usage(jv ev)
 {
-	static const char *const keys[] = { "model", "latency_ms", "ttfb_ms", "input_tokens",
-					    "output_tokens", "cache_creation_input_tokens",
-					    "cache_read_input_tokens", "cost_usd", "response_cache", NULL };
+	static const char *const keys[] = { "model", "latency_ms", "ttfb_ms", USAGE_INPUT,
+					    USAGE_OUTPUT, USAGE_CACHE_CREATION,
+					    USAGE_CACHE_READ, "cost_usd", "response_cache", NULL };
 	jv rec = pick(ev, keys);
 	const char *rc = json_str(ev, "response_cache");
 	rec = jv_object_set(rec, jv_string("kind"), jv_string("api_call"));
@@ -227,11 +229,11 @@ void observe_event(void *unused, jv ev)
 		    "run started");
 	} else if (strcmp(type, "result") == 0) {
 		const char *status = json_str(ev, "status");
-		bool ok = status && strcmp(status, "completed") == 0;
+		bool ok = status_is(status, ST_COMPLETED);
 		jv rec = pick(ev, (const char *const[]){ "status", "exit_code", "num_turns", "duration_ms",
 							 "total_cost_usd", "error", NULL });
 		LOG(ok ? LOG_INFO : LOG_ERROR, "run_end", rec, "run ended: %s", status ? status : "?");
-		if (!ok && status && strcmp(status, "skipped") != 0)
+		if (!ok && status && !status_is(status, ST_SKIPPED))
 			stats_error(result_error_type(ev), json_str(ev, "error") ? json_str(ev, "error") : status,
 				    pick(ev, (const char *const[]){ "status", "exit_code", NULL }));
 	}

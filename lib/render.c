@@ -16,6 +16,7 @@
 #include "event.h"
 #include "json.h"
 #include "runtags.h"
+#include "status.h"
 #include "statusline.h"
 
 #define C_RESET "\033[0m"
@@ -409,7 +410,7 @@ static void show_tail(struct render *r, const char *content, const char *in)
 static void render_result(struct render *r, jv ev, const char *in)
 {
 	const char *status = s(ev, "status");
-	bool ok = strcmp(status, "completed") == 0;
+	bool ok = status_is(status, ST_COMPLETED);
 	char tok[32];
 	jv usage = jv_object_get(jv_copy(ev), jv_string("usage"));
 	long tokens = 0;
@@ -553,9 +554,9 @@ static void render_one(struct render *r, jv ev, const char *type)
 			s(ev, "message"));
 	} else if (strcmp(type, "usage") == 0 && r->verbose) {
 		fprintf(r->out, "%s  %susage: in %d, out %d, cache read %d, write %d, %d ms%s\n", in,
-			c(r, C_DIM), (int)json_num(ev, "input_tokens", 0), (int)json_num(ev, "output_tokens", 0),
-			(int)json_num(ev, "cache_read_input_tokens", 0),
-			(int)json_num(ev, "cache_creation_input_tokens", 0), (int)json_num(ev, "latency_ms", 0),
+			c(r, C_DIM), (int)json_num(ev, USAGE_INPUT, 0), (int)json_num(ev, USAGE_OUTPUT, 0),
+			(int)json_num(ev, USAGE_CACHE_READ, 0),
+			(int)json_num(ev, USAGE_CACHE_CREATION, 0), (int)json_num(ev, "latency_ms", 0),
 			c(r, C_RESET));
 	} else if (strcmp(type, "worker_start") == 0) {
 		fprintf(r->out, "%s%s▶ %s%s (timeout %ds)\n", in, c(r, C_BLUE), s(ev, "worker"),

@@ -17,6 +17,7 @@
 #include "history.h"
 #include "io.h"
 #include "md.h"
+#include "status.h"
 #include "usage.h"
 
 static const char JOURNAL_EXT[] = ".ndjson";
@@ -796,9 +797,9 @@ static const char *status_color(const char *status)
 {
 	if (!status)
 		return C_YELLOW;
-	if (strcmp(status, "completed") == 0)
+	if (status_is(status, ST_COMPLETED))
 		return C_GREEN;
-	if (strcmp(status, "failed") == 0 || strcmp(status, "error") == 0 ||
+	if (status_is(status, ST_FAILED) || status_is(status, ST_ERROR) ||
 	    strcmp(status, "unreadable") == 0)
 		return C_RED;
 	return C_YELLOW;
@@ -991,7 +992,7 @@ static void format_ledger(struct buf *out, jv summary, bool color)
 		return;
 	}
 	static const char *const heads[] = { "TURNS", "CALLS", "IN TOKENS", "OUT TOKENS", "COST" };
-	static const char *const keys[] = { "turns", "calls", "input_tokens", "output_tokens",
+	static const char *const keys[] = { "turns", "calls", USAGE_INPUT, USAGE_OUTPUT,
 					    "cost_usd" };
 	buf_appendc(out, '\n');
 	cell(out, "AGENT", 12, false, color ? C_BOLD : NULL);
@@ -1076,10 +1077,10 @@ void session_format_show(struct buf *out, jv summary, bool color)
 	field_line(out, "verification", tmp, NULL);
 	format_count(tmp, sizeof tmp, summary, "total_turns");
 	field_line(out, "turns", tmp, NULL);
-	format_count(a, sizeof a, usage, "input_tokens");
-	format_count(b, sizeof b, usage, "output_tokens");
-	format_count(c, sizeof c, usage, "cache_read_input_tokens");
-	format_count(d, sizeof d, usage, "cache_creation_input_tokens");
+	format_count(a, sizeof a, usage, USAGE_INPUT);
+	format_count(b, sizeof b, usage, USAGE_OUTPUT);
+	format_count(c, sizeof c, usage, USAGE_CACHE_READ);
+	format_count(d, sizeof d, usage, USAGE_CACHE_CREATION);
 	snprintf(tmp, sizeof tmp, "%s in, %s out, %s cache read, %s cache write", a, b, c, d);
 	field_line(out, "tokens", tmp, NULL);
 	format_cost(tmp, sizeof tmp, summary, "total_cost_usd");

@@ -22,6 +22,7 @@
 
 #include "buf.h"
 #include "io.h"
+#include "usage.h"
 
 #define METRICS_FILE "metrics.ndjson"
 #define RECENT_ERRORS 20
@@ -548,10 +549,10 @@ jv stats_by_agent(jv borrowed)
 				}
 				g->lat[g->nlat++] = lat;
 			}
-			g->in += num_field(rec, "input_tokens", NULL);
-			g->out += num_field(rec, "output_tokens", NULL);
-			g->cread += num_field(rec, "cache_read_input_tokens", NULL);
-			g->ccreate += num_field(rec, "cache_creation_input_tokens", NULL);
+			g->in += num_field(rec, USAGE_INPUT, NULL);
+			g->out += num_field(rec, USAGE_OUTPUT, NULL);
+			g->cread += num_field(rec, USAGE_CACHE_READ, NULL);
+			g->ccreate += num_field(rec, USAGE_CACHE_CREATION, NULL);
 			g->cost += num_field(rec, "cost_usd", NULL);
 		} else if (strcmp(kind, "tool_call") == 0) {
 			g->tools++;
@@ -570,10 +571,10 @@ jv stats_by_agent(jv borrowed)
 		o = jv_object_set(o, jv_string("calls"), jv_number(g->calls));
 		o = jv_object_set(o, jv_string("latency_p50_ms"), percentile(g->lat, g->nlat, 50));
 		o = jv_object_set(o, jv_string("latency_p95_ms"), percentile(g->lat, g->nlat, 95));
-		o = jv_object_set(o, jv_string("input_tokens"), jv_number(g->in));
-		o = jv_object_set(o, jv_string("output_tokens"), jv_number(g->out));
-		o = jv_object_set(o, jv_string("cache_read_input_tokens"), jv_number(g->cread));
-		o = jv_object_set(o, jv_string("cache_creation_input_tokens"),
+		o = jv_object_set(o, jv_string(USAGE_INPUT), jv_number(g->in));
+		o = jv_object_set(o, jv_string(USAGE_OUTPUT), jv_number(g->out));
+		o = jv_object_set(o, jv_string(USAGE_CACHE_READ), jv_number(g->cread));
+		o = jv_object_set(o, jv_string(USAGE_CACHE_CREATION),
 				  jv_number(g->ccreate));
 		/* Rounded to a millionth of a dollar: sums of binary fractions print badly. */
 		o = jv_object_set(o, jv_string("cost_usd"), jv_number(round(g->cost * 1e6) / 1e6));

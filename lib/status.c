@@ -45,6 +45,11 @@ bool status_parse(const char *word, enum run_status *s)
 	return false;
 }
 
+bool status_is(const char *word, enum run_status s)
+{
+	return word && strcmp(word, status_name(s)) == 0;
+}
+
 int status_exit_code(enum run_status s)
 {
 	return (unsigned)s < ST_COUNT ? statuses[s].code : EXIT_API;

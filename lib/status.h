@@ -34,6 +34,8 @@ enum exit_code {
 const char *status_name(enum run_status s);
 /* The status named by word; ST_ERROR (and false) for NULL or an unknown word. */
 bool status_parse(const char *word, enum run_status *s);
+/* Whether word (may be NULL) is the name of s. */
+bool status_is(const char *word, enum run_status s);
 /* The exit code a status gives when nothing more specific is known. */
 int status_exit_code(enum run_status s);
 

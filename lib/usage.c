@@ -2,8 +2,8 @@
 
 #include "json.h"
 
-const char *const usage_keys[] = { "input_tokens", "output_tokens", "cache_creation_input_tokens",
-				   "cache_read_input_tokens", NULL };
+const char *const usage_keys[] = { USAGE_INPUT, USAGE_OUTPUT, USAGE_CACHE_CREATION, USAGE_CACHE_READ,
+				   NULL };
 
 jv usage_json_add(jv sum, jv add)
 {

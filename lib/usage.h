@@ -13,7 +13,12 @@
 
 #include "anthropic.h"
 
-/* "input_tokens", "output_tokens", "cache_creation_input_tokens", "cache_read_input_tokens", NULL. */
+#define USAGE_INPUT "input_tokens"
+#define USAGE_OUTPUT "output_tokens"
+#define USAGE_CACHE_CREATION "cache_creation_input_tokens"
+#define USAGE_CACHE_READ "cache_read_input_tokens"
+
+/* USAGE_INPUT, USAGE_OUTPUT, USAGE_CACHE_CREATION, USAGE_CACHE_READ, NULL. */
 extern const char *const usage_keys[];
 
 /* sum (consumed; an object) with each usage key of add (borrowed) added to it. */

@@ -14,6 +14,10 @@ static void test_names_round_trip(void)
 	CHECK(s == ST_ERROR);
 	CHECK(!status_parse(NULL, &s));
 	CHECK_STR(status_name(ST_COUNT), "error");
+	CHECK(status_is("completed", ST_COMPLETED));
+	CHECK(!status_is("completed", ST_FAILED));
+	CHECK(!status_is("complete", ST_COMPLETED));
+	CHECK(!status_is(NULL, ST_COMPLETED));
 }
 
 static void test_default_codes(void)
