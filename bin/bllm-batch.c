@@ -13,6 +13,7 @@
 #include "batchrun.h"
 #include "buf.h"
 #include "cli.h"
+#include "status.h"
 #include "io.h"
 #include "json.h"
 
@@ -100,14 +101,14 @@ static int run_one(const char *prog, struct batch_one_opts *o, const char *task_
 		cli_error(prog, "--run-one: needs --task, --base, --batch-id and --repo or --bundle%s%s",
 			  err ? ": " : "", err ? err : "");
 		free(err);
-		return 2;
+		return EXIT_USAGE;
 	}
 	int code = batch_run_one(o, task, &err);
 	jv_free(task);
 	if (code < 0) {
 		cli_error(prog, "%s", err);
 		free(err);
-		return 2;
+		return EXIT_USAGE;
 	}
 	return code;
 }
@@ -170,7 +171,7 @@ int main(int argc, char **argv)
 	cli_protect_secrets();
 	if (io_mkdirs(sessions, 0700) < 0) {
 		cli_error(prog, "--sessions-dir %s: cannot create it: %s", sessions, strerror(errno));
-		return 2;
+		return EXIT_USAGE;
 	}
 	char *sessions_abs = realpath(sessions, NULL);
 	one.sessions_dir = sessions_abs;
@@ -184,7 +185,7 @@ int main(int argc, char **argv)
 	if (strcmp(name, "-") != 0 && (fd = open(name, O_RDONLY | O_CLOEXEC)) < 0) {
 		cli_error(prog, "%s: cannot open: %s", name, strerror(errno));
 		free(sessions_abs);
-		return 2;
+		return EXIT_USAGE;
 	}
 	if (fd == 0 && isatty(0)) {
 		free(sessions_abs);
@@ -194,7 +195,7 @@ int main(int argc, char **argv)
 	if (fd > 0)
 		close(fd);
 	char *repo = realpath(workdir, NULL), *self = cli_sibling_program("bllm-batch");
-	int code = 2;
+	int code = EXIT_USAGE;
 	if (!jv_is_valid(tasks)) {
 		jv_free(tasks);
 	} else if (!repo) {
@@ -214,7 +215,7 @@ int main(int argc, char **argv)
 	free(repo);
 	free(self);
 	free(sessions_abs);
-	if (fclose(stdout) != 0 && code == 0)
-		code = 1;
+	if (fclose(stdout) != 0 && code == EXIT_OK)
+		code = EXIT_FAILED;
 	return code;
 }

@@ -11,6 +11,7 @@
 #include "buf.h"
 #include "cache.h"
 #include "cli.h"
+#include "status.h"
 #include "config.h"
 #include "dashboard.h"
 #include "io.h"
@@ -188,7 +189,7 @@ int main(int argc, char **argv)
 	char *err = NULL;
 	int code;
 	struct config cfg;
-	code = 2;
+	code = EXIT_USAGE;
 	if (config_load_dotenv(".env", &err) < 0 || config_load(&cfg, config_file, &err, &code) < 0) {
 		cli_error(prog, "%s", err);
 		free(err);
@@ -204,18 +205,18 @@ int main(int argc, char **argv)
 	char *root = realpath(workdir, NULL);
 	char *cfg_path = realpath(cfg.agent_config_path, NULL);
 	char *worker = cli_sibling_program("bllm-agent");
-	code = 0;
+	code = EXIT_OK;
 	if (!root) {
 		code = cli_usage_error(prog, "--workdir %s: no such directory", workdir);
 	}
-	if (code == 0 && output) {
+	if (code == EXIT_OK && output) {
 		mo.out_fd = open(output, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 		if (mo.out_fd < 0) {
 			cli_error(prog, "--output %s: cannot create the file", output);
-			code = 2;
+			code = EXIT_USAGE;
 		}
 	}
-	if (code == 0) {
+	if (code == EXIT_OK) {
 		mo.config_path = cfg_path;
 		mo.root = root;
 		mo.worker_program = worker;
@@ -256,7 +257,7 @@ int main(int argc, char **argv)
 	free(worker);
 	buf_free(&task);
 	config_free(&cfg);
-	if (fclose(stdout) != 0 && code == 0)
-		code = 1;
+	if (fclose(stdout) != 0 && code == EXIT_OK)
+		code = EXIT_FAILED;
 	return code;
 }

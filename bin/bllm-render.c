@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "status.h"
 #include "event.h"
 #include "io.h"
 #include "render.h"
@@ -77,7 +78,7 @@ int main(int argc, char **argv)
 		fd = open(argv[optind], O_RDONLY);
 		if (fd < 0) {
 			cli_error(prog, "%s: cannot open: %s", argv[optind], strerror(errno));
-			return 2;
+			return EXIT_USAGE;
 		}
 	}
 	signal(SIGPIPE, SIG_IGN);

@@ -10,6 +10,7 @@
 
 #include "buf.h"
 #include "cli.h"
+#include "status.h"
 #include "config.h"
 #include "history.h"
 #include "io.h"
@@ -160,7 +161,7 @@ static int cmd_session(const char *prog, const char *dir, const char *cmd, const
 	if (session_resolve_id(dir, arg, &id, &err) < 0) {
 		cli_error(prog, "%s", err);
 		free(err);
-		return 2;
+		return EXIT_USAGE;
 	}
 	jv v;
 	if (diff) {

@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "cli.h"
+#include "status.h"
 #include "config.h"
 #include "history.h"
 #include "stats.h"
@@ -240,7 +241,7 @@ int main(int argc, char **argv)
 			cli_error(prog, "--since '%s': expected a duration (90s, 30m, 2h, 7d), an "
 				  "RFC 3339 time (2026-11-25T20:30:00Z) or a date (2026-11-25)",
 				  since);
-			return 2;
+			return EXIT_USAGE;
 		}
 	}
 	if (history) {
@@ -269,7 +270,7 @@ int main(int argc, char **argv)
 		cli_error(prog, "%s", err);
 		free(err);
 		jv_free(all);
-		return 2;
+		return EXIT_USAGE;
 	}
 	jv records = stats_filter(all, full ? full : session, since_ms);
 	free(full);

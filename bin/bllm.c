@@ -12,6 +12,7 @@
 #include "buf.h"
 #include "cache.h"
 #include "cli.h"
+#include "status.h"
 #include "config.h"
 #include "manager.h"
 #include "observe.h"
@@ -114,11 +115,11 @@ int main(int argc, char **argv)
 		return cli_usage_error(prog, "no arguments expected; for one task use bllm-manage \"task\"");
 	if (!isatty(0) || !isatty(2)) {
 		cli_error(prog, "needs a terminal; for scripts and pipes use bllm-manage \"task\"");
-		return 2;
+		return EXIT_USAGE;
 	}
 	setlocale(LC_CTYPE, "");
 	char *err = NULL;
-	int code = 2;
+	int code = EXIT_USAGE;
 	struct config cfg;
 	if (config_load_dotenv(".env", &err) < 0 || config_load(&cfg, config_file, &err, &code) < 0) {
 		cli_error(prog, "%s", err);
@@ -198,5 +199,5 @@ int main(int argc, char **argv)
 	free(cfg_path);
 	free(worker);
 	config_free(&cfg);
-	return terminated ? 130 : 0;
+	return terminated ? EXIT_INTERRUPTED : EXIT_OK;
 }
