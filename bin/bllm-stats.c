@@ -16,6 +16,7 @@
 #include "history.h"
 #include "stats.h"
 #include "term.h"
+#include "usage.h"
 
 static void usage(void)
 {
@@ -93,8 +94,8 @@ static void print_table(jv agents, jv cache, bool color)
 		printf("%-*s %6.0f %8s %8s %11.0f %11.0f %11.0f %9.4f %10.1f\n", w,
 		       jv_string_value(name), num(row, "calls"),
 		       ms_cell(row, "latency_p50_ms", p50), ms_cell(row, "latency_p95_ms", p95),
-		       num(row, "input_tokens"),
-		       num(row, "output_tokens"), num(row, "cache_read_input_tokens"),
+		       num(row, USAGE_INPUT),
+		       num(row, USAGE_OUTPUT), num(row, USAGE_CACHE_READ),
 		       num(row, "cost_usd"), 100 * num(row, "cache_hit_rate"));
 		jv_free(row);
 		jv_free(name);
