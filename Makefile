@@ -22,7 +22,10 @@ LIB_OBJ  := $(LIB_SRC:lib/%.c=$(B)/obj/lib/%.o)
 BIN_SRC  := $(wildcard bin/*.c)
 PROGS    := $(BIN_SRC:bin/%.c=$(B)/%)
 TOOL_SRC := $(wildcard tools/*.c)
-TOOLS    := $(TOOL_SRC:tools/%.c=$(B)/%)
+TOOLS    := $(TOOL_SRC:tools/%.c=$(B)/%) $(B)/fake-anthropic
+# fake-anthropic alone is several files, one directory (its own header, fake.h).
+FAKE_SRC := $(wildcard tools/fake-anthropic/*.c)
+FAKE_OBJ := $(FAKE_SRC:tools/%.c=$(B)/obj/tools/%.o)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNITS    := $(UNIT_SRC:tests/unit/%.c=$(B)/unit/%)
 ALIASES  := $(B)/better-llm-cli $(if $(wildcard bin/bllm.c),$(B)/better-llm)
@@ -81,6 +84,9 @@ $(B)/bllm-dashboard: $(B)/obj/bin/bllm-dashboard.o $(B)/libbllm.a
 # Only the terminal UI needs line editing.
 $(B)/bllm: $(B)/obj/bin/bllm.o $(B)/libbllm.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS) $(EDIT_LIBS)
+
+$(B)/fake-anthropic: $(FAKE_OBJ) $(B)/libbllm.a
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(B)/%: $(B)/obj/tools/%.o $(B)/libbllm.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
