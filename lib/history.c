@@ -218,14 +218,12 @@ static jv column_jv(sqlite3_stmt *st, int i)
 	}
 }
 
-/* Runs a query; *rows gets an array of objects named by the columns. */
-static int query(struct history *h, const char *sql, jv params, jv *rows, char **err)
+/*
+ * Binds params (borrowed) to st and steps it; *rows gets an array of
+ * objects named by the columns. The caller releases st.
+ */
+static int step_rows(struct history *h, sqlite3_stmt *st, jv params, jv *rows, char **err)
 {
-	sqlite3_stmt *st = prepare(h, sql);
-	if (!st) {
-		*err = db_error(h, "query");
-		return -1;
-	}
 	bind_params(st, params);
 	jv out = jv_array();
 	int rc;
@@ -237,13 +235,24 @@ static int query(struct history *h, const char *sql, jv params, jv *rows, char *
 	}
 	if (rc != SQLITE_DONE) {
 		*err = db_error(h, "query");
-		release(h, st);
 		jv_free(out);
 		return -1;
 	}
-	release(h, st);
 	*rows = out;
 	return 0;
+}
+
+/* Runs a cached query; *rows gets an array of objects named by the columns. */
+static int query(struct history *h, const char *sql, jv params, jv *rows, char **err)
+{
+	sqlite3_stmt *st = prepare(h, sql);
+	if (!st) {
+		*err = db_error(h, "query");
+		return -1;
+	}
+	int r = step_rows(h, st, params, rows, err);
+	release(h, st);
+	return r;
 }
 
 int history_open(struct history **out, const char *path, bool readonly, char **err)
@@ -785,23 +794,9 @@ static int query_dynamic(struct history *h, const char *sql, jv params, jv *rows
 		*err = db_error(h, "query");
 		return -1;
 	}
-	bind_params(st, params);
-	jv out = jv_array();
-	int rc;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		jv row = jv_object();
-		for (int i = 0; i < sqlite3_column_count(st); i++)
-			row = jv_object_set(row, jv_string(sqlite3_column_name(st, i)), column_jv(st, i));
-		out = jv_array_append(out, row);
-	}
+	int r = step_rows(h, st, params, rows, err);
 	sqlite3_finalize(st);
-	if (rc != SQLITE_DONE) {
-		*err = db_error(h, "query");
-		jv_free(out);
-		return -1;
-	}
-	*rows = out;
-	return 0;
+	return r;
 }
 
 int history_sessions(struct history *h, const struct history_filter *f, bool running_first,
